@@ -1,0 +1,88 @@
+"""The ``polychrome`` command: parse arguments, call one library function, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _gamut(args: argparse.Namespace) -> int:
+    from polychrome.color import ab_gamut
+
+    bins = ab_gamut(args.gamut)
+    (a_lo, b_lo), (a_hi, b_hi) = bins.amin(0).tolist(), bins.amax(0).tolist()
+    print(f"{args.gamut}: {len(bins)} bins, a from {a_lo:g} to {a_hi:g}, b from {b_lo:g} to {b_hi:g}")
+    if args.out:
+        np.save(args.out, bins.numpy())
+        print(f"wrote {args.out}")
+    if args.plot:
+        from polychrome.viz import plot_gamut
+
+        plot_gamut(bins, args.plot, title=f"{args.gamut} gamut: {len(bins)} ab bins at L=50")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _data_stats(args: argparse.Namespace) -> int:
+    from polychrome.color import ab_gamut
+    from polychrome.data import dataset_stats
+
+    stats = dataset_stats(args.spec, args.size, args.gamut, workers=args.workers, progress=not args.quiet)
+    print(f"dataset     {stats.spec}")
+    print(f"images      {stats.images} readable, {stats.grayscale} grayscale (no pixel with |ab| > 5)")
+    print(f"unreadable  {len(stats.unreadable)}")
+    for failure in stats.unreadable:
+        print(f"  {failure}")
+    counts = stats.counts
+    print(f"prior       {int(counts.sum()):,} colour pixels at {stats.size}x{stats.size}, "
+          f"{int((counts > 0).sum())} of {len(counts)} {stats.gamut} bins occupied")
+    if args.plot:
+        from polychrome.viz import plot_prior
+
+        title = f"ab prior of {Path(str(stats.spec)).name} at {stats.size}px ({stats.images - stats.grayscale} colour images)"
+        plot_prior(counts, ab_gamut(args.gamut), args.plot, title=title)
+        print(f"wrote {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(stats.summary(), indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from polychrome.color import GAMUTS
+
+    parser = argparse.ArgumentParser(prog="polychrome", description="Learned image colourisation in CIE Lab.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gamut = commands.add_parser("gamut", help="the quantised ab bins: save them and/or draw them")
+    gamut.add_argument("--gamut", choices=GAMUTS, default="zhang", help="Zhang's 313 bins or the computed sRGB gamut")
+    gamut.add_argument("--out", help="write the bins as a (Q, 2) .npy array of (a, b)")
+    gamut.add_argument("--plot", help="draw the bins on the ab plane, coloured at L=50 (PNG)")
+    gamut.set_defaults(run=_gamut)
+
+    data = commands.add_parser("data", help="inspect datasets").add_subparsers(dest="data_command", required=True)
+    stats = data.add_parser("stats", help="count images and plot a dataset's ab prior")
+    stats.add_argument("spec", help="dataset spec, e.g. cifar10@train, folder:imagenette2-224/train, photos/")
+    stats.add_argument("--size", type=int, default=64, help="side length images are resized and cropped to (default 64)")
+    stats.add_argument("--gamut", choices=GAMUTS, default="zhang")
+    stats.add_argument("--plot", help="draw the prior (log scale) on the ab plane (PNG)")
+    stats.add_argument("--json", help="write the counts as JSON")
+    stats.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
+    stats.add_argument("--quiet", action="store_true", help="no progress bar")
+    stats.set_defaults(run=_data_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from polychrome.data import DatasetNotFoundError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (DatasetNotFoundError, ValueError, OSError) as error:
+        print(f"polychrome: error: {error}", file=sys.stderr)
+        return 2

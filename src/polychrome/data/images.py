@@ -1,0 +1,90 @@
+"""Reading any image Pillow can open as 8-bit RGB, with errors that name the file and the reason."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own decompression-bomb guard is ~179 megapixels; ours is explicit and adjustable.
+DEFAULT_MAX_PIXELS = 180_000_000
+
+
+class ImageReadError(Exception):
+    """An image file that cannot be turned into RGB pixels; the message names the path and why."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def image_extensions() -> tuple[str, ...]:
+    """File extensions of every format this Pillow can read (lower case, with the dot)."""
+    Image.init()
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN))
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Any Pillow image -> (H, W, 3) uint8 RGB.
+
+    EXIF orientation is applied; transparency is composited over white (how a viewer shows it);
+    16-bit and 32-bit gray are scaled to 8 bits by their nominal range; CMYK and palette go
+    through Pillow's own conversion.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"image has zero size ({image.width}x{image.height})")
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return _gray_to_rgb(np.asarray(image, dtype=np.float64), 65535.0)
+    if mode in ("I", "F"):
+        gray = np.asarray(image, dtype=np.float64)
+        # Nominal range by what the values can be: [0, 1] floats, 8-bit values, else 16-bit values.
+        top = 1.0 if mode == "F" and gray.max() <= 1.0 else 255.0 if gray.max() <= 255 else 65535.0
+        return _gray_to_rgb(gray, top)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "LA" or (mode == "L" and "transparency" in image.info):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _gray_to_rgb(gray: np.ndarray, top: float) -> np.ndarray:
+    gray = np.clip(np.round(gray / top * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB, or raise ImageReadError saying why not."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+                if pixels > max_pixels:
+                    raise ImageReadError(
+                        path, f"{image.width}x{image.height} is {pixels:,} pixels, above the limit of "
+                        f"{max_pixels:,} (raise max_pixels if the file is trusted)"
+                    )
+                image.load()
+                return to_rgb(image)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image format Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageReadError(path, f"refused as a possible decompression bomb ({error})") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageReadError(path, f"cannot decode ({error})") from None

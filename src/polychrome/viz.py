@@ -1,0 +1,76 @@
+"""Figures (matplotlib, Agg backend). Nothing below this layer imports it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from polychrome.color import lab_to_rgb
+from polychrome.color.bins import GRID
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _ab_axes(ax, title: str) -> None:
+    ax.set_xlim(-120, 120)
+    ax.set_ylim(-120, 120)
+    ax.set_aspect("equal")
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.set_title(title)
+    ax.grid(True, linewidth=0.3, alpha=0.5)
+
+
+def bin_colours(bins: Tensor, lightness: float = 50.0) -> np.ndarray:
+    """The sRGB colour (Q, 3) in [0, 1] of each bin centre at the given L."""
+    lab = torch.cat([torch.full((len(bins), 1), lightness), bins.float()], dim=1)
+    return lab_to_rgb(lab.T[None, :, :, None])[0, :, :, 0].T.numpy()
+
+
+def _squares(ax, bins: Tensor, colours) -> None:
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    half = GRID / 2
+    squares = [Rectangle((a - half, b - half), GRID, GRID) for a, b in bins.tolist()]
+    ax.add_collection(PatchCollection(squares, facecolors=colours, edgecolors="white", linewidths=0.3))
+
+
+def plot_gamut(bins: Tensor, path: str | Path, lightness: float = 50.0, title: str | None = None) -> None:
+    """Draw the gamut's bins on the ab plane, each in its colour at L = ``lightness``."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    _squares(ax, bins, bin_colours(bins, lightness))
+    _ab_axes(ax, title or f"{len(bins)} ab bins (grid {GRID}) at L={lightness:g}")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_prior(counts: np.ndarray | Tensor, bins: Tensor, path: str | Path, title: str = "ab prior") -> None:
+    """Draw log10 of the empirical distribution over bins on the ab plane (empty bins in light gray)."""
+    plt = _figure()
+    from matplotlib import colors
+
+    counts = np.asarray(counts, dtype=np.float64)
+    p = counts / max(counts.sum(), 1.0)
+    seen = p > 0
+    fig, ax = plt.subplots(figsize=(7, 6))
+    log_p = np.log10(p[seen]) if seen.any() else np.array([0.0])
+    norm = colors.Normalize(vmin=log_p.min(), vmax=log_p.max())
+    cmap = plt.get_cmap("viridis")
+    facecolours = np.where(seen[:, None], cmap(norm(np.log10(np.where(seen, p, 1.0))))[:, :3], 0.9)
+    _squares(ax, bins, facecolours)
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 p(ab bin)")
+    _ab_axes(ax, title)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
