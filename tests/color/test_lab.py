@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import color as skcolor
+
+from polychrome.color import is_grayscale, lab_to_rgb, lab_to_uint8, rgb_to_lab, uint8_to_lab
+from tests.conftest import shared
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rgb_to_lab_matches_skimage_on_random_colours(dtype):
+    rgb = np.random.default_rng(0).random((64, 64, 3))
+    ours = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dtype))[0].permute(1, 2, 0).double().numpy()
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, skcolor.rgb2lab(rgb), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lab_to_rgb_matches_skimage_and_round_trips(dtype):
+    rgb = torch.rand(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(dtype)
+    lab = rgb_to_lab(rgb)
+    assert lab.dtype == dtype
+    back = lab_to_rgb(lab)
+    assert (back - rgb).abs().max() < 1e-4
+    expected = skcolor.lab2rgb(lab[0].permute(1, 2, 0).double().numpy())
+    np.testing.assert_allclose(back[0].permute(1, 2, 0).double().numpy(), expected, atol=1e-3)
+
+
+def test_conversion_matches_skimage_on_every_sample_photo():
+    folder = shared("sample-photos")
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    assert len(photos) >= 30
+    for path in photos:
+        rgb = np.array(Image.open(path).convert("RGB"))
+        ours = uint8_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0].permute(1, 2, 0).double().numpy()
+        reference = skcolor.rgb2lab(rgb)
+        assert np.abs(ours - reference).max() < 1e-3, path.name
+        assert (lab_to_uint8(torch.from_numpy(reference).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0).numpy()
+                .astype(int) - rgb).__abs__().max() <= 1, path.name
+
+
+def test_uint8_to_lab_rejects_float_and_rgb_to_lab_rejects_uint8():
+    with pytest.raises(TypeError, match="uint8"):
+        uint8_to_lab(torch.zeros(1, 3, 2, 2))
+    with pytest.raises(TypeError, match="uint8_to_lab"):
+        rgb_to_lab(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
+
+
+def test_is_grayscale_follows_zhangs_threshold_of_five():
+    ab = torch.zeros(3, 2, 4, 4)
+    ab[1, 0, 0, 0] = 5.0  # exactly 5: still gray
+    ab[2, 1, 2, 2] = 5.01
+    assert is_grayscale(ab).tolist() == [True, True, False]
