@@ -45,11 +45,14 @@ def _zhang_bins() -> np.ndarray:
 
 def _srgb_bins() -> np.ndarray:
     levels = torch.arange(256, dtype=torch.float64) / 255.0
-    r, g, b = torch.meshgrid(levels, levels, levels, indexing="ij")
-    rgb = torch.stack([r, g, b]).reshape(1, 3, 4096, 4096)
-    ab = rgb_to_lab(rgb)[0, 1:].reshape(2, -1)
-    cells = torch.unique(torch.round(ab / GRID).to(torch.int64).T, dim=0) * GRID
-    return cells.numpy().astype(np.float32)  # torch.unique sorts rows: a ascending, then b
+    hit = torch.zeros(64, 64, dtype=torch.bool)  # grid nodes -320..310, far wider than any sRGB ab
+    for red in levels:  # one slab of 65,536 colours at a time keeps memory small
+        g, b = torch.meshgrid(levels, levels, indexing="ij")
+        rgb = torch.stack([torch.full_like(g, float(red)), g, b])[None]
+        node = torch.round(rgb_to_lab(rgb)[0, 1:] / GRID).to(torch.int64) + 32
+        hit[node[0].flatten(), node[1].flatten()] = True
+    a, b = hit.nonzero(as_tuple=True)  # row-major: a ascending, then b
+    return (torch.stack([a, b], dim=1) - 32).mul(GRID).numpy().astype(np.float32)
 
 
 @functools.lru_cache(maxsize=None)

@@ -84,7 +84,7 @@ def parse_spec(spec: str) -> DatasetSpec:
         split_value = split or splits[0]
         if split_value not in splits:
             raise ValueError(f"{spec!r}: unknown split {split_value!r} for {kind}; choose one of {', '.join(splits)}")
-    return DatasetSpec(kind, _resolve(rest or kind), split_value)
+    return DatasetSpec(kind, _resolve(rest) if rest else data_root() / kind, split_value)
 
 
 def _resolve(path: str) -> Path:
