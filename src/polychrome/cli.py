@@ -43,7 +43,7 @@ def _data_stats(args: argparse.Namespace) -> int:
     if args.plot:
         from polychrome.viz import plot_prior
 
-        title = f"ab prior of {Path(str(stats.spec)).name} at {stats.size}px ({stats.images - stats.grayscale} colour images)"
+        title = f"ab prior of {args.spec} at {stats.size}px ({stats.images - stats.grayscale} colour images)"
         plot_prior(counts, ab_gamut(args.gamut), args.plot, title=title)
         print(f"wrote {args.plot}")
     if args.json:
