@@ -34,3 +34,12 @@ def test_missing_dataset_is_one_clear_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("polychrome: error:") and "cifar-10-python.tar.gz" in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_data_cache_builds_once_and_reports(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (20, 10), (10, 120, 200)).save(photos / "blue.png")
+    assert main(["data", "cache", f"folder:{photos}", "--size", "8", "--workers", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 images of" in out and "at 8x8" in out and "unreadable  0" in out

@@ -52,10 +52,24 @@ def _data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_cache(args: argparse.Namespace) -> int:
+    from polychrome.data import DecodedImages
+
+    cached = DecodedImages.build(args.spec, args.size, workers=args.workers, progress=not args.quiet)
+    print(f"{len(cached)} images of {args.spec} at {args.size}x{args.size} in {cached.folder}")
+    print(f"unreadable  {len(cached.unreadable)}")
+    for failure in cached.unreadable:
+        print(f"  {failure}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polychrome.color import GAMUTS
 
+    from polychrome import __version__
+
     parser = argparse.ArgumentParser(prog="polychrome", description="Learned image colourisation in CIE Lab.")
+    parser.add_argument("--version", action="version", version=f"polychrome {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     gamut = commands.add_parser("gamut", help="the quantised ab bins: save them and/or draw them")
@@ -74,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     stats.add_argument("--quiet", action="store_true", help="no progress bar")
     stats.set_defaults(run=_data_stats)
+
+    cache = data.add_parser("cache", help="decode a dataset once into the memory-mapped image cache")
+    cache.add_argument("spec", help="dataset spec, as for data stats")
+    cache.add_argument("--size", type=int, required=True, help="side length images are resized and cropped to")
+    cache.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
+    cache.add_argument("--quiet", action="store_true", help="no progress bar")
+    cache.set_defaults(run=_data_cache)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Figures (matplotlib, Agg backend). Nothing below this layer imports it."""
+"""Figures, drawn with matplotlib's object API (no pyplot state). Nothing below this layer imports it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from polychrome.color import lab_to_rgb
 from polychrome.color.bins import GRID
 
 
-def _figure():
-    import matplotlib
+def _figure(width: float, height: float):
+    """A figure not registered with pyplot, so drawing never touches global backend state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots()
 
 
 def _ab_axes(ax, title: str) -> None:
@@ -48,29 +47,26 @@ def _squares(ax, bins: Tensor, colours) -> None:
 
 def plot_gamut(bins: Tensor, path: str | Path, lightness: float = 50.0, title: str | None = None) -> None:
     """Draw the gamut's bins on the ab plane, each in its colour at L = ``lightness``."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = _figure(6, 6)
     _squares(ax, bins, bin_colours(bins, lightness))
     _ab_axes(ax, title or f"{len(bins)} ab bins (grid {GRID}) at L={lightness:g}")
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_prior(counts: np.ndarray | Tensor, bins: Tensor, path: str | Path, title: str = "ab prior") -> None:
     """Draw log10 of the empirical distribution over bins on the ab plane (empty bins in light gray)."""
-    plt = _figure()
-    from matplotlib import colors
+    from matplotlib import colormaps, colors
+    from matplotlib.cm import ScalarMappable
 
     counts = np.asarray(counts, dtype=np.float64)
     p = counts / max(counts.sum(), 1.0)
     seen = p > 0
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = _figure(7, 6)
     log_p = np.log10(p[seen]) if seen.any() else np.array([0.0])
     norm = colors.Normalize(vmin=log_p.min(), vmax=log_p.max())
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     facecolours = np.where(seen[:, None], cmap(norm(np.log10(np.where(seen, p, 1.0))))[:, :3], 0.9)
     _squares(ax, bins, facecolours)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 p(ab bin)")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 p(ab bin)")
     _ab_axes(ax, title)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
