@@ -63,6 +63,27 @@ def _data_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from polychrome.models import count_parameters, create_model, list_models, model_entry
+
+    print(f"{'name':<20} {'head':<15} {'parameters':>12}  description")
+    for name in list_models():
+        model = create_model(name)
+        print(f"{name:<20} {model.head:<15} {count_parameters(model):>12,}  {model_entry(name).description}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from polychrome.config import load_config
+    from polychrome.train import train
+
+    config = load_config(args.config, args.set)
+    trainer = train(config, args.run_dir)
+    metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
+    print(f"finished at step {trainer.global_step} in {args.run_dir}: {metrics}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polychrome.color import GAMUTS
 
@@ -95,15 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     cache.set_defaults(run=_data_cache)
+    models = commands.add_parser("models", help="list the registered models with their parameter counts")
+    models.set_defaults(run=_models)
+
+    train = commands.add_parser("train", help="train (or resume) a run: the same command again resumes it")
+    train.add_argument("--config", help="experiment YAML (see configs/); omitted keys keep their defaults")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. trainer.max_steps=500")
+    train.add_argument("--run-dir", required=True, help="where the config, logs and checkpoints go")
+    train.set_defaults(run=_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from polychrome.data import DatasetNotFoundError
+    from polychrome.models import OfficialWeightsError
+    from polychrome.train import RunDirError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DatasetNotFoundError, ValueError, OSError) as error:
+    except (DatasetNotFoundError, OfficialWeightsError, RunDirError, ValueError, OSError) as error:
         print(f"polychrome: error: {error}", file=sys.stderr)
         return 2

@@ -10,9 +10,10 @@ from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 
-def train_transform(size: int, flip: bool = True) -> v2.Compose:
-    """Resize the shorter side to ``size``, take a random size x size crop, flip left-right half the time."""
-    steps = [v2.Resize(size, antialias=True), v2.RandomCrop(size)]
+def train_transform(size: int, flip: bool = True, resize: bool = True) -> v2.Compose:
+    """Resize the shorter side to ``size`` (unless ``resize=False``, for images already at least that
+    large, such as a decoded cache at a larger size), take a random size x size crop, flip half the time."""
+    steps = ([v2.Resize(size, antialias=True)] if resize else []) + [v2.RandomCrop(size)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     return v2.Compose(steps)

@@ -1,0 +1,161 @@
+"""Run configuration: one dataclass tree, read from YAML merged over defaults, then ``--set a.b=v``.
+
+Unknown keys fail and name the valid ones. The resolved config is saved in the run directory and in
+every checkpoint, so a run can be rebuilt from either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polychrome.losses import LossConfig
+
+
+@dataclass
+class DataConfig:
+    train: str = "cifar10@train"  # dataset spec (see polychrome.data)
+    val: str | None = None  # a separate validation spec; None = split val_fraction off train
+    val_fraction: float = 0.05
+    val_limit: int | None = 1000  # at most this many validation images per validation run
+    limit: int | None = None  # use only the first N training images (tiny runs, tests)
+    size: int = 32  # the network's input side
+    cache_size: int | None = None  # decode once to this side (>= size; random crops come from it); None = size
+    cache: bool = True  # read from the decoded-image cache instead of decoding every epoch
+    flip: bool = True
+    batch_size: int = 32
+    workers: int = 2
+    seed: int = 0  # data order, augmentation and the train/val split
+
+
+@dataclass
+class OptimConfig:
+    # Zhang et al. 2016: Adam, lr 3e-5, betas 0.9 / 0.99, weight decay 1e-3.
+    lr: float = 3e-5
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 1e-3
+    schedule: str = "constant"  # "constant" or "cosine" (to lr * final_lr_fraction at max_steps)
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.01
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    val_every: int = 250  # validate every N steps
+    checkpoint_every: int = 100  # a kill -9 loses at most this many steps
+    keep_last: int = 2  # periodic checkpoints kept, besides last.ckpt and the best
+    log_every: int = 10
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # "ddp" for several GPUs / nodes (Lightning's)
+    precision: str | None = None  # None: bf16-mixed on GPU, 32 on CPU
+    compile: bool = False
+    channels_last: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class ModelConfig:
+    name: str = "eccv16"
+    options: dict[str, Any] = field(default_factory=dict)  # overrides of the registered config
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    temperature: float = 0.38  # annealed-mean decoding for validation metrics
+
+
+def _build(cls: type, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where or 'config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown config key {', '.join(f'{where}{k}' for k in unknown)}; valid keys in {where or 'the top level'}: {', '.join(sorted(names))}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{where}{name}.")
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _model_section(values: dict) -> dict:
+    """YAML writes ``model: {name: eccv16, width: 0.25}``; everything but the name is an option."""
+    if "model" not in values:
+        return values
+    model = dict(values["model"])
+    section = {"options": dict(model.pop("options", {}))}
+    if "name" in model:
+        section["name"] = model.pop("name")
+    section["options"] |= model
+    return values | {"model": section}
+
+
+def _set(tree: dict, assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set takes key=value (e.g. trainer.max_steps=500), got {assignment!r}")
+    value = yaml.safe_load(raw) if raw else None
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def load_config(path: str | Path | None = None, sets: list[str] = (), base: dict | None = None) -> TrainConfig:
+    """Defaults, then ``base`` (a saved config), then the YAML file, then each ``key=value``."""
+    tree = config_to_dict(TrainConfig())
+    if base:
+        tree = _merge(tree, _model_section(base))
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        tree = _merge(tree, _model_section(loaded))
+    overrides: dict = {}
+    for assignment in sets:
+        _set(overrides, assignment)
+    tree = _merge(tree, _model_section(overrides))
+    return _build(TrainConfig, tree, "")
+
+
+def config_to_dict(config) -> dict:
+    """A plain dict (tuples as lists) for YAML, JSON and checkpoints."""
+    def plain(value):
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    return plain(dataclasses.asdict(config))
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

@@ -1,0 +1,17 @@
+"""Models: a registry of named configs (``create_model(name, **overrides)``), as timm has."""
+
+from polychrome.models import baselines, official, zhang  # noqa: F401  (registers the models)
+from polychrome.models.base import Colorizer, upsample_ab
+from polychrome.models.official import OfficialWeightsError, load_official
+from polychrome.models.registry import count_parameters, create_model, list_models, model_entry
+
+__all__ = [
+    "Colorizer",
+    "OfficialWeightsError",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "load_official",
+    "model_entry",
+    "upsample_ab",
+]

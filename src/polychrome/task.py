@@ -1,0 +1,117 @@
+"""The LightningModule of a colourisation run: only what is specific to colourisation.
+
+The Trainer owns the loop, devices, precision, checkpoints and logging; this module says how a batch
+becomes a loss (Lab conversion on the device, grayscale images masked out) and how validation measures
+Zhang's raw and rebalanced AuC.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
+from polychrome.config import TrainConfig, config_to_dict, load_config
+from polychrome.data.datasets import Batch
+from polychrome.losses import colour_loss
+from polychrome.metrics import AccuracyCurves
+from polychrome.models import create_model
+from polychrome.models.base import upsample_ab
+
+
+class ColorizationTask(L.LightningModule):
+    def __init__(self, config: dict, class_weights: Tensor | None = None):
+        super().__init__()
+        self.save_hyperparameters({"config": config}, ignore=["class_weights"])
+        self.cfg: TrainConfig = load_config(base=config)
+        self.model = create_model(self.cfg.model.name, **self.cfg.model.options)
+        if self.cfg.trainer.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        bins = len(self.model.bins)
+        if class_weights is None:
+            class_weights = torch.ones(bins)
+        self.register_buffer("class_weights", class_weights.float())
+        self.register_buffer("eval_bins", ab_gamut("zhang"), persistent=False)
+        self._curves: AccuracyCurves | None = None
+        self._tick: float | None = None
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, class_weights: Tensor | None = None) -> ColorizationTask:
+        return cls(config_to_dict(config), class_weights)
+
+    def forward(self, lightness: Tensor) -> Tensor:
+        return self.model(lightness)
+
+    def _lab(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        lab = uint8_to_lab(batch.images)
+        if self.cfg.trainer.channels_last:
+            lab = lab.contiguous(memory_format=torch.channels_last)
+        return lab[:, :1], lab[:, 1:]
+
+    def training_step(self, batch: Batch, batch_index: int) -> Tensor:
+        lightness, ab = self._lab(batch)
+        colour = ~is_grayscale(ab)
+        output = self.model(lightness)
+        loss = colour_loss(output, ab, colour, self.cfg.loss, self.model.bins, self.class_weights)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(ab))
+        now = time.perf_counter()
+        if self._tick is not None:
+            self.log("train/images_per_s", len(ab) * self.trainer.world_size / (now - self._tick), prog_bar=True, batch_size=len(ab))
+        self._tick = now
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._curves = AccuracyCurves(self.eval_bins)
+
+    def validation_step(self, batch: Batch, batch_index: int) -> None:
+        lightness, ab = self._lab(batch)
+        colour = ~is_grayscale(ab)
+        if colour.any():
+            predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:])
+            self._curves.update(predicted.float(), ab[colour])
+
+    def on_validation_epoch_end(self) -> None:
+        counts = self.trainer.strategy.reduce(self._curves.counts.to(self.device), reduce_op="sum")
+        error_sum = self.trainer.strategy.reduce(torch.tensor(self._curves.error_sum, device=self.device, dtype=torch.float64), reduce_op="sum")
+        self._curves.counts, self._curves.error_sum = counts.cpu(), float(error_sum)
+        if self._curves.pixels:
+            for name, value in self._curves.auc().items():
+                self.log(f"val/{name}", value, prog_bar=name != "mean_ab_error", sync_dist=False, rank_zero_only=False)
+        self._tick = None
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        total = self.cfg.trainer.max_steps
+
+        def factor(step: int) -> float:
+            if step < o.warmup_steps:
+                return (step + 1) / o.warmup_steps
+            if o.schedule == "cosine":
+                progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+                return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+            return 1.0
+
+        if o.schedule not in ("constant", "cosine"):
+            raise ValueError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Data order and augmentation do not depend on global RNG state (see data/loader.py); the model's
+        # own randomness (none in the registered models, but user models may add dropout) does.
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states:
+            torch.set_rng_state(states["torch"])
+            if states["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(states["cuda"])

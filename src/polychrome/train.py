@@ -1,0 +1,132 @@
+"""``polychrome train``: one run in one directory, resumable by running the same command again.
+
+The run directory holds ``config.yaml`` (the resolved config), ``run.json`` (git revision, command and
+start time of every session), ``logs/`` (metrics as CSV, one file per session) and ``tb/``
+(TensorBoard), and ``checkpoints/`` (``last.ckpt``, the last ``keep_last`` periodic ones, ``best.ckpt``
+by validation rebalanced AuC). Lightning writes checkpoints atomically, so a kill -9 loses at most
+``trainer.checkpoint_every`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from polychrome.color import rebalancing_weights
+from polychrome.config import TrainConfig, config_to_dict, load_config, save_config
+from polychrome.losses import CLASSIFICATION_LOSSES
+
+# Settings a resumed run may change (how long, how often); anything else means a different experiment.
+RESUMABLE_CHANGES = {"trainer.max_steps", "trainer.val_every", "trainer.checkpoint_every", "trainer.log_every",
+                     "trainer.progress", "trainer.keep_last", "data.workers", "trainer.devices", "trainer.accelerator"}
+
+
+class RunDirError(Exception):
+    """A run directory that holds a different experiment."""
+
+
+def git_revision() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        return revision + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "options":
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_same_experiment(run_dir: Path, config: TrainConfig) -> None:
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.exists():
+        return
+    saved = _flatten(config_to_dict(load_config(saved_path)))
+    new = _flatten(config_to_dict(config))
+    changed = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise RunDirError(f"{run_dir} holds a run with a different config ({details}); use another --run-dir, or the same settings to resume")
+
+
+def class_weights_for(config: TrainConfig) -> torch.Tensor | None:
+    """Zhang's rebalancing weights from the training set's prior at the input size (cached), if the loss needs them."""
+    if config.loss.kind not in CLASSIFICATION_LOSSES:
+        return None
+    from polychrome.data import dataset_prior
+
+    gamut = config.model.options.get("gamut", "zhang")
+    prior = dataset_prior(config.data.train, config.data.size, gamut, config.loss.prior_sigma, workers=config.data.workers)
+    return rebalancing_weights(prior, config.loss.mix)
+
+
+def _record_session(run_dir: Path) -> None:
+    path = run_dir / "run.json"
+    record = json.loads(path.read_text()) if path.exists() else {"sessions": []}
+    record["sessions"].append({"git_revision": git_revision(), "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               "torch": torch.__version__})
+    path.write_text(json.dumps(record, indent=1))
+
+
+def train(config: TrainConfig, run_dir: str | Path):
+    """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from polychrome.data.module import ColorizationData
+    from polychrome.task import ColorizationTask
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_experiment(run_dir, config)
+    save_config(config, run_dir / "config.yaml")
+    _record_session(run_dir)
+    t = config.trainer
+    L.seed_everything(t.seed, workers=True, verbose=False)
+
+    task = ColorizationTask.from_config(config, class_weights_for(config))
+    if t.compile:
+        task.model = torch.compile(task.model)
+    data = ColorizationData(config.data, t.max_steps)
+    checkpoints = run_dir / "checkpoints"
+    periodic = ModelCheckpoint(dirpath=checkpoints, filename="step{step:07d}", every_n_train_steps=t.checkpoint_every,
+                               save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False)
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/auc_rebalanced", mode="max", save_top_k=1,
+                           auto_insert_metric_name=False, enable_version_counter=False)
+    accelerator = t.accelerator
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    session = len(list((run_dir / "logs").glob("version_*"))) if (run_dir / "logs").exists() else 0
+    trainer = L.Trainer(
+        max_steps=t.max_steps, max_epochs=-1, val_check_interval=t.val_every, check_val_every_n_epoch=None,
+        log_every_n_steps=t.log_every, accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"),
+        callbacks=[periodic, best, LearningRateMonitor(logging_interval="step")],
+        logger=[CSVLogger(run_dir, name="logs", version=f"version_{session}"), TensorBoardLogger(run_dir, name="tb", version=f"version_{session}")],
+        use_distributed_sampler=False, enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
+        num_sanity_val_steps=0,
+    )
+    last = checkpoints / "last.ckpt"
+    trainer.fit(task, datamodule=data, ckpt_path=last if last.exists() else None)
+    if trainer.global_step > _saved_step(last):  # the final steps fell between periodic checkpoints
+        trainer.save_checkpoint(last)
+    return trainer
+
+
+def _saved_step(path: Path) -> int:
+    if not path.exists():
+        return -1
+    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
