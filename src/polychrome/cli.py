@@ -64,11 +64,15 @@ def _data_cache(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from polychrome.models import count_parameters, create_model, list_models, model_entry
+    from polychrome.models import BackboneError, count_parameters, create_model, list_models, model_entry
 
     print(f"{'name':<20} {'head':<15} {'parameters':>12}  description")
     for name in list_models():
-        model = create_model(name)
+        try:
+            model = create_model(name)
+        except BackboneError:
+            print(f"{name:<20} {'regression':<15} {'(weights)':>12}  {model_entry(name).description}")
+            continue
         print(f"{name:<20} {model.head:<15} {count_parameters(model):>12,}  {model_entry(name).description}")
     return 0
 
@@ -81,6 +85,23 @@ def _train(args: argparse.Namespace) -> int:
     trainer = train(config, args.run_dir)
     metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
     print(f"finished at step {trainer.global_step} in {args.run_dir}: {metrics}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from polychrome.evaluate import evaluate, load_model
+
+    rows = []
+    for name in args.model:
+        model = load_model(name, args.fit_data, args.size)
+        result = evaluate(model, args.data, args.size, args.temperature, args.limit, workers=args.workers, name=name)
+        rows.append(asdict(result))
+        print(f"{name:<40} AuC raw {result.auc_raw:6.2f}  rebalanced {result.auc_rebalanced:6.2f}  "
+              f"mean ab error {result.mean_ab_error:6.2f}  ({result.images} images, {result.grayscale_skipped} gray skipped, {result.seconds:.1f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
 
 
@@ -116,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     cache.set_defaults(run=_data_cache)
+    evaluate = commands.add_parser("evaluate", help="AuC (raw, rebalanced) and mean ab error of models on a dataset")
+    evaluate.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test")
+    evaluate.add_argument("--model", required=True, action="append", help="model name, checkpoint or run dir (repeatable)")
+    evaluate.add_argument("--size", type=int, default=32, help="side the images are resized and centre-cropped to")
+    evaluate.add_argument("--temperature", type=float, default=0.38)
+    evaluate.add_argument("--limit", type=int, help="only the first N images")
+    evaluate.add_argument("--fit-data", help="training images the random and mean baselines are fitted on")
+    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--json", help="write the results as JSON")
+    evaluate.set_defaults(run=_evaluate)
+
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)
 
@@ -129,12 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from polychrome.data import DatasetNotFoundError
-    from polychrome.models import OfficialWeightsError
+    from polychrome.checkpoints import CheckpointError
+    from polychrome.models import BackboneError, OfficialWeightsError
     from polychrome.train import RunDirError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DatasetNotFoundError, OfficialWeightsError, RunDirError, ValueError, OSError) as error:
+    except (DatasetNotFoundError, OfficialWeightsError, BackboneError, CheckpointError, RunDirError, ValueError, OSError) as error:
         print(f"polychrome: error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,45 @@
+"""Rebuilding a trained model from its checkpoint alone (the config travels inside it), loaded safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from polychrome.models import Colorizer, create_model
+
+
+class CheckpointError(Exception):
+    """A file or run directory that does not hold a polychrome checkpoint; the message says why."""
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or the best (else last) checkpoint of a run directory."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for name in ("best.ckpt", "last.ckpt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path} has no checkpoints/best.ckpt or checkpoints/last.ckpt: is it a polychrome run directory?")
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Colorizer, dict]:
+    """The model of a polychrome checkpoint (eval mode) and its resolved config (a dict)."""
+    path = checkpoint_path(path)
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated, foreign or tampered files all end here
+        raise CheckpointError(f"{path} is not a readable checkpoint ({str(error)[:200]})") from None
+    config = (checkpoint.get("hyper_parameters") or {}).get("config") if isinstance(checkpoint, dict) else None
+    if not config or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a polychrome training checkpoint (no config or state_dict in it)")
+    model = create_model(config["model"]["name"], **config["model"].get("options", {}))
+    state = {k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not fit its own config's model: {str(error)[:300]}") from None
+    return model.eval(), config
