@@ -7,6 +7,7 @@ every checkpoint, so a run can be rebuilt from either.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,11 +92,36 @@ def _build(cls: type, values: dict, where: str):
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value, f"{where}{name}.")
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, hint, f"{where}{name}")
     return cls(**kwargs)
+
+
+def _coerce(value, hint, key: str):
+    """Check a value against its field's type; YAML reads 1e-3 as a string, so numbers in strings are read too."""
+    options = [t for t in (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)) if t is not type(None)]
+    if value is None:
+        if len(options) < len(typing.get_args(hint)) or hint is Any:
+            return None
+        raise ValueError(f"{key} cannot be null")
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is Any:
+            return value
+        if base is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
+        if isinstance(value, base) and not (base in (int, float) and isinstance(value, bool)):
+            return value
+    for kind in (int, float):
+        if kind in options and not isinstance(value, bool):
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                continue
+            if kind is float or float(value) == number:
+                return number
+    names = " or ".join(getattr(t, "__name__", str(t)) for t in options)
+    raise ValueError(f"{key} must be {names}, got {value!r}")
 
 
 def _model_section(values: dict) -> dict:

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -81,8 +82,10 @@ def _record_session(run_dir: Path) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
-def train(config: TrainConfig, run_dir: str | Path):
-    """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished."""
+def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
+    """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished.
+
+    ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests)."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -114,13 +117,17 @@ def train(config: TrainConfig, run_dir: str | Path):
         max_steps=t.max_steps, max_epochs=-1, val_check_interval=t.val_every, check_val_every_n_epoch=None,
         log_every_n_steps=t.log_every, accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"),
-        callbacks=[periodic, best, LearningRateMonitor(logging_interval="step")],
+        callbacks=[periodic, best, LearningRateMonitor(logging_interval="step"), *callbacks],
         logger=[CSVLogger(run_dir, name="logs", version=f"version_{session}"), TensorBoardLogger(run_dir, name="tb", version=f"version_{session}")],
         use_distributed_sampler=False, enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )
     last = checkpoints / "last.ckpt"
-    trainer.fit(task, datamodule=data, ckpt_path=last if last.exists() else None)
+    with warnings.catch_warnings():
+        # Our sampler resumes mid-epoch exactly (data/loader.py), and a resumed run's folder is not empty.
+        warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        trainer.fit(task, datamodule=data, ckpt_path=last if last.exists() else None)
     if trainer.global_step > _saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     return trainer

@@ -1,0 +1,187 @@
+"""Training end to end on a tiny generated dataset: run directory, exact resume, kill -9, DDP."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from polychrome.checkpoints import CheckpointError, load_checkpoint
+from polychrome.config import load_config
+from polychrome.evaluate import evaluate
+from polychrome.train import RunDirError, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """24 small colourful images (smooth gradients plus noise), in two classes."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:24] / 23
+    for i in range(24):
+        colour = rng.random((2, 3)) * 255
+        image = colour[0] * x[..., None] + colour[1] * (1 - y[..., None]) * 0.8 + rng.normal(0, 8, (24, 24, 3))
+        (folder / f"c{i % 2}").mkdir(exist_ok=True)
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / f"c{i % 2}" / f"{i}.png")
+    return folder
+
+
+def tiny_config(photos, *sets):
+    return load_config(None, [
+        f"data.train=folder:{photos}", "data.size=16", "data.batch_size=4", "data.workers=0", "data.val_fraction=0.25",
+        "model.width=0.125", "trainer.max_steps=6", "trainer.val_every=3", "trainer.checkpoint_every=2",
+        "trainer.log_every=1", "trainer.progress=false", "optim.lr=1e-3", *sets,
+    ])
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.lightning_module.model.state_dict().items()}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_a_run_directory_holds_config_revision_metrics_and_checkpoints(photos, tmp_path):
+    trainer = train(tiny_config(photos), tmp_path / "run")
+    run = tmp_path / "run"
+    assert trainer.global_step == 6
+    assert load_config(run / "config.yaml") == tiny_config(photos)
+    session = json.loads((run / "run.json").read_text())["sessions"][0]
+    assert session["git_revision"] and session["torch"] == torch.__version__
+    header = (run / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/loss" in header and "val/auc_rebalanced" in header and "val/auc_raw" in header
+    assert list((run / "tb" / "version_0").glob("events.out.tfevents.*"))
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["best.ckpt", "last.ckpt", "step0000004.ckpt", "step0000006.ckpt"]  # keep_last = 2
+    model, config = load_checkpoint(run)
+    assert config["model"]["options"] == {"width": 0.125}
+    result = evaluate(model, f"folder:{photos}", size=16, workers=0)
+    assert result.images == 24 and 0 < result.auc_raw <= 100
+
+
+@pytest.mark.parametrize("loss", ["rebalanced_ce", "mse"])
+def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path, loss):
+    sets = [f"loss.kind={loss}"] + (["model.name=eccv16_regress"] if loss == "mse" else [])
+    straight = weights(train(tiny_config(photos, *sets), tmp_path / "straight"))
+    train(tiny_config(photos, *sets, "trainer.max_steps=3"), tmp_path / "resumed")
+    assert_same(weights(train(tiny_config(photos, *sets), tmp_path / "resumed")), straight)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt:
+    """A callback that fails in the middle of a step, like a power cut between checkpoints."""
+
+    def __init__(self, step):
+        import lightning as L
+
+        class _Callback(L.Callback):
+            def on_train_batch_start(_, trainer, *args):
+                if trainer.global_step == step:
+                    raise Crash(f"crash at step {step}")
+
+        self.callback = _Callback()
+
+
+def test_a_crash_between_checkpoints_loses_only_the_steps_since_the_last_one(photos, tmp_path):
+    straight = weights(train(tiny_config(photos), tmp_path / "straight"))
+    with pytest.raises(Crash):
+        train(tiny_config(photos), tmp_path / "crashed", callbacks=[CrashAt(5).callback])
+    saved = torch.load(tmp_path / "crashed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 4
+    assert_same(weights(train(tiny_config(photos), tmp_path / "crashed")), straight)
+
+
+def test_kill_9_mid_run_then_the_same_command_finishes_it(photos, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"data: {{train: 'folder:{photos}', size: 16, batch_size: 4, workers: 0, val_fraction: 0.25}}\n"
+        "model: {name: eccv16, width: 0.125}\noptim: {lr: 1.0e-3}\n"
+        "trainer: {max_steps: 60, val_every: 1000, checkpoint_every: 3, log_every: 1, progress: false}\n"
+    )
+    command = [sys.executable, "-m", "polychrome", "train", "--config", str(config), "--run-dir", str(tmp_path / "killed")]
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.5)  # let it get further, probably mid-way through a later step or checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert last.exists(), "the run never wrote a checkpoint"
+    step = torch.load(last, weights_only=True)["global_step"]  # readable: written atomically
+    assert 3 <= step < 60
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    resumed, _ = load_checkpoint(last)
+    straight = train(load_config(config), tmp_path / "straight")
+    assert_same({k: v for k, v in resumed.state_dict().items()}, weights(straight))
+
+
+def test_a_run_directory_refuses_a_different_experiment(photos, tmp_path):
+    train(tiny_config(photos, "trainer.max_steps=2"), tmp_path / "run")
+    with pytest.raises(RunDirError, match="optim.lr: 0.001 -> 0.01"):
+        train(tiny_config(photos, "trainer.max_steps=2", "optim.lr=0.01"), tmp_path / "run")
+
+
+def test_a_foreign_checkpoint_is_refused(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="not a polychrome training checkpoint"):
+        load_checkpoint(tmp_path / "other.ckpt")
+    (tmp_path / "broken.ckpt").write_bytes(b"\x80\x04 truncated")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "broken.ckpt")
+
+
+DDP_SCRIPT = '''
+import hashlib, json, sys
+import lightning as L
+import torch
+from polychrome.config import load_config
+from polychrome.train import train
+
+photos, run_dir, out = sys.argv[1:4]
+
+class Probe(L.Callback):
+    def __init__(self):
+        self.seen = []
+    def on_train_batch_start(self, trainer, module, batch, batch_index):
+        self.seen.append(hashlib.sha1(batch.images.numpy().tobytes()).hexdigest())
+    def on_train_end(self, trainer, module):
+        digest = hashlib.sha1(b"".join(v.detach().cpu().numpy().tobytes() for v in module.model.state_dict().values())).hexdigest()
+        with open(f"{out}/rank{trainer.global_rank}.json", "w") as f:
+            json.dump({"seen": self.seen, "weights": digest, "world": trainer.world_size}, f)
+
+config = load_config(None, [f"data.train=folder:{photos}", "data.size=16", "data.batch_size=2", "data.workers=0",
+    "data.val_fraction=0.25", "model.width=0.125", "trainer.max_steps=3", "trainer.val_every=3", "trainer.progress=false",
+    "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "optim.lr=1e-3"])
+train(config, run_dir, callbacks=[Probe()])
+'''
+
+
+def test_ddp_on_two_cpu_processes_splits_the_data_and_agrees_on_the_weights(photos, tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT)
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(script), str(photos), str(tmp_path / "run"), str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == ranks[1]["world"] == 2
+    assert len(ranks[0]["seen"]) == len(ranks[1]["seen"]) == 3
+    assert all(a != b for a, b in zip(ranks[0]["seen"], ranks[1]["seen"]))  # different images each step
+    assert ranks[0]["weights"] == ranks[1]["weights"]
