@@ -35,10 +35,10 @@ def photos(tmp_path_factory):
     return folder
 
 
-def tiny_config(photos, *sets):
+def tiny_config(photos, *sets, width="model.width=0.125"):
     return load_config(None, [
         f"data.train=folder:{photos}", "data.size=16", "data.batch_size=4", "data.workers=0", "data.val_fraction=0.25",
-        "model.width=0.125", "trainer.max_steps=6", "trainer.val_every=3", "trainer.checkpoint_every=2",
+        *([width] if width else []), "trainer.max_steps=6", "trainer.val_every=3", "trainer.checkpoint_every=2",
         "trainer.log_every=1", "trainer.progress=false", "optim.lr=1e-3", *sets,
     ])
 
@@ -185,3 +185,30 @@ def test_ddp_on_two_cpu_processes_splits_the_data_and_agrees_on_the_weights(phot
     assert len(ranks[0]["seen"]) == len(ranks[1]["seen"]) == 3
     assert all(a != b for a, b in zip(ranks[0]["seen"], ranks[1]["seen"]))  # different images each step
     assert ranks[0]["weights"] == ranks[1]["weights"]
+
+
+def test_a_classifier_trains_exports_and_plugs_into_fusion(photos, tmp_path):
+    from polychrome.models import create_model
+
+    config = tiny_config(photos, "task=classify", "model.name=resnet18", "trainer.max_steps=4", "trainer.val_every=2", width=None)
+    trainer = train(config, tmp_path / "classifier")
+    assert "val/accuracy" in trainer.callback_metrics
+    meta = json.loads((tmp_path / "classifier" / "classifier.json").read_text())
+    assert meta["arch"] == "resnet18" and meta["classes"] == ["c0", "c1"]
+    fusion = create_model("fusion", width=0.25, backbone="timm:resnet18", backbone_classes=2, backbone_size=16,
+                          backbone_weights=str(tmp_path / "classifier" / "classifier.safetensors"))
+    assert fusion(torch.rand(1, 1, 16, 16) * 100).shape == (1, 2, 16, 16)
+    fusion_run = train(tiny_config(photos, "model.name=fusion", "loss.kind=mse", "trainer.max_steps=2",
+                                   "model.backbone=timm:resnet18", "model.backbone_classes=2", "model.backbone_size=16",
+                                   f"model.backbone_weights={tmp_path / 'classifier' / 'classifier.safetensors'}"), tmp_path / "fusion")
+    assert fusion_run.global_step == 2
+
+
+def test_classify_needs_labels(tmp_path):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (16, 16), (i * 30, 50, 200)).save(folder / f"{i}.png")
+    with pytest.raises(ValueError, match="needs labelled images"):
+        train(load_config(None, [f"data.train=folder:{folder}", "task=classify", "model.name=resnet18", "data.workers=0",
+                                 "data.size=16", "data.val_fraction=0.25"]), tmp_path / "run")

@@ -65,18 +65,26 @@ class TrainerConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "eccv16"
+    name: str = "eccv16"  # a registered model; for task=classify, a timm architecture (e.g. resnet18)
     options: dict[str, Any] = field(default_factory=dict)  # overrides of the registered config
+
+
+TASKS = ("colorize", "classify")
 
 
 @dataclass
 class TrainConfig:
+    task: str = "colorize"  # or "classify": a timm classifier on the colour images' labels (a fusion backbone)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     temperature: float = 0.38  # annealed-mean decoding for validation metrics
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
 
 
 def _build(cls: type, values: dict, where: str):

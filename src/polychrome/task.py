@@ -24,6 +24,8 @@ from polychrome.models.base import upsample_ab
 
 
 class ColorizationTask(L.LightningModule):
+    monitor = "val/auc_rebalanced"  # what best.ckpt is chosen by
+
     def __init__(self, config: dict, class_weights: Tensor | None = None):
         super().__init__()
         self.save_hyperparameters({"config": config}, ignore=["class_weights"])
@@ -84,34 +86,95 @@ class ColorizationTask(L.LightningModule):
         self._tick = None
 
     def configure_optimizers(self):
-        o = self.cfg.optim
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-        total = self.cfg.trainer.max_steps
-
-        def factor(step: int) -> float:
-            if step < o.warmup_steps:
-                return (step + 1) / o.warmup_steps
-            if o.schedule == "cosine":
-                progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
-                return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
-            return 1.0
-
-        if o.schedule not in ("constant", "cosine"):
-            raise ValueError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adam_with_schedule(self.model, self.cfg)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Data order and augmentation do not depend on global RNG state (see data/loader.py); the model's
-        # own randomness (none in the registered models, but user models may add dropout) does.
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        save_rng_states(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        states = checkpoint.get("rng_states")
-        if states:
-            torch.set_rng_state(states["torch"])
-            if states["cuda"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(states["cuda"])
+        load_rng_states(checkpoint)
+
+
+class ClassificationTask(L.LightningModule):
+    """A timm classifier trained on the colour images' labels: the backbone polychrome can train itself
+    for the fusion model, and the judge of 'semantic interpretability' in evaluation."""
+
+    monitor = "val/accuracy"
+
+    def __init__(self, config: dict, num_classes: int):
+        import timm
+
+        super().__init__()
+        self.save_hyperparameters({"config": config, "num_classes": num_classes})
+        self.cfg: TrainConfig = load_config(base=config)
+        self.model = timm.create_model(self.cfg.model.name, pretrained=False, num_classes=num_classes, **self.cfg.model.options)
+        pretrained = self.model.pretrained_cfg or {}
+        self.register_buffer("mean", torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
+        self._correct = self._seen = 0
+
+    def _logits(self, batch: Batch) -> Tensor:
+        return self.model((batch.images.float() / 255 - self.mean) / self.std)
+
+    def training_step(self, batch: Batch, batch_index: int) -> Tensor:
+        loss = torch.nn.functional.cross_entropy(self._logits(batch), batch.labels)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.labels))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._correct = self._seen = 0
+
+    def validation_step(self, batch: Batch, batch_index: int) -> None:
+        self._correct += int((self._logits(batch).argmax(1) == batch.labels).sum())
+        self._seen += len(batch.labels)
+
+    def on_validation_epoch_end(self) -> None:
+        counts = self.trainer.strategy.reduce(torch.tensor([self._correct, self._seen], dtype=torch.float64, device=self.device), reduce_op="sum")
+        if counts[1] > 0:
+            self.log("val/accuracy", float(counts[0] / counts[1]) * 100, prog_bar=True, rank_zero_only=False)
+
+    def configure_optimizers(self):
+        return adam_with_schedule(self.model, self.cfg)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        save_rng_states(checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        load_rng_states(checkpoint)
+
+
+def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
+    """Adam (Zhang's betas and weight decay by default) with optional warm-up and cosine decay, per step."""
+    o, total = config.optim, config.trainer.max_steps
+    if o.schedule not in ("constant", "cosine"):
+        raise ValueError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "cosine":
+            progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
+            return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
+
+    trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen fusion backbone stays out
+    optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def save_rng_states(checkpoint: dict) -> None:
+    # Data order and augmentation do not depend on global RNG state (see data/loader.py); the model's
+    # own randomness (none in the registered models, but user models may add dropout) does.
+    checkpoint["rng_states"] = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def load_rng_states(checkpoint: dict) -> None:
+    states = checkpoint.get("rng_states")
+    if states:
+        torch.set_rng_state(states["torch"])
+        if states["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])

@@ -91,7 +91,7 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from polychrome.data.module import ColorizationData
-    from polychrome.task import ColorizationTask
+    from polychrome.task import ClassificationTask, ColorizationTask
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -101,14 +101,21 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     t = config.trainer
     L.seed_everything(t.seed, workers=True, verbose=False)
 
-    task = ColorizationTask.from_config(config, class_weights_for(config))
+    data = ColorizationData(config.data, t.max_steps)
+    if config.task == "classify":
+        data.setup()
+        classes = data.train_set.classes
+        if not classes:
+            raise ValueError(f"task=classify needs labelled images, and {config.data.train} has no classes (class sub-folders)")
+        task = ClassificationTask(config_to_dict(config), len(classes))
+    else:
+        task = ColorizationTask.from_config(config, class_weights_for(config))
     if t.compile:
         task.model = torch.compile(task.model)
-    data = ColorizationData(config.data, t.max_steps)
     checkpoints = run_dir / "checkpoints"
     periodic = ModelCheckpoint(dirpath=checkpoints, filename="step{step:07d}", every_n_train_steps=t.checkpoint_every,
                                save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False)
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/auc_rebalanced", mode="max", save_top_k=1,
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
                            auto_insert_metric_name=False, enable_version_counter=False)
     accelerator = t.accelerator
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
@@ -130,7 +137,24 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         trainer.fit(task, datamodule=data, ckpt_path=last if last.exists() else None)
     if trainer.global_step > _saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
+    if config.task == "classify" and trainer.is_global_zero:
+        export_classifier(checkpoints / ("best.ckpt" if (checkpoints / "best.ckpt").exists() else "last.ckpt"), run_dir, data.train_set.classes)
     return trainer
+
+
+def export_classifier(checkpoint: Path, run_dir: Path, classes: list) -> Path:
+    """Write the classifier as ``classifier.safetensors`` + ``classifier.json``: a fusion backbone
+    (``backbone=timm:<arch>``, ``backbone_weights=<run>/classifier.safetensors``)."""
+    from safetensors.torch import save_file
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = {k.removeprefix("model."): v.contiguous() for k, v in saved["state_dict"].items() if k.startswith("model.")}
+    config = saved["hyper_parameters"]["config"]
+    save_file(state, run_dir / "classifier.safetensors")
+    meta = {"arch": config["model"]["name"], "num_classes": len(classes), "classes": [str(c) for c in classes],
+            "size": config["data"]["size"], "checkpoint": checkpoint.name, "step": saved["global_step"]}
+    (run_dir / "classifier.json").write_text(json.dumps(meta, indent=1))
+    return run_dir / "classifier.safetensors"
 
 
 def _saved_step(path: Path) -> int:

@@ -193,6 +193,16 @@ def _missing(spec: DatasetSpec) -> str:
     return f"{spec.kind} ({spec.split}) not found at {where}: {how}"
 
 
+def classes_of(dataset: Dataset) -> list:
+    """The class names of a dataset, looking through wrappers (Subset, SkipUnreadable, ...)."""
+    while dataset is not None:
+        classes = getattr(dataset, "classes", None)
+        if classes:
+            return list(classes)
+        dataset = getattr(dataset, "dataset", None)
+    return []
+
+
 class SkipUnreadable(Dataset):
     """Wraps a dataset so an unreadable image comes back as its ImageReadError instead of raising.
 

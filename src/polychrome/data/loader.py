@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from polychrome.data.datasets import Transform
+from polychrome.data.datasets import Transform, classes_of
 
 
 def _mix(seed: int, position: int) -> int:
@@ -54,7 +54,7 @@ class Transformed(Dataset):
     def __init__(self, dataset: Dataset, transform: Transform | None):
         self.dataset = dataset
         self.transform = transform
-        self.classes = getattr(dataset, "classes", getattr(getattr(dataset, "dataset", None), "classes", []))
+        self.classes = classes_of(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
