@@ -43,3 +43,41 @@ def test_data_cache_builds_once_and_reports(tmp_path, capsys):
     assert main(["data", "cache", f"folder:{photos}", "--size", "8", "--workers", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "1 images of" in out and "at 8x8" in out and "unreadable  0" in out
+
+
+def test_models_lists_every_model_with_its_size(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "eccv16 " in out and "32,235,385" in out and "siggraph17" in out and "34,187,027" in out
+    assert "fusion_inception" in out and "(weights)" in out
+
+
+def tiny_photos(folder):
+    folder.mkdir()
+    for i in range(12):
+        Image.new("RGB", (16, 16), (20 * i, 200 - 10 * i, 90)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_train_evaluate_and_plot_from_the_command_line(tmp_path, capsys):
+    photos = tiny_photos(tmp_path / "photos")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"data: {{train: 'folder:{photos}', size: 16, batch_size: 4, workers: 0, val_fraction: 0.25}}\n"
+                      "model: {name: eccv16, width: 0.125}\ntrainer: {max_steps: 4, val_every: 2, checkpoint_every: 2, progress: false}\n")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--set", "optim.lr=1e-3", "--run-dir", str(run)]) == 0
+    assert "finished at step 4" in capsys.readouterr().out
+    assert main(["evaluate", "--data", f"folder:{photos}", "--size", "16", "--model", str(run), "--model", "gray",
+                 "--workers", "0", "--json", str(tmp_path / "eval.json")]) == 0
+    rows = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["images"] for r in rows] == [12, 12] and rows[1]["model"] == "gray"
+    assert main(["plot-runs", str(run), "--out", str(tmp_path / "curves.png"), "--baseline", "gray=90,60"]) == 0
+    assert Image.open(tmp_path / "curves.png").size[0] > 500
+    # Changing the experiment in the same run directory is refused with one line.
+    assert main(["train", "--config", str(config), "--set", "optim.lr=1e-2", "--run-dir", str(run)]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_evaluate_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert main(["evaluate", "--data", "cifar10@test", "--model", str(tmp_path / "nope.ckpt")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err

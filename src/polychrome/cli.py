@@ -105,6 +105,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_runs(args: argparse.Namespace) -> int:
+    from polychrome.train import read_metrics
+    from polychrome.viz import plot_training_curves
+
+    runs = {Path(run).name: read_metrics(run) for run in args.runs}
+    empty = [name for name, series in runs.items() if not series]
+    if empty:
+        raise ValueError(f"no metrics logged in {', '.join(empty)} (expected logs/version_*/metrics.csv)")
+    baselines = {}
+    for item in args.baseline:
+        name, _, values = item.partition("=")
+        raw, _, rebalanced = values.partition(",")
+        baselines[name] = {"val/auc_raw": float(raw), "val/auc_rebalanced": float(rebalanced)}
+    plot_training_curves(runs, args.out, baselines=baselines)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polychrome.color import GAMUTS
 
@@ -147,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workers", type=int, default=2)
     evaluate.add_argument("--json", help="write the results as JSON")
     evaluate.set_defaults(run=_evaluate)
+
+    plot = commands.add_parser("plot-runs", help="training curves (loss, validation AuC) of one or more runs")
+    plot.add_argument("runs", nargs="+", help="run directories")
+    plot.add_argument("--out", required=True, help="PNG to write")
+    plot.add_argument("--baseline", action="append", default=[], metavar="NAME=RAW,REBALANCED",
+                      help="draw a baseline's AuC as dashed lines, e.g. gray=90.9,63.4")
+    plot.set_defaults(run=_plot_runs)
 
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)

@@ -130,11 +130,12 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         num_sanity_val_steps=0,
     )
     last = checkpoints / "last.ckpt"
+    resume = _newest_checkpoint([last, *run_dir.glob("hpc_ckpt_*.ckpt")])
     with warnings.catch_warnings():
         # Our sampler resumes mid-epoch exactly (data/loader.py), and a resumed run's folder is not empty.
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-        trainer.fit(task, datamodule=data, ckpt_path=last if last.exists() else None)
+        trainer.fit(task, datamodule=data, ckpt_path=resume)
     if trainer.global_step > _saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     if config.task == "classify" and trainer.is_global_zero:
@@ -160,4 +161,25 @@ def export_classifier(checkpoint: Path, run_dir: Path, classes: list) -> Path:
 def _saved_step(path: Path) -> int:
     if not path.exists():
         return -1
-    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+
+
+def _newest_checkpoint(paths: list[Path]) -> Path | None:
+    """The checkpoint with the most steps: last.ckpt, or one Lightning saved on a SLURM time-limit signal."""
+    steps = {path: _saved_step(path) for path in paths}
+    newest = max(steps, key=steps.get, default=None)
+    return newest if newest is not None and steps[newest] >= 0 else None
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Every logged metric of a run as (step, value) pairs, across its sessions (logs/version_*/metrics.csv)."""
+    import csv
+
+    series: dict[str, dict[int, float]] = {}
+    for path in sorted(Path(run_dir).glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                for name, value in row.items():
+                    if name not in ("step", "epoch") and value not in ("", None):
+                        series.setdefault(name, {})[int(row["step"])] = float(value)
+    return {name: sorted(points.items()) for name, points in series.items()}

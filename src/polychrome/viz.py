@@ -70,3 +70,30 @@ def plot_prior(counts: np.ndarray | Tensor, bins: Tensor, path: str | Path, titl
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 p(ab bin)")
     _ab_axes(ax, title)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], path: str | Path,
+                         metrics: tuple[str, ...] = ("train/loss", "val/auc_raw", "val/auc_rebalanced"),
+                         baselines: dict[str, dict[str, float]] | None = None) -> None:
+    """One panel per metric, one line per run; ``baselines`` ({name: {metric: value}}) as dashed lines."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5 * len(metrics), 4))
+    axes = figure.subplots(1, len(metrics))
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for name, series in runs.items():
+            points = series.get(metric, [])
+            if points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, label=name, marker="o" if metric.startswith("val") else None, markersize=3)
+        for name, values in (baselines or {}).items():
+            if metric in values:
+                ax.axhline(values[metric], linestyle="--", color="gray", linewidth=1)
+                ax.annotate(name, (0, values[metric]), xycoords=("axes fraction", "data"), fontsize=8, color="gray", va="bottom")
+        ax.set_xlabel("step")
+        ax.set_title(metric)
+        ax.grid(True, linewidth=0.3)
+        if metric == "train/loss":
+            ax.set_yscale("log")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
