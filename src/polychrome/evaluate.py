@@ -55,6 +55,7 @@ def load_model(name_or_path: str, fit_data: str | None = None, size: int = 32) -
 @torch.no_grad()
 def evaluate(model: Colorizer, data: str, size: int, temperature: float = 0.38, limit: int | None = None,
              batch_size: int = 128, workers: int = 2, device: str = "cpu", name: str = "") -> Evaluation:
+    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over (see train.py)
     dataset = open_dataset(data, eval_transform(size))
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))

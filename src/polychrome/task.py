@@ -23,7 +23,32 @@ from polychrome.models import create_model
 from polychrome.models.base import upsample_ab
 
 
-class ColorizationTask(L.LightningModule):
+class _Task(L.LightningModule):
+    """What both tasks share: the optimiser and schedule of the config, and RNG state in checkpoints."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+
+    def configure_optimizers(self):
+        return adam_with_schedule(self.model, self.cfg)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Data order and augmentation do not depend on global RNG state (see data/loader.py); the model's
+        # own randomness (none in the registered models, but user models may add dropout) does.
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states:
+            torch.set_rng_state(states["torch"])
+            if states["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class ColorizationTask(_Task):
     monitor = "val/auc_rebalanced"  # what best.ckpt is chosen by
 
     def __init__(self, config: dict, class_weights: Tensor | None = None):
@@ -85,17 +110,8 @@ class ColorizationTask(L.LightningModule):
                 self.log(f"val/{name}", value, prog_bar=name != "mean_ab_error", sync_dist=False, rank_zero_only=False)
         self._tick = None
 
-    def configure_optimizers(self):
-        return adam_with_schedule(self.model, self.cfg)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        save_rng_states(checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        load_rng_states(checkpoint)
-
-
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(_Task):
     """A timm classifier trained on the colour images' labels: the backbone polychrome can train itself
     for the fusion model, and the judge of 'semantic interpretability' in evaluation."""
 
@@ -133,15 +149,6 @@ class ClassificationTask(L.LightningModule):
         if counts[1] > 0:
             self.log("val/accuracy", float(counts[0] / counts[1]) * 100, prog_bar=True, rank_zero_only=False)
 
-    def configure_optimizers(self):
-        return adam_with_schedule(self.model, self.cfg)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        save_rng_states(checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        load_rng_states(checkpoint)
-
 
 def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
     """Adam (Zhang's betas and weight decay by default) with optional warm-up and cosine decay, per step."""
@@ -161,20 +168,3 @@ def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
     optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def save_rng_states(checkpoint: dict) -> None:
-    # Data order and augmentation do not depend on global RNG state (see data/loader.py); the model's
-    # own randomness (none in the registered models, but user models may add dropout) does.
-    checkpoint["rng_states"] = {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def load_rng_states(checkpoint: dict) -> None:
-    states = checkpoint.get("rng_states")
-    if states:
-        torch.set_rng_state(states["torch"])
-        if states["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(states["cuda"])

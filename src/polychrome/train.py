@@ -100,6 +100,9 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     _record_session(run_dir)
     t = config.trainer
     L.seed_everything(t.seed, workers=True, verbose=False)
+    # Subnormal floats (tiny probabilities, Adam's second moments) made CPU steps 8x slower after ~1,300
+    # steps of the CIFAR-10 run; flushing them to zero costs nothing measurable in accuracy.
+    torch.set_flush_denormal(True)
 
     data = ColorizationData(config.data, t.max_steps)
     if config.task == "classify":
