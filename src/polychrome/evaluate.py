@@ -1,81 +1,284 @@
-"""Evaluating a model on a dataset: Zhang et al.'s raw and rebalanced AuC and the mean ab error.
+"""``polychrome evaluate``: every colour measure of a model on a dataset, under one documented protocol.
 
-Protocol: each image is resized (shorter side) and centre-cropped to ``size``; the model sees its L at
-that size, its ab is upsampled to the same size and compared with the true ab there. Images that are
-grayscale by Zhang's rule are skipped and counted.
+Protocol (as Zhang et al.'s demo): the model sees each image's L resized to ``size`` x ``size``; its ab is
+upsampled (bilinear) to the image's own resolution and joined with the image's own L; all measures are
+taken at the image's own resolution. ``eval_size=N`` first resizes (shorter side) and centre-crops every
+image to N x N, the fixed-size protocol of the papers (256). Images that are grayscale by Zhang's rule
+(no pixel with |ab| > 5) are skipped and counted.
+
+Measures, over all evaluated pixels or images:
+- ``total_ab_error`` / ``mean_ab_error``: sum / mean over pixels of the L2 ab distance (Lab units);
+  ``mean_ab_l1``: mean of |da| + |db|.
+- ``auc_raw`` / ``auc_rebalanced``: Zhang et al.'s accuracy AuC, thresholds 0..150 (``polychrome.metrics``).
+- ``psnr`` / ``ssim``: on RGB uint8, data range 255, mean over images; SSIM by scikit-image with a
+  Gaussian window of sigma 1.5 (Wang et al. 2004 settings), mean over channels.
+- ``colorfulness`` (of the predictions), ``colorfulness_truth``, ``delta_colorfulness`` (mean |CF(pred) -
+  CF(truth)|): Hasler and Suesstrunk 2003.
+- ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
+- ``segment_accuracy``: the fraction of segments in which most pixels are within ``segment_threshold`` ab
+  units, and its curve over thresholds; segments from BSDS500's human segmentations (first annotator)
+  when the images have them and are evaluated at their own size, otherwise SLIC superpixels of the true
+  image (scikit-image, compactness 10, 100 segments or one per 64 pixels on small images).
+- ``classifier_accuracy`` (with a classifier run and labels): top-1 of that classifier on the colourised
+  images, beside ``classifier_accuracy_gray`` and ``classifier_accuracy_truth``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
 
-from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
-from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
-from polychrome.metrics import AccuracyCurves
-from polychrome.models import Colorizer, create_model, upsample_ab
+from polychrome.color import ab_gamut, is_grayscale, lab_to_uint8, uint8_to_lab
+from polychrome.data import ImageReadError, eval_transform, open_dataset
+from polychrome.data.datasets import classes_of
+from polychrome.inference import predict_full_ab
+from polychrome.metrics import (
+    MAX_THRESHOLD,
+    AccuracyCurves,
+    SegmentCurve,
+    area_under,
+    colorfulness,
+    curve_from_histogram,
+    error_histogram,
+    nazeri_correct,
+    psnr,
+    segment_median_errors,
+    ssim,
+)
+from polychrome.models import Colorizer, create_model, list_models
+
+BASELINES_NEEDING_DATA = ("random", "mean")
+
+
+class _Indexed(Dataset):
+    """Yields (image, label, index), or (ImageReadError, -1, index) for a file that cannot be read."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        try:
+            image, label = self.dataset[index]
+        except ImageReadError as error:
+            return error, -1, index
+        return image, label, index
+
+
+def _as_list(samples: list) -> list:
+    return samples
+
+
+def _source_path(dataset: Dataset, index: int) -> Path | None:
+    """The file behind sample ``index``, looking through Subset wrappers."""
+    while isinstance(dataset, Subset):
+        index, dataset = dataset.indices[index], dataset.dataset
+    paths = getattr(dataset, "paths", None)
+    return paths[index] if paths is not None else None
+
+
+def bsds_segments(path: Path | None) -> Tensor | None:
+    """The first annotator's segmentation of a BSDS500 image (images/<split>/<id>.jpg), if it is there."""
+    if path is None:
+        return None
+    truth = path.parents[2] / "groundTruth" / path.parent.name / f"{path.stem}.mat" if len(path.parents) > 2 else None
+    if truth is None or not truth.is_file():
+        return None
+    from scipy.io import loadmat
+
+    return torch.from_numpy(loadmat(truth)["groundTruth"][0, 0]["Segmentation"][0, 0].astype(np.int64))
+
+
+def slic_segments(image: Tensor) -> Tensor:
+    """SLIC superpixels of a uint8 RGB image (3, H, W): 100 of them, fewer on small images (at least 64
+    pixels each, so a 32x32 CIFAR image gets 16), compactness 10."""
+    from skimage.segmentation import slic
+
+    count = min(100, max(4, image.shape[1] * image.shape[2] // 64))
+    return torch.from_numpy(slic(image.permute(1, 2, 0).cpu().numpy(), n_segments=count, compactness=10, start_label=0).astype(np.int64))
 
 
 @dataclass
-class Evaluation:
-    model: str
-    data: str
-    size: int
-    temperature: float
-    images: int
-    grayscale_skipped: int
-    unreadable: int
-    pixels: int
-    auc_raw: float
-    auc_rebalanced: float
-    mean_ab_error: float
-    seconds: float
+class _Totals:
+    images: int = 0
+    gray: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    l1: float = 0.0
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    colorfulness: list[float] = field(default_factory=list)
+    colorfulness_truth: list[float] = field(default_factory=list)
+    nazeri: float = 0.0
+    per_image_error: dict[int, float] = field(default_factory=dict)
+    per_class: dict[int, list] = field(default_factory=dict)  # label -> [images, error sum, error histogram]
+    classifier: np.ndarray = field(default_factory=lambda: np.zeros(4))  # correct colourised, gray, truth; seen
+    segment_sources: set[str] = field(default_factory=set)
 
 
-def load_model(name_or_path: str, fit_data: str | None = None, size: int = 32) -> Colorizer:
-    """A registered model name (baselines ``random``/``mean`` fitted on ``fit_data``), or a checkpoint / run dir."""
-    from polychrome.models import list_models
-
+def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, fit_images: int = 2048) -> Colorizer:
+    """A registered model (``random``/``mean`` fitted on ``fit_images`` of ``fit_data`` at ``size``), or a
+    checkpoint / run directory. The model's ``input_size`` is set from its training config when known."""
     if name_or_path in list_models():
-        model = create_model(name_or_path, **({"size": size} if name_or_path in ("random", "mean") else {}))
-        if hasattr(model, "fit"):
+        model = create_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
+        if name_or_path in BASELINES_NEEDING_DATA:
             if fit_data is None:
                 raise ValueError(f"baseline {name_or_path!r} needs training images to fit on: give --fit-data SPEC")
-            loader = DataLoader(SkipUnreadable(Subset(open_dataset(fit_data, eval_transform(size)), range(2048))), batch_size=256, collate_fn=collate_images)
-            model.fit(batch.images for batch in loader)
+            dataset = open_dataset(fit_data, eval_transform(size))
+            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
+            loader = DataLoader(_Indexed(Subset(dataset, chosen)), batch_size=256, collate_fn=_as_list)
+            model.fit(torch.stack([s[0] for s in batch if not isinstance(s[0], Exception)]) for batch in loader)
         return model.eval()
     from polychrome.checkpoints import load_checkpoint
 
-    return load_checkpoint(name_or_path)[0]
+    model, config = load_checkpoint(name_or_path)
+    model.input_size = config["data"]["size"]
+    return model
+
+
+def load_classifier(run_dir: str | Path):
+    """The classifier a ``task: classify`` run exported (classifier.safetensors + classifier.json)."""
+    import json
+
+    import timm
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "classifier.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{run_dir} holds no classifier.json: train one with task=classify (see README)")
+    meta = json.loads(meta_path.read_text())
+    model = timm.create_model(meta["arch"], pretrained=False, num_classes=meta["num_classes"])
+    model.load_state_dict(load_file(run_dir / "classifier.safetensors"))
+    pretrained = model.pretrained_cfg or {}
+    model.polychrome_mean = torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+    model.polychrome_std = torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    model.polychrome_size = meta["size"]
+    return model.eval()
+
+
+def _classify(classifier, images: Tensor) -> Tensor:
+    x = torch.nn.functional.interpolate(images.float() / 255, size=(classifier.polychrome_size,) * 2, mode="bilinear", antialias=True)
+    return classifier((x - classifier.polychrome_mean.to(x)) / classifier.polychrome_std.to(x)).argmax(1)
 
 
 @torch.no_grad()
-def evaluate(model: Colorizer, data: str, size: int, temperature: float = 0.38, limit: int | None = None,
-             batch_size: int = 128, workers: int = 2, device: str = "cpu", name: str = "") -> Evaluation:
+def evaluate(
+    model: Colorizer,
+    data: str,
+    size: int | None = None,
+    eval_size: int | None = None,
+    temperature: float = 0.38,
+    limit: int | None = None,
+    classifier=None,
+    segment_threshold: int = 10,
+    batch_size: int = 64,
+    workers: int = 2,
+    device: str = "cpu",
+    name: str = "",
+) -> dict:
+    """Evaluate ``model`` on the dataset ``data`` (see the module docstring); returns the results dict."""
     torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over (see train.py)
-    dataset = open_dataset(data, eval_transform(size))
-    if limit is not None:
-        dataset = Subset(dataset, range(min(limit, len(dataset))))
-    loader = DataLoader(SkipUnreadable(dataset), batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
+    size = size or getattr(model, "input_size", None) or 256
+    dataset = open_dataset(data, eval_transform(eval_size) if eval_size else None)
+    classes = classes_of(dataset)
+    if limit is not None and limit < len(dataset):  # a fixed random sample, not the first (one-class) files
+        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limit]
+        dataset = Subset(dataset, sorted(chosen.tolist()))
+    loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
     model = model.to(device).eval()
     curves = AccuracyCurves(ab_gamut("zhang").to(device))
-    images = gray = unreadable = 0
+    segments = SegmentCurve()
+    totals = _Totals()
     start = time.perf_counter()
     for batch in loader:
-        unreadable += len(batch.errors)
-        if not len(batch.images):
-            continue
-        lab = uint8_to_lab(batch.images.to(device))
-        lightness, ab = lab[:, :1], lab[:, 1:]
-        colour = ~is_grayscale(ab)
-        images += len(ab)
-        gray += int((~colour).sum())
-        if colour.any():
-            predicted = upsample_ab(model.predict_ab(lightness[colour], temperature), ab.shape[-2:])
-            curves.update(predicted.float(), ab[colour])
+        good = []
+        for image, label, index in batch:
+            if isinstance(image, Exception):
+                totals.unreadable.append(str(image))
+            else:
+                good.append((image.to(device), int(label), int(index)))
+        labs = [uint8_to_lab(image[None])[0] for image, _, _ in good]
+        colour = [not bool(is_grayscale(lab[None, 1:])) for lab in labs]
+        totals.images += len(good)
+        totals.gray += colour.count(False)
+        kept = [(sample, lab) for sample, lab, keep in zip(good, labs, colour) if keep]
+        predictions = predict_full_ab(model, [lab[:1] for _, lab in kept], size, temperature)
+        for ((image, label, index), lab), ab in zip(kept, predictions):
+            _measure(image, label, index, lab, ab, dataset, eval_size, segment_threshold, classifier, curves, segments, totals)
+    seconds = time.perf_counter() - start
+    return _results(name or type(model).__name__, data, size, eval_size, temperature, segment_threshold, classes,
+                    curves, segments, totals, seconds)
+
+
+def _measure(image, label, index, lab, ab, dataset, eval_size, segment_threshold, classifier, curves, segments, totals) -> None:
+    truth_ab = lab[1:]
+    curves.update(ab[None], truth_ab[None])
+    error = torch.linalg.vector_norm(ab - truth_ab, dim=0)
+    totals.l1 += float((ab - truth_ab).abs().sum())
+    totals.per_image_error[index] = float(error.mean())
+    predicted_rgb = lab_to_uint8(torch.cat([lab[:1], ab])[None])
+    truth_rgb = image[None]
+    totals.psnr.append(float(psnr(predicted_rgb, truth_rgb)[0]))
+    totals.ssim.append(float(ssim(predicted_rgb, truth_rgb)[0]))
+    totals.colorfulness.append(float(colorfulness(predicted_rgb)[0]))
+    totals.colorfulness_truth.append(float(colorfulness(truth_rgb)[0]))
+    totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab[None]).sum())
+    segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None
+    totals.segment_sources.add("bsds500" if segmentation is not None else "slic")
+    if segmentation is None:
+        segmentation = slic_segments(image)
+    segments.update(segment_median_errors(error.cpu(), segmentation))
+    if label >= 0:
+        per_class = totals.per_class.setdefault(label, [0, 0.0, torch.zeros(MAX_THRESHOLD + 2, dtype=torch.float64)])
+        per_class[0] += 1
+        per_class[1] += float(error.sum())
+        per_class[2] += error_histogram(error)
+        if classifier is not None:
+            gray_rgb = lab_to_uint8(torch.cat([lab[:1], torch.zeros_like(ab)])[None])
+            guesses = _classify(classifier, torch.cat([predicted_rgb, gray_rgb, truth_rgb]).cpu())
+            totals.classifier += np.array([*(guesses == label).numpy().astype(float), 1.0])
+
+
+def _results(name, data, size, eval_size, temperature, segment_threshold, classes, curves, segments, totals, seconds) -> dict:
+    if curves.pixels == 0:
+        raise ValueError(f"no colour images to evaluate in {data} ({totals.images} read, {totals.gray} grayscale)")
     scores = curves.auc()
-    return Evaluation(name or type(model).__name__, data, size, temperature, images, gray, unreadable, curves.pixels,
-                      scores["auc_raw"], scores["auc_rebalanced"], scores["mean_ab_error"], time.perf_counter() - start)
+    raw, rebalanced = curves.curves()
+    pixels = curves.pixels
+    mean = lambda values: float(np.mean(values))  # noqa: E731
+    seen = totals.classifier[3]
+    per_class = {
+        str(classes[label]) if label < len(classes) else str(label): {
+            "images": count, "mean_ab_error": error_sum / float(histogram.sum()), "auc_raw": area_under(curve_from_histogram(histogram)),
+        } for label, (count, error_sum, histogram) in sorted(totals.per_class.items())
+    }
+    return {
+        "model": name, "data": data,
+        "protocol": {"size": size, "eval_size": eval_size, "temperature": temperature,
+                     "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
+                     "model_input": f"L resized to {size}x{size}; ab upsampled bilinearly and joined with the image's own L"},
+        "images": totals.images - totals.gray, "grayscale_skipped": totals.gray, "unreadable": totals.unreadable, "pixels": pixels,
+        "total_ab_error": scores["mean_ab_error"] * pixels, "mean_ab_error": scores["mean_ab_error"], "mean_ab_l1": totals.l1 / pixels,
+        "auc_raw": scores["auc_raw"], "auc_rebalanced": scores["auc_rebalanced"],
+        "psnr": mean(totals.psnr), "ssim": mean(totals.ssim),
+        "colorfulness": mean(totals.colorfulness), "colorfulness_truth": mean(totals.colorfulness_truth),
+        "delta_colorfulness": mean(np.abs(np.array(totals.colorfulness) - np.array(totals.colorfulness_truth))),
+        "pixel_accuracy_2pct": totals.nazeri / pixels,
+        "segment_accuracy": segments.accuracy(segment_threshold), "segment_threshold": segment_threshold,
+        "segment_source": "+".join(sorted(totals.segment_sources)), "segments": segments.segments,
+        "classifier_accuracy": totals.classifier[0] / seen if seen else None,
+        "classifier_accuracy_gray": totals.classifier[1] / seen if seen else None,
+        "classifier_accuracy_truth": totals.classifier[2] / seen if seen else None,
+        "per_class": per_class,
+        "curves": {"raw": raw.tolist(), "rebalanced": rebalanced.tolist(), "segments": segments.curve().tolist()},
+        "per_image_error": totals.per_image_error,
+        "seconds": seconds,
+    }

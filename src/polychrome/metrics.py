@@ -55,5 +55,94 @@ class AccuracyCurves:
         if self.pixels == 0:
             raise ValueError("no pixels were accumulated")
         raw, rebalanced = self.curves()
-        area = lambda curve: float(torch.trapezoid(curve, dx=1.0)) / self.max_threshold * 100  # noqa: E731
-        return {"auc_raw": area(raw), "auc_rebalanced": area(rebalanced), "mean_ab_error": self.error_sum / self.pixels}
+        return {"auc_raw": area_under(raw), "auc_rebalanced": area_under(rebalanced), "mean_ab_error": self.error_sum / self.pixels}
+
+
+def error_histogram(error: Tensor, max_threshold: int = MAX_THRESHOLD) -> Tensor:
+    """Counts of ceil(error) clipped to max_threshold + 1: (max_threshold + 2,) float64, the curve's raw material."""
+    step = torch.ceil(error.flatten()).clamp(max=max_threshold + 1).long()
+    return torch.bincount(step, minlength=max_threshold + 2).double().cpu()
+
+
+def curve_from_histogram(counts: Tensor) -> Tensor:
+    """Accuracy at t = 0..len-2 (fraction with error <= t) from an error histogram."""
+    return counts.cumsum(0)[:-1] / counts.sum()
+
+
+def area_under(curve: Tensor) -> float:
+    """Area under an accuracy curve over t = 0..T (trapezoid rule), divided by T, in percent."""
+    return float(torch.trapezoid(curve, dx=1.0)) / (len(curve) - 1) * 100
+
+
+def colorfulness(rgb: Tensor) -> Tensor:
+    """Hasler and Suesstrunk 2003: sigma_rgyb + 0.3 mu_rgyb, with signed rg = R - G, yb = (R + G) / 2 - B.
+
+    rgb: (N, 3, H, W) uint8 (or float in 0..255) -> (N,) float64.
+    """
+    r, g, b = rgb.double().unbind(dim=1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    sigma = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False))
+    mu = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2)
+    return sigma + 0.3 * mu
+
+
+def psnr(predicted: Tensor, truth: Tensor) -> Tensor:
+    """Per-image PSNR in dB of uint8 RGB (N, 3, H, W), data range 255; inf for identical images."""
+    mse = ((predicted.double() - truth.double()) ** 2).flatten(1).mean(dim=1)
+    return 10 * torch.log10(255.0**2 / mse)
+
+
+def ssim(predicted: Tensor, truth: Tensor) -> Tensor:
+    """Per-image SSIM of uint8 RGB (N, 3, H, W) with scikit-image's ``structural_similarity``:
+    Gaussian window sigma 1.5, population covariance, data range 255 (Wang et al. 2004), mean over channels."""
+    from skimage.metrics import structural_similarity
+
+    values = [
+        structural_similarity(p.permute(1, 2, 0).cpu().numpy(), t.permute(1, 2, 0).cpu().numpy(), channel_axis=2,
+                              data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        for p, t in zip(predicted, truth)
+    ]
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def nazeri_correct(predicted_lab: Tensor, truth_lab: Tensor) -> Tensor:
+    """Nazeri et al. 2018's per-pixel accuracy: |dL| <= 2 and |da|, |db| <= 4.4 -> (N, H, W) bool
+    (their 2% of the L range and of the ab range)."""
+    difference = (predicted_lab - truth_lab).abs()
+    return (difference[:, 0] <= 2.0) & (difference[:, 1] <= 4.4) & (difference[:, 2] <= 4.4)
+
+
+def segment_median_errors(error: Tensor, segments: Tensor) -> Tensor:
+    """For each segment, the error a majority of its pixels are within: the (n // 2)-th smallest.
+
+    A segment counts as correct at threshold t when more than half its pixels have error <= t, which is
+    exactly when this value is <= t. error, segments: (H, W) -> (S,), one value per segment present.
+    """
+    labels = segments.flatten().long()
+    errors = error.flatten().double()
+    order = torch.argsort(labels * (errors.max() + 1) + errors) if len(errors) else labels
+    labels, errors = labels[order], errors[order]
+    _, counts = torch.unique_consecutive(labels, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    return errors[starts + counts // 2]
+
+
+class SegmentCurve:
+    """Streams per-segment majority errors into the object-level accuracy curve over t = 0..150."""
+
+    def __init__(self, max_threshold: int = MAX_THRESHOLD):
+        self.max_threshold = max_threshold
+        self.counts = torch.zeros(max_threshold + 2, dtype=torch.float64)
+
+    def update(self, medians: Tensor) -> None:
+        self.counts += error_histogram(medians, self.max_threshold)
+
+    @property
+    def segments(self) -> int:
+        return int(self.counts.sum())
+
+    def curve(self) -> Tensor:
+        return curve_from_histogram(self.counts)
+
+    def accuracy(self, threshold: float) -> float:
+        return float(self.curve()[int(threshold)]) if float(threshold).is_integer() else float("nan")
