@@ -89,20 +89,50 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    return _compare(args, [args.model])
 
-    from polychrome.evaluate import evaluate, load_model
 
-    rows = []
-    for name in args.model:
-        model = load_model(name, args.fit_data, args.size)
-        result = evaluate(model, args.data, args.size, args.temperature, args.limit, workers=args.workers, name=name)
-        rows.append(asdict(result))
-        print(f"{name:<40} AuC raw {result.auc_raw:6.2f}  rebalanced {result.auc_rebalanced:6.2f}  "
-              f"mean ab error {result.mean_ab_error:6.2f}  ({result.images} images, {result.grayscale_skipped} gray skipped, {result.seconds:.1f} s)")
+def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
+    from polychrome.compare import markdown_table, write_report
+    from polychrome.evaluate import evaluate, load_classifier, load_model
+
+    names = names or [name.strip() for name in args.models.split(",") if name.strip()]
+    classifier = load_classifier(args.classifier) if args.classifier else None
+    models, results = {}, []
+    for name in names:
+        model = load_model(name, args.fit_data, args.size or 64)
+        result = evaluate(model, args.data, args.size, args.eval_size, args.temperature, args.limit, classifier,
+                          args.segment_threshold, workers=args.workers, device=args.device, name=name)
+        models[name] = model
+        results.append(result)
+        print(f"{name}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
+              f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s", file=sys.stderr)
+    print(markdown_table(results), end="")
+    sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
+    print(f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
+          f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature {args.temperature}; "
+          f"segments from {results[0]['segment_source']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
+    if args.out:
+        write_report(results, models, args.out)
+        print(f"wrote {args.out}")
     return 0
+
+
+def _evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test or folder:bsds500/images/test")
+    parser.add_argument("--size", type=int, help="side of the model's input (default: its training size, else 256)")
+    parser.add_argument("--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)")
+    parser.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature (classification heads)")
+    parser.add_argument("--limit", type=int, help="a fixed random sample of N images")
+    parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on")
+    parser.add_argument("--classifier", help="run directory of a task=classify run, for classifier_accuracy")
+    parser.add_argument("--segment-threshold", type=int, default=10, help="ab error a segment's majority must be within")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", help="write the results as JSON")
+    parser.add_argument("--out", help="folder for the table, accuracy curves, error histogram and example grids")
 
 
 def _plot_runs(args: argparse.Namespace) -> int:
@@ -155,16 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     cache.set_defaults(run=_data_cache)
-    evaluate = commands.add_parser("evaluate", help="AuC (raw, rebalanced) and mean ab error of models on a dataset")
-    evaluate.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test")
-    evaluate.add_argument("--model", required=True, action="append", help="model name, checkpoint or run dir (repeatable)")
-    evaluate.add_argument("--size", type=int, default=32, help="side the images are resized and centre-cropped to")
-    evaluate.add_argument("--temperature", type=float, default=0.38)
-    evaluate.add_argument("--limit", type=int, help="only the first N images")
-    evaluate.add_argument("--fit-data", help="training images the random and mean baselines are fitted on")
-    evaluate.add_argument("--workers", type=int, default=2)
-    evaluate.add_argument("--json", help="write the results as JSON")
+    evaluate = commands.add_parser("evaluate", help="every colour measure of one model on a dataset")
+    evaluate.add_argument("--model", required=True, help="model name (gray, random, mean, ...), checkpoint or run directory")
+    _evaluation_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    compare = commands.add_parser("compare", help="several models under one protocol: one table and side-by-side grids")
+    compare.add_argument("--models", required=True, help="comma-separated: gray,random,RUN_A,RUN_B,...")
+    _evaluation_options(compare)
+    compare.set_defaults(run=_compare)
 
     plot = commands.add_parser("plot-runs", help="training curves (loss, validation AuC) of one or more runs")
     plot.add_argument("runs", nargs="+", help="run directories")

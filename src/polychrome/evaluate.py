@@ -11,7 +11,8 @@ Measures, over all evaluated pixels or images:
   ``mean_ab_l1``: mean of |da| + |db|.
 - ``auc_raw`` / ``auc_rebalanced``: Zhang et al.'s accuracy AuC, thresholds 0..150 (``polychrome.metrics``).
 - ``psnr`` / ``ssim``: on RGB uint8, data range 255, mean over images; SSIM by scikit-image with a
-  Gaussian window of sigma 1.5 (Wang et al. 2004 settings), mean over channels.
+  Gaussian window of sigma 1.5 (Wang et al. 2004 settings), mean over channels (images under 11 pixels on
+  a side have none and are left out of the SSIM mean).
 - ``colorfulness`` (of the predictions), ``colorfulness_truth``, ``delta_colorfulness`` (mean |CF(pred) -
   CF(truth)|): Hasler and Suesstrunk 2003.
 - ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
@@ -78,9 +79,9 @@ def _as_list(samples: list) -> list:
 
 
 def _source_path(dataset: Dataset, index: int) -> Path | None:
-    """The file behind sample ``index``, looking through Subset wrappers."""
+    """The file behind sample ``index`` of the whole dataset (under any Subset of it)."""
     while isinstance(dataset, Subset):
-        index, dataset = dataset.indices[index], dataset.dataset
+        dataset = dataset.dataset
     paths = getattr(dataset, "paths", None)
     return paths[index] if paths is not None else None
 
@@ -192,6 +193,7 @@ def evaluate(
     if limit is not None and limit < len(dataset):  # a fixed random sample, not the first (one-class) files
         chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limit]
         dataset = Subset(dataset, sorted(chosen.tolist()))
+    source_index = dataset.indices if isinstance(dataset, Subset) else range(len(dataset))
     loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
     model = model.to(device).eval()
     curves = AccuracyCurves(ab_gamut("zhang").to(device))
@@ -203,8 +205,8 @@ def evaluate(
         for image, label, index in batch:
             if isinstance(image, Exception):
                 totals.unreadable.append(str(image))
-            else:
-                good.append((image.to(device), int(label), int(index)))
+            else:  # per-image results are keyed by the index in the whole dataset
+                good.append((image.to(device), int(label), int(source_index[index])))
         labs = [uint8_to_lab(image[None])[0] for image, _, _ in good]
         colour = [not bool(is_grayscale(lab[None, 1:])) for lab in labs]
         totals.images += len(good)
@@ -231,7 +233,7 @@ def _measure(image, label, index, lab, ab, dataset, eval_size, segment_threshold
     totals.colorfulness.append(float(colorfulness(predicted_rgb)[0]))
     totals.colorfulness_truth.append(float(colorfulness(truth_rgb)[0]))
     totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab[None]).sum())
-    segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None
+    segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None  # index: whole dataset
     totals.segment_sources.add("bsds500" if segmentation is not None else "slic")
     if segmentation is None:
         segmentation = slic_segments(image)
@@ -268,7 +270,7 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
         "images": totals.images - totals.gray, "grayscale_skipped": totals.gray, "unreadable": totals.unreadable, "pixels": pixels,
         "total_ab_error": scores["mean_ab_error"] * pixels, "mean_ab_error": scores["mean_ab_error"], "mean_ab_l1": totals.l1 / pixels,
         "auc_raw": scores["auc_raw"], "auc_rebalanced": scores["auc_rebalanced"],
-        "psnr": mean(totals.psnr), "ssim": mean(totals.ssim),
+        "psnr": mean(totals.psnr), "ssim": float(np.nanmean(totals.ssim)) if not np.isnan(totals.ssim).all() else None,
         "colorfulness": mean(totals.colorfulness), "colorfulness_truth": mean(totals.colorfulness_truth),
         "delta_colorfulness": mean(np.abs(np.array(totals.colorfulness) - np.array(totals.colorfulness_truth))),
         "pixel_accuracy_2pct": totals.nazeri / pixels,

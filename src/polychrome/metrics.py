@@ -6,7 +6,9 @@ error (L2) is at most t; the area under that curve (trapezoid rule), divided by 
 ground-truth bin in the evaluated set), i.e. averages the curves of the bins present.
 
 Errors are histogrammed by ceil(error) (error <= t exactly when ceil(error) <= t for integer t), per
-ground-truth bin, so the curves come out exact from a (Q, 152) table of counts.
+ground-truth bin, so the curves come out exact from a (Q, 152) table of counts. An error within
+``TOLERANCE`` above an integer counts as that integer, so float32 round-off does not cost a perfect
+prediction its point at t = 0.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from torch import Tensor
 from polychrome.color import encode_hard
 
 MAX_THRESHOLD = 150
+TOLERANCE = 1e-3  # Lab units
+
+
+def _steps(error: Tensor, max_threshold: int) -> Tensor:
+    return torch.ceil(error.flatten() - TOLERANCE).clamp(min=0, max=max_threshold + 1).long()
 
 
 class AccuracyCurves:
@@ -32,7 +39,7 @@ class AccuracyCurves:
         """predicted_ab, true_ab: (N, 2, H, W) in Lab units, same resolution."""
         error = torch.linalg.vector_norm((predicted_ab - true_ab).double(), dim=1)  # (N, H, W)
         self.error_sum += float(error.sum())
-        step = torch.ceil(error).clamp(max=self.max_threshold + 1).long().flatten()
+        step = _steps(error, self.max_threshold)
         truth = encode_hard(true_ab.float(), self.bins.to(true_ab.device)).flatten()
         flat = truth * (self.max_threshold + 2) + step
         table = torch.bincount(flat, minlength=self.counts.numel()).reshape(self.counts.shape)
@@ -60,8 +67,7 @@ class AccuracyCurves:
 
 def error_histogram(error: Tensor, max_threshold: int = MAX_THRESHOLD) -> Tensor:
     """Counts of ceil(error) clipped to max_threshold + 1: (max_threshold + 2,) float64, the curve's raw material."""
-    step = torch.ceil(error.flatten()).clamp(max=max_threshold + 1).long()
-    return torch.bincount(step, minlength=max_threshold + 2).double().cpu()
+    return torch.bincount(_steps(error, max_threshold), minlength=max_threshold + 2).double().cpu()
 
 
 def curve_from_histogram(counts: Tensor) -> Tensor:
@@ -94,9 +100,12 @@ def psnr(predicted: Tensor, truth: Tensor) -> Tensor:
 
 def ssim(predicted: Tensor, truth: Tensor) -> Tensor:
     """Per-image SSIM of uint8 RGB (N, 3, H, W) with scikit-image's ``structural_similarity``:
-    Gaussian window sigma 1.5, population covariance, data range 255 (Wang et al. 2004), mean over channels."""
+    Gaussian window sigma 1.5, population covariance, data range 255 (Wang et al. 2004), mean over channels.
+    The window spans 11 pixels, so images smaller than that on a side get NaN."""
     from skimage.metrics import structural_similarity
 
+    if min(predicted.shape[-2:]) < 11:
+        return torch.full((len(predicted),), float("nan"), dtype=torch.float64)
     values = [
         structural_similarity(p.permute(1, 2, 0).cpu().numpy(), t.permute(1, 2, 0).cpu().numpy(), channel_axis=2,
                               data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)

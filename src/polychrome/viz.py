@@ -97,3 +97,53 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
             ax.set_yscale("log")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | Path) -> None:
+    """Zhang's cumulative accuracy curves (raw and rebalanced), one line per model."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    for ax, kind in zip(axes, ("raw", "rebalanced")):
+        for name, model_curves in curves.items():
+            values = model_curves[kind]
+            ax.plot(range(len(values)), np.array(values) * 100, label=name)
+        ax.set_xlabel("ab error threshold (Lab units)")
+        ax.set_ylabel("% of pixels within threshold")
+        ax.set_title(f"{kind} accuracy")
+        ax.grid(True, linewidth=0.3)
+    axes[1].legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_error_histogram(errors: dict[str, list[float]], path: str | Path) -> None:
+    """Histogram of per-image mean ab error, one outline per model."""
+    fig, ax = _figure(6, 4)
+    top = max((max(values) for values in errors.values() if values), default=1.0)
+    for name, values in errors.items():
+        ax.hist(values, bins=40, range=(0, top), histtype="step", label=name)
+    ax.set_xlabel("mean ab error of an image (Lab units)")
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[str], row_titles: list[str] | None = None) -> None:
+    """A grid of uint8 RGB (3, H, W) images: one row per photo, one column per version of it."""
+    from matplotlib.figure import Figure
+
+    n_rows, n_cols = len(rows), len(column_titles)
+    figure = Figure(figsize=(2.2 * n_cols, 2.2 * n_rows))
+    axes = np.array(figure.subplots(n_rows, n_cols, squeeze=False))
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(image.permute(1, 2, 0).cpu().numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(column_titles[c], fontsize=9)
+            if c == 0 and row_titles:
+                ax.set_ylabel(row_titles[r], fontsize=8)
+    figure.savefig(path, dpi=110, bbox_inches="tight")

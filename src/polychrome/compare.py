@@ -1,0 +1,82 @@
+"""``polychrome compare``: several models, one protocol, one table (Markdown, CSV, JSON) and figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+from torch.utils.data import Subset
+
+from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.data import eval_transform, open_dataset
+from polychrome.inference import colorize_images
+from polychrome.models import Colorizer
+
+COLUMNS = ("model", "images", "mean_ab_error", "total_ab_error", "mean_ab_l1", "auc_raw", "auc_rebalanced", "psnr", "ssim",
+           "colorfulness", "delta_colorfulness", "pixel_accuracy_2pct", "segment_accuracy", "classifier_accuracy")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def markdown_table(results: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cell(result.get(column)) for column in COLUMNS) + " |" for result in results]
+    return "\n".join(lines) + "\n"
+
+
+def _gray(image: torch.Tensor) -> torch.Tensor:
+    lab = uint8_to_lab(image[None])
+    return lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))[0]
+
+
+def _images(data: str, eval_size: int | None, indices: list[int]) -> list[torch.Tensor]:
+    dataset = open_dataset(data, eval_transform(eval_size) if eval_size else None)
+    return [Subset(dataset, indices)[i][0] for i in range(len(indices))]
+
+
+def write_report(results: list[dict], models: dict[str, Colorizer], out: str | Path, examples: int = 4) -> None:
+    """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
+
+    One model: its worst, best and random images by mean ab error (gray input / prediction / truth).
+    Several: the same random images side by side for every model.
+    """
+    from polychrome.viz import image_grid, plot_accuracy_curves, plot_error_histogram
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(markdown_table(results))
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(results)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot_accuracy_curves({r["model"]: r["curves"] for r in results}, out / "curves.png")
+    plot_error_histogram({r["model"]: list(r["per_image_error"].values()) for r in results}, out / "errors.png")
+
+    first = results[0]
+    errors = sorted(first["per_image_error"].items(), key=lambda item: item[1])
+    protocol = first["protocol"]
+    generator = torch.Generator().manual_seed(0)
+    random_pick = [errors[i][0] for i in torch.randperm(len(errors), generator=generator)[:examples].tolist()]
+    if len(models) == 1:
+        (name, model), = models.items()
+        picks = {"worst": [i for i, _ in errors[::-1][:examples]], "best": [i for i, _ in errors[:examples]], "random": random_pick}
+        for kind, indices in picks.items():
+            images = _images(first["data"], protocol["eval_size"], indices)
+            predicted = colorize_images(model, images, protocol["size"], protocol["temperature"])
+            rows = [[_gray(image), colour, image] for image, colour in zip(images, predicted)]
+            titles = [f"#{i}: {first['per_image_error'][i]:.1f}" for i in indices]
+            image_grid(rows, out / f"examples-{kind}.png", ["gray input", name, "truth"], titles)
+    else:
+        images = _images(first["data"], protocol["eval_size"], random_pick)
+        columns = [colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"]) for (name, model), r in zip(models.items(), results)]
+        rows = [[_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
+        image_grid(rows, out / "examples.png", ["gray input", *models, "truth"])

@@ -1,0 +1,178 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import safetensors.torch
+import timm
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Subset
+
+from polychrome.cli import main
+from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
+from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
+from polychrome.evaluate import evaluate, load_classifier, load_model
+from polychrome.metrics import (
+    AccuracyCurves,
+    SegmentCurve,
+    colorfulness,
+    nazeri_correct,
+    psnr,
+    segment_median_errors,
+    ssim,
+)
+from polychrome.models import Colorizer
+from tests.conftest import shared
+
+RED = (200, 40, 40)
+
+
+class Constant(Colorizer):
+    """Predicts one ab everywhere: with a one-colour dataset, an oracle; shifted, a known error."""
+
+    def __init__(self, ab):
+        super().__init__(head="regression")
+        self.register_buffer("ab", torch.tensor(ab, dtype=torch.float32).view(1, 2, 1, 1))
+
+    def forward(self, lightness):
+        return self.ab.expand(lightness.shape[0], 2, *lightness.shape[-2:])
+
+
+def red_ab():
+    return uint8_to_lab(torch.tensor(RED, dtype=torch.uint8).view(1, 3, 1, 1))[0, 1:, 0, 0].tolist()
+
+
+@pytest.fixture
+def red_folder(tmp_path):
+    folder = tmp_path / "red"
+    for i, size in enumerate([(20, 12), (16, 16), (9, 30)]):
+        (folder / "warm").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, RED).save(folder / "warm" / f"{i}.png")
+    (folder / "cold").mkdir()
+    Image.new("RGB", (10, 10), (128, 128, 128)).save(folder / "cold" / "gray.png")
+    (folder / "cold" / "broken.png").write_bytes(b"no")
+    return folder
+
+
+def test_colorfulness_on_hand_computed_images():
+    gray = torch.full((1, 3, 4, 4), 90, dtype=torch.uint8)
+    assert colorfulness(gray).item() == 0
+    red = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    red[:, 0] = 255
+    assert colorfulness(red).item() == pytest.approx(0.3 * math.hypot(255, 127.5))
+    half = red.clone()
+    half[..., :2] = 0  # rg: half 255, half 0 -> sigma 127.5; yb: half 127.5, half 0 -> sigma 63.75
+    expected = math.hypot(127.5, 63.75) + 0.3 * math.hypot(127.5, 63.75)
+    assert colorfulness(half).item() == pytest.approx(expected)
+
+
+def test_psnr_ssim_and_nazeri_on_hand_computed_images():
+    image = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert torch.isinf(psnr(image, image)).all() and torch.allclose(ssim(image, image), torch.ones(2, dtype=torch.float64))
+    brighter = (image.int() + 5).clamp(max=255).to(torch.uint8)
+    mse = ((brighter.double() - image.double()) ** 2).flatten(1).mean(1)
+    assert torch.allclose(psnr(brighter, image), 10 * torch.log10(255**2 / mse))
+    assert (ssim(brighter, image) < 1).all()
+    lab = torch.zeros(1, 3, 1, 4)
+    other = lab + torch.tensor([[2.0], [4.4], [-4.4]]).view(1, 3, 1, 1)
+    other[..., 1] += torch.tensor([2.1, 0, 0]).view(1, 3, 1)
+    other[..., 2] += torch.tensor([0, 0.1, 0]).view(1, 3, 1)
+    other[..., 3] += torch.tensor([0, 0, -0.1]).view(1, 3, 1)
+    assert nazeri_correct(other, lab)[0, 0].tolist() == [True, False, False, False]
+
+
+def test_segment_majority_errors():
+    error = torch.tensor([[1.0, 2.0, 30.0], [4.0, 50.0, 60.0]])
+    segments = torch.tensor([[0, 0, 0], [1, 1, 1]])
+    # segment 0: errors 1, 2, 30 -> the majority (2 of 3) is within 2; segment 1: 4, 50, 60 -> within 50
+    assert segment_median_errors(error, segments).tolist() == [2.0, 50.0]
+    even = segment_median_errors(torch.tensor([[1.0, 9.0]]), torch.tensor([[3, 3]]))
+    assert even.tolist() == [9.0]  # 1 of 2 is not a majority
+    curve = SegmentCurve()
+    curve.update(torch.tensor([2.0, 50.0]))
+    assert curve.accuracy(10) == 0.5 and curve.accuracy(50) == 1.0 and curve.segments == 2
+
+
+def test_an_oracle_scores_perfectly_and_bad_files_are_counted(red_folder):
+    result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0)
+    assert (result["images"], result["grayscale_skipped"], len(result["unreadable"])) == (3, 1, 1)
+    assert result["pixels"] == 20 * 12 + 16 * 16 + 9 * 30  # each image at its own resolution
+    assert result["mean_ab_error"] < 1e-4 and result["mean_ab_l1"] < 1e-4  # float32 round-off only
+    assert result["auc_raw"] == pytest.approx(100) and result["auc_rebalanced"] == pytest.approx(100)
+    assert math.isinf(result["psnr"]) and result["ssim"] == pytest.approx(1)
+    assert result["pixel_accuracy_2pct"] == 1 and result["segment_accuracy"] == 1
+    assert result["delta_colorfulness"] == pytest.approx(0, abs=1e-6)
+    assert result["per_class"]["warm"]["images"] == 3 and result["per_class"]["warm"]["auc_raw"] == pytest.approx(100)
+
+
+def test_gray_on_a_known_image_and_a_known_shift(red_folder):
+    chroma = math.hypot(*red_ab())
+    gray = evaluate(load_model("gray"), f"folder:{red_folder}", size=8, workers=0)
+    assert gray["mean_ab_error"] == pytest.approx(chroma, rel=1e-5)
+    assert gray["colorfulness"] == pytest.approx(0, abs=0.5)
+    a, b = red_ab()
+    shifted = evaluate(Constant([a + 6, b + 8]), f"folder:{red_folder}", size=8, workers=0)
+    assert shifted["mean_ab_error"] == pytest.approx(10, abs=1e-3)
+    raw = torch.tensor(shifted["curves"]["raw"])
+    assert (raw[:10] == 0).all() and (raw[11:] == 1).all()  # the curve steps at exactly 10
+    assert shifted["segment_accuracy"] == 1  # within 10 (the threshold) everywhere
+    assert evaluate(Constant([a + 9, b + 8]), f"folder:{red_folder}", size=8, workers=0)["segment_accuracy"] == 0
+
+
+def test_eval_size_and_limit(red_folder):
+    result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, eval_size=6, workers=0, limit=2)
+    assert result["images"] + result["grayscale_skipped"] + len(result["unreadable"]) == 2
+    assert result["protocol"]["eval_size"] == 6
+
+
+def test_classifier_accuracy_beside_gray_and_truth(red_folder, tmp_path):
+    classifier_dir = tmp_path / "classifier"
+    classifier_dir.mkdir()
+    network = timm.create_model("resnet18", pretrained=False, num_classes=2)
+    safetensors.torch.save_file(network.state_dict(), classifier_dir / "classifier.safetensors")
+    (classifier_dir / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
+    classifier = load_classifier(classifier_dir)
+    result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=classifier)
+    # The oracle's colourisations are the true images, so the classifier must agree on both.
+    assert result["classifier_accuracy"] == result["classifier_accuracy_truth"]
+    assert result["classifier_accuracy_gray"] is not None
+    with pytest.raises(ValueError, match="task=classify"):
+        load_classifier(tmp_path)
+
+
+def test_bsds500_images_are_segmented_by_the_human_annotations():
+    shared("bsds500")
+    result = evaluate(load_model("gray"), "folder:bsds500/images/test", size=32, limit=2, workers=0)
+    assert result["segment_source"] == "bsds500" and result["pixels"] == 2 * 481 * 321
+    resized = evaluate(load_model("gray"), "folder:bsds500/images/test", size=32, eval_size=64, limit=2, workers=0)
+    assert resized["segment_source"] == "slic"
+
+
+@pytest.mark.slow
+def test_gray_anchor_on_real_imagenet_photos_at_256():
+    """Zhang et al. Table 1 gives gray 89.1 raw / 58.0 rebalanced AuC on ImageNet at 256x256."""
+    shared("imagenette2-224")
+    dataset = open_dataset("folder:imagenette2-224/train", eval_transform(256))
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:2000].tolist()
+    curves = AccuracyCurves(ab_gamut())
+    for batch in DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=64, num_workers=2, collate_fn=collate_images):
+        ab = uint8_to_lab(batch.images)[:, 1:]
+        ab = ab[~is_grayscale(ab)]
+        curves.update(torch.zeros_like(ab), ab)
+    scores = curves.auc()
+    assert 88.5 <= scores["auc_raw"] <= 90.5
+    assert 56.0 <= scores["auc_rebalanced"] <= 60.0
+
+
+def test_compare_writes_a_table_and_grids(red_folder, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["compare", "--data", f"folder:{red_folder}", "--models", "gray,mean", "--fit-data", f"folder:{red_folder}",
+                 "--size", "8", "--workers", "0", "--out", str(out)]) == 0
+    table = (out / "table.md").read_text()
+    assert table.startswith("| model | images | mean_ab_error") and "| gray | 3 |" in table and "| mean | 3 |" in table
+    assert {p.name for p in out.iterdir()} >= {"table.md", "table.csv", "results.json", "curves.png", "errors.png", "examples.png"}
+    assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
+                 "--out", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "examples-worst.png").exists() and (tmp_path / "one" / "examples-best.png").exists()
+    assert "protocol:" in capsys.readouterr().out
