@@ -213,40 +213,51 @@ def evaluate(
         totals.gray += colour.count(False)
         kept = [(sample, lab) for sample, lab, keep in zip(good, labs, colour) if keep]
         predictions = predict_full_ab(model, [lab[:1] for _, lab in kept], size, temperature)
-        for ((image, label, index), lab), ab in zip(kept, predictions):
-            _measure(image, label, index, lab, ab, dataset, eval_size, segment_threshold, classifier, curves, segments, totals)
+        groups: dict[tuple, list] = {}  # images of one size are measured as one stacked batch
+        for (sample, lab), ab in zip(kept, predictions):
+            groups.setdefault(tuple(lab.shape), []).append((sample, lab, ab))
+        for members in groups.values():
+            _measure(members, dataset, eval_size, segment_threshold, classifier, curves, segments, totals)
     seconds = time.perf_counter() - start
     return _results(name or type(model).__name__, data, size, eval_size, temperature, segment_threshold, classes,
                     curves, segments, totals, seconds)
 
 
-def _measure(image, label, index, lab, ab, dataset, eval_size, segment_threshold, classifier, curves, segments, totals) -> None:
-    truth_ab = lab[1:]
-    curves.update(ab[None], truth_ab[None])
-    error = torch.linalg.vector_norm(ab - truth_ab, dim=0)
+def _measure(members, dataset, eval_size, segment_threshold, classifier, curves, segments, totals) -> None:
+    """Measure a stack of same-sized images: members are ((image, label, index), lab, predicted ab)."""
+    images = torch.stack([image for (image, _, _), _, _ in members])
+    labels = [label for (_, label, _), _, _ in members]
+    indices = [index for (_, _, index), _, _ in members]
+    lab = torch.stack([lab for _, lab, _ in members])
+    ab = torch.stack([ab for _, _, ab in members])
+    truth_ab = lab[:, 1:]
+    curves.update(ab, truth_ab)
+    error = torch.linalg.vector_norm(ab - truth_ab, dim=1)  # (n, H, W)
     totals.l1 += float((ab - truth_ab).abs().sum())
-    totals.per_image_error[index] = float(error.mean())
-    predicted_rgb = lab_to_uint8(torch.cat([lab[:1], ab])[None])
-    truth_rgb = image[None]
-    totals.psnr.append(float(psnr(predicted_rgb, truth_rgb)[0]))
-    totals.ssim.append(float(ssim(predicted_rgb, truth_rgb)[0]))
-    totals.colorfulness.append(float(colorfulness(predicted_rgb)[0]))
-    totals.colorfulness_truth.append(float(colorfulness(truth_rgb)[0]))
-    totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab[None]).sum())
-    segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None  # index: whole dataset
-    totals.segment_sources.add("bsds500" if segmentation is not None else "slic")
-    if segmentation is None:
-        segmentation = slic_segments(image)
-    segments.update(segment_median_errors(error.cpu(), segmentation))
-    if label >= 0:
-        per_class = totals.per_class.setdefault(label, [0, 0.0, torch.zeros(MAX_THRESHOLD + 2, dtype=torch.float64)])
-        per_class[0] += 1
-        per_class[1] += float(error.sum())
-        per_class[2] += error_histogram(error)
-        if classifier is not None:
-            gray_rgb = lab_to_uint8(torch.cat([lab[:1], torch.zeros_like(ab)])[None])
-            guesses = _classify(classifier, torch.cat([predicted_rgb, gray_rgb, truth_rgb]).cpu())
-            totals.classifier += np.array([*(guesses == label).numpy().astype(float), 1.0])
+    predicted_rgb = lab_to_uint8(torch.cat([lab[:, :1], ab], dim=1))
+    totals.psnr += psnr(predicted_rgb, images).tolist()
+    totals.ssim += ssim(predicted_rgb, images).tolist()
+    totals.colorfulness += colorfulness(predicted_rgb).tolist()
+    totals.colorfulness_truth += colorfulness(images).tolist()
+    totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab).sum())
+    for k, index in enumerate(indices):
+        totals.per_image_error[index] = float(error[k].mean())
+        segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None  # index: whole dataset
+        totals.segment_sources.add("bsds500" if segmentation is not None else "slic")
+        if segmentation is None:
+            segmentation = slic_segments(images[k])
+        segments.update(segment_median_errors(error[k].cpu(), segmentation))
+        if labels[k] >= 0:
+            per_class = totals.per_class.setdefault(labels[k], [0, 0.0, torch.zeros(MAX_THRESHOLD + 2, dtype=torch.float64)])
+            per_class[0] += 1
+            per_class[1] += float(error[k].sum())
+            per_class[2] += error_histogram(error[k])
+    if classifier is not None and min(labels) >= 0:
+        gray_rgb = lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(ab)], dim=1))
+        truth = torch.tensor(labels)
+        for column, batch in enumerate((predicted_rgb, gray_rgb, images)):
+            totals.classifier[column] += float((_classify(classifier, batch.cpu()) == truth).sum())
+        totals.classifier[3] += len(labels)
 
 
 def _results(name, data, size, eval_size, temperature, segment_threshold, classes, curves, segments, totals, seconds) -> dict:
