@@ -67,10 +67,13 @@ def test_train_evaluate_and_plot_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--config", str(config), "--set", "optim.lr=1e-3", "--run-dir", str(run)]) == 0
     assert "finished at step 4" in capsys.readouterr().out
-    assert main(["evaluate", "--data", f"folder:{photos}", "--size", "16", "--model", str(run), "--model", "gray",
+    assert main(["compare", "--data", f"folder:{photos}", "--size", "16", "--models", f"{run},gray",
                  "--workers", "0", "--json", str(tmp_path / "eval.json")]) == 0
     rows = json.loads((tmp_path / "eval.json").read_text())
     assert [r["images"] for r in rows] == [12, 12] and rows[1]["model"] == "gray"
+    assert main(["evaluate", "--data", f"folder:{photos}", "--model", str(run), "--workers", "0", "--json", str(tmp_path / "one.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one["protocol"]["size"] == 16  # the size it was trained at, from the checkpoint
     assert main(["plot-runs", str(run), "--out", str(tmp_path / "curves.png"), "--baseline", "gray=90,60"]) == 0
     assert Image.open(tmp_path / "curves.png").size[0] > 500
     # Changing the experiment in the same run directory is refused with one line.

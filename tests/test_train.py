@@ -68,7 +68,7 @@ def test_a_run_directory_holds_config_revision_metrics_and_checkpoints(photos, t
     model, config = load_checkpoint(run)
     assert config["model"]["options"] == {"width": 0.125}
     result = evaluate(model, f"folder:{photos}", size=16, workers=0)
-    assert result.images == 24 and 0 < result.auc_raw <= 100
+    assert result["images"] == 24 and 0 < result["auc_raw"] <= 100
 
 
 @pytest.mark.parametrize("loss", ["rebalanced_ce", "mse"])
