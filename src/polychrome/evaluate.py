@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from polychrome.color import ab_gamut, is_grayscale, lab_to_uint8, uint8_to_lab
-from polychrome.data import ImageReadError, eval_transform, open_dataset
+from polychrome.data import SkipUnreadable, eval_transform, open_dataset
 from polychrome.data.datasets import classes_of
 from polychrome.inference import predict_full_ab
 from polychrome.metrics import (
@@ -58,20 +58,16 @@ BASELINES_NEEDING_DATA = ("random", "mean")
 
 
 class _Indexed(Dataset):
-    """Yields (image, label, index), or (ImageReadError, -1, index) for a file that cannot be read."""
+    """Yields (image, label, index); an unreadable file's image is its ImageReadError (via SkipUnreadable)."""
 
     def __init__(self, dataset: Dataset):
-        self.dataset = dataset
+        self.dataset = SkipUnreadable(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        try:
-            image, label = self.dataset[index]
-        except ImageReadError as error:
-            return error, -1, index
-        return image, label, index
+        return (*self.dataset[index], index)
 
 
 def _as_list(samples: list) -> list:
