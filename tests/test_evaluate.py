@@ -176,3 +176,13 @@ def test_compare_writes_a_table_and_grids(red_folder, tmp_path, capsys):
                  "--out", str(tmp_path / "one")]) == 0
     assert (tmp_path / "one" / "examples-worst.png").exists() and (tmp_path / "one" / "examples-best.png").exists()
     assert "protocol:" in capsys.readouterr().out
+
+
+def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
+    from polychrome.evaluate import default_fit_data
+
+    assert default_fit_data(f"cifar10:{tmp_path}@test") == f"cifar10:{tmp_path}@train"
+    assert default_fit_data(f"places365:{tmp_path}@val") == f"places365:{tmp_path}@train-standard"
+    assert default_fit_data(f"folder:{tmp_path}") is None
+    with pytest.raises(ValueError, match="--fit-data"):
+        load_model("random", None)

@@ -94,13 +94,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     from polychrome.compare import markdown_table, write_report
-    from polychrome.evaluate import evaluate, load_classifier, load_model
+    from polychrome.evaluate import default_fit_data, evaluate, load_classifier, load_model
 
+    fit_data = args.fit_data or default_fit_data(args.data)
     names = names or [name.strip() for name in args.models.split(",") if name.strip()]
     classifier = load_classifier(args.classifier) if args.classifier else None
     models, results = {}, []
     for name in names:
-        model = load_model(name, args.fit_data, args.size or 64)
+        model = load_model(name, fit_data, args.size or 64)
         result = evaluate(model, args.data, args.size, args.eval_size, args.temperature, args.limit, classifier,
                           args.segment_threshold, workers=args.workers, device=args.device, name=name)
         models[name] = model
@@ -126,7 +127,8 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)")
     parser.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature (classification heads)")
     parser.add_argument("--limit", type=int, help="a fixed random sample of N images")
-    parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on")
+    parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on "
+                        "(default: the training split of cifar10, places365 or imagenet data)")
     parser.add_argument("--classifier", help="run directory of a task=classify run, for classifier_accuracy")
     parser.add_argument("--segment-threshold", type=int, default=10, help="ab error a segment's majority must be within")
     parser.add_argument("--workers", type=int, default=2)

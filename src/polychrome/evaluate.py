@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from polychrome.color import ab_gamut, is_grayscale, lab_to_uint8, uint8_to_lab
-from polychrome.data import SkipUnreadable, eval_transform, open_dataset
+from polychrome.data import DatasetSpec, SkipUnreadable, eval_transform, open_dataset, parse_spec
 from polychrome.data.datasets import classes_of
 from polychrome.inference import predict_full_ab
 from polychrome.metrics import (
@@ -127,7 +127,8 @@ def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, f
         model = create_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
         if name_or_path in BASELINES_NEEDING_DATA:
             if fit_data is None:
-                raise ValueError(f"baseline {name_or_path!r} needs training images to fit on: give --fit-data SPEC")
+                raise ValueError(f"baseline {name_or_path!r} needs training images to fit on: give --fit-data SPEC "
+                                 "(for cifar10, places365 and imagenet the training split is the default)")
             dataset = open_dataset(fit_data, eval_transform(size))
             chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
             loader = DataLoader(_Indexed(Subset(dataset, chosen)), batch_size=256, collate_fn=_as_list)
@@ -138,6 +139,15 @@ def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, f
     model, config = load_checkpoint(name_or_path)
     model.input_size = config["data"]["size"]
     return model
+
+
+def default_fit_data(data: str) -> str | None:
+    """The training split of a dataset with splits (the images ``random`` and ``mean`` are fitted on)."""
+    spec = parse_spec(data)
+    if spec.kind == "folder":
+        return None
+    train = "train-standard" if spec.kind == "places365" else "train"
+    return str(DatasetSpec(spec.kind, spec.path, train))
 
 
 def load_classifier(run_dir: str | Path):
