@@ -53,6 +53,7 @@ from polychrome.metrics import (
     ssim,
 )
 from polychrome.models import Colorizer, create_model, list_models
+from polychrome.models.fusion import timm_mean_std
 
 BASELINES_NEEDING_DATA = ("random", "mean")
 
@@ -164,9 +165,7 @@ def load_classifier(run_dir: str | Path):
     meta = json.loads(meta_path.read_text())
     model = timm.create_model(meta["arch"], pretrained=False, num_classes=meta["num_classes"])
     model.load_state_dict(load_file(run_dir / "classifier.safetensors"))
-    pretrained = model.pretrained_cfg or {}
-    model.polychrome_mean = torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
-    model.polychrome_std = torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    model.polychrome_mean, model.polychrome_std = timm_mean_std(model)
     model.polychrome_size = meta["size"]
     return model.eval()
 

@@ -21,6 +21,7 @@ from polychrome.losses import colour_loss
 from polychrome.metrics import AccuracyCurves
 from polychrome.models import create_model
 from polychrome.models.base import upsample_ab
+from polychrome.models.fusion import timm_mean_std
 
 
 class _Task(L.LightningModule):
@@ -124,9 +125,9 @@ class ClassificationTask(_Task):
         self.save_hyperparameters({"config": config, "num_classes": num_classes})
         self.cfg: TrainConfig = load_config(base=config)
         self.model = timm.create_model(self.cfg.model.name, pretrained=False, num_classes=num_classes, **self.cfg.model.options)
-        pretrained = self.model.pretrained_cfg or {}
-        self.register_buffer("mean", torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
+        mean, std = timm_mean_std(self.model)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
         self._correct = self._seen = 0
 
     def _logits(self, batch: Batch) -> Tensor:

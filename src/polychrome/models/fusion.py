@@ -54,6 +54,14 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+def timm_mean_std(model: nn.Module) -> tuple[Tensor, Tensor]:
+    """The input normalisation a timm model expects, as (1, 3, 1, 1) mean and std (ImageNet's by default)."""
+    pretrained = getattr(model, "pretrained_cfg", None) or {}
+    mean = torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+    std = torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    return mean, std
+
+
 def load_timm_backbone(name: str, weights: str | None, num_classes: int) -> nn.Module:
     """A frozen timm classifier with weights from a local file (nothing is downloaded)."""
     import timm
@@ -103,9 +111,9 @@ class FusionNet(Colorizer):
             if kind != "timm" or not name:
                 raise BackboneError(f"backbone must be 'none' or 'timm:<model name>', got {config.backbone!r}")
             self.backbone = load_timm_backbone(name, config.backbone_weights, config.backbone_classes)
-            pretrained = getattr(self.backbone, "pretrained_cfg", {}) or {}
-            self.register_buffer("backbone_mean", torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
-            self.register_buffer("backbone_std", torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
+            mean, std = timm_mean_std(self.backbone)
+            self.register_buffer("backbone_mean", mean, persistent=False)
+            self.register_buffer("backbone_std", std, persistent=False)
             embedding = config.backbone_classes
         self.fusion = nn.Sequential(nn.Conv2d(channels + embedding, _scaled(256, w), 1), nn.ReLU(inplace=True))
 
