@@ -155,6 +155,20 @@ def _plot_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _colorize(args: argparse.Namespace) -> int:
+    from polychrome.colorize import colorize_paths, load_colorizer, plan_outputs
+
+    jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside)
+    pipeline = load_colorizer(args.model, args.device)
+    report = colorize_paths(pipeline, jobs, args.temperature, args.batch_size, args.overwrite, progress=not args.quiet)
+    failed = problems + report.failed
+    rate = len(report.written) / report.seconds if report.seconds else 0.0
+    print(f"colourised {len(report.written)} of {len(jobs) + len(problems)} into {args.out} ({rate:.1f} images/s)")
+    for path, reason in failed:
+        print(f"  failed: {path}: {reason}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polychrome.color import GAMUTS
 
@@ -203,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--baseline", action="append", default=[], metavar="NAME=RAW,REBALANCED",
                       help="draw a baseline's AuC as dashed lines, e.g. gray=90.9,63.4")
     plot.set_defaults(run=_plot_runs)
+
+    colorize = commands.add_parser("colorize", help="colourise photos: files, folders (recursive) or globs")
+    colorize.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    colorize.add_argument("--out", required=True, help="folder for the results: OUT/<path relative to the input>.png")
+    colorize.add_argument("--model", required=True, help="checkpoint or run directory, gray, eccv16-official:PATH or siggraph17-official:PATH")
+    colorize.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature (classification models)")
+    colorize.add_argument("--batch-size", type=int, default=8)
+    colorize.add_argument("--device", default="cpu", help="cpu or cuda")
+    colorize.add_argument("--overwrite", action="store_true", help="replace results that already exist")
+    colorize.add_argument("--allow-inside", action="store_true", help="allow the output folder inside an input folder")
+    colorize.add_argument("--quiet", action="store_true", help="no progress bar")
+    colorize.set_defaults(run=_colorize)
 
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)

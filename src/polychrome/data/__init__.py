@@ -13,7 +13,7 @@ from polychrome.data.datasets import (
     open_dataset,
     parse_spec,
 )
-from polychrome.data.images import ImageReadError, load_rgb, to_rgb
+from polychrome.data.images import ImageReadError, load_rgb, load_rgba, to_rgb, to_rgba
 from polychrome.data.stats import DatasetStats, dataset_prior, dataset_stats
 from polychrome.data.transforms import eval_transform, split_train_val, train_transform
 
@@ -33,9 +33,11 @@ __all__ = [
     "dataset_stats",
     "eval_transform",
     "load_rgb",
+    "load_rgba",
     "open_dataset",
     "parse_spec",
     "split_train_val",
     "to_rgb",
+    "to_rgba",
     "train_transform",
 ]

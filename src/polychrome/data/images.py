@@ -27,33 +27,40 @@ def image_extensions() -> tuple[str, ...]:
     return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN))
 
 
-def to_rgb(image: Image.Image) -> np.ndarray:
-    """Any Pillow image -> (H, W, 3) uint8 RGB.
+def to_rgba(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow image -> ((H, W, 3) uint8 colour, (H, W) uint8 alpha or None when it has no transparency).
 
-    EXIF orientation is applied; transparency is composited over white (how a viewer shows it);
-    16-bit and 32-bit gray are scaled to 8 bits by their nominal range; CMYK and palette go
-    through Pillow's own conversion.
+    EXIF orientation is applied; 16-bit and 32-bit gray are scaled to 8 bits by their nominal range;
+    CMYK and palette go through Pillow's own conversion.
     """
     image = ImageOps.exif_transpose(image)
     if image.width == 0 or image.height == 0:
         raise ValueError(f"image has zero size ({image.width}x{image.height})")
     mode = image.mode
     if mode.startswith("I;16"):
-        return _gray_to_rgb(np.asarray(image, dtype=np.float64), 65535.0)
+        return _gray_to_rgb(np.asarray(image, dtype=np.float64), 65535.0), None
     if mode in ("I", "F"):
         gray = np.asarray(image, dtype=np.float64)
         # Nominal range by what the values can be: [0, 1] floats, 8-bit values, else 16-bit values.
         top = 1.0 if mode == "F" and gray.max() <= 1.0 else 255.0 if gray.max() <= 255 else 65535.0
-        return _gray_to_rgb(gray, top)
+        return _gray_to_rgb(gray, top), None
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif mode == "LA" or (mode == "L" and "transparency" in image.info):
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "RGBa", "PA"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        return rgba[..., :3].copy(), rgba[..., 3].copy()
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy(), None
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Any Pillow image -> (H, W, 3) uint8 RGB, transparency composited over white (how a viewer shows it)."""
+    rgb, alpha = to_rgba(image)
+    if alpha is None:
+        return rgb
+    weight = alpha[..., None].astype(np.float64) / 255.0
+    return np.round(rgb * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
 
 
 def _gray_to_rgb(gray: np.ndarray, top: float) -> np.ndarray:
@@ -63,6 +70,15 @@ def _gray_to_rgb(gray: np.ndarray, top: float) -> np.ndarray:
 
 def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB, or raise ImageReadError saying why not."""
+    return _read(path, max_pixels, to_rgb)
+
+
+def load_rgba(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an image file as its colour (H, W, 3) and alpha (H, W) or None; ImageReadError if it cannot."""
+    return _read(path, max_pixels, to_rgba)
+
+
+def _read(path: str | Path, max_pixels: int, convert):
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -75,13 +91,15 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
                         f"{max_pixels:,} (raise max_pixels if the file is trusted)"
                     )
                 image.load()
-                return to_rgb(image)
+                return convert(image)
     except ImageReadError:
         raise
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except IsADirectoryError:
         raise ImageReadError(path, "is a directory, not an image") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied (cannot read the file)") from None
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image format Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

@@ -1,0 +1,170 @@
+"""Colourising photos: ``load_colorizer`` (the Python API) and ``colorize_paths`` (``polychrome colorize``).
+
+A photo keeps its own L at full resolution and only gains colour; the network runs at its own input
+size. Transparency is kept: the alpha channel goes to the output unchanged. Files are read one by one,
+so a bad file is reported with its reason and never stops the others, and nothing is ever written
+into or over an input.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.data import ImageReadError, load_rgba, to_rgba
+from polychrome.data.images import image_extensions
+from polychrome.inference import predict_full_ab
+from polychrome.models import Colorizer, create_model, load_official
+
+OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
+
+
+class ColorizationPipeline:
+    """A loaded model and the size it works at, ready to colourise images."""
+
+    def __init__(self, model: Colorizer, input_size: int, name: str = "", device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.input_size = input_size
+        self.name = name
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def predict_ab(self, lightness: Tensor, temperature: float = 0.38) -> Tensor:
+        """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
+        return self.model.predict_ab(lightness.to(self.device), temperature)
+
+    @torch.no_grad()
+    def colorize_batch(self, images: list[np.ndarray], temperature: float = 0.38) -> list[np.ndarray]:
+        """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
+        torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
+        labs = [uint8_to_lab(torch.from_numpy(image).permute(2, 0, 1)[None].to(self.device))[0] for image in images]
+        abs_ = predict_full_ab(self.model, [lab[:1] for lab in labs], self.input_size, temperature)
+        return [lab_to_uint8(torch.cat([lab[:1], ab])[None])[0].permute(1, 2, 0).cpu().numpy() for lab, ab in zip(labs, abs_)]
+
+    def colorize(self, image, temperature: float = 0.38) -> np.ndarray:
+        """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
+
+        A colour photo is re-colourised from its own L."""
+        if isinstance(image, Image.Image):
+            rgb, _ = to_rgba(image)
+        else:
+            array = np.asarray(image)
+            if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+                raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+            rgb = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
+        return self.colorize_batch([np.ascontiguousarray(rgb)], temperature)[0]
+
+
+def load_colorizer(name: str, device: str | torch.device = "cpu") -> ColorizationPipeline:
+    """A model by name: a checkpoint or run directory, ``gray``, or ``eccv16-official:PATH`` /
+    ``siggraph17-official:PATH`` for the released weights of richzhang/colorization."""
+    kind, sep, path = name.partition("-official:")
+    if sep:
+        return ColorizationPipeline(load_official(kind, path), OFFICIAL_INPUT_SIZE, name, device)
+    if name == "gray":
+        return ColorizationPipeline(create_model("gray"), OFFICIAL_INPUT_SIZE, name, device)
+    from polychrome.checkpoints import load_checkpoint
+
+    model, config = load_checkpoint(name)
+    return ColorizationPipeline(model, config["data"]["size"], name, device)
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class Report:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Map files, folders (recursive) and globs to ``out/<path relative to the input's root>.png``.
+
+    Refuses an output folder inside an input folder unless ``allow_inside``; a job whose target would
+    be an input file is refused.
+    """
+    out = Path(out).resolve()
+    extensions = set(image_extensions())
+    jobs, problems = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            root = path.resolve()
+            if not allow_inside and (out == root or root in out.parents):
+                raise ValueError(f"the output folder {out} is inside the input folder {root}; choose another --out (or pass --allow-inside)")
+            files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions and out not in p.parents)
+        elif path.exists():
+            root, files = path.resolve().parent, [path.resolve()]
+        else:
+            matches = sorted(Path(m).resolve() for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            if not matches:
+                problems.append((path, "no such file, folder or matching pattern"))
+                continue
+            root = Path(glob.escape(item)).parent.resolve() if not glob.has_magic(str(Path(item).parent)) else Path(".").resolve()
+            files = matches
+        for file in files:
+            relative = file.relative_to(root) if root in file.parents else Path(file.name)
+            jobs.append(Job(file, out / relative.with_suffix(".png")))
+    sources = {job.source for job in jobs}
+    kept = []
+    for job in jobs:
+        if job.target in sources:
+            problems.append((job.source, f"its output {job.target} would overwrite an input"))
+        else:
+            kept.append(job)
+    return kept, problems
+
+
+def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature: float = 0.38, batch_size: int = 8,
+                   overwrite: bool = False, progress: bool = True) -> Report:
+    """Colourise every job's file into its target (PNG, alpha kept); bad files are reported, not fatal."""
+    report = Report()
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="image", desc="colourising")
+    for first in range(0, len(jobs), batch_size):
+        loaded = []
+        for job in jobs[first : first + batch_size]:
+            if job.target.exists() and not overwrite:
+                report.failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
+                continue
+            try:
+                loaded.append((job, *load_rgba(job.source)))
+            except ImageReadError as error:
+                report.failed.append((job.source, error.reason))
+        if loaded:
+            colours = pipeline.colorize_batch([rgb for _, rgb, _ in loaded], temperature)
+            for (job, _, alpha), colour in zip(loaded, colours):
+                _save(colour, alpha, job.target)
+                report.written.append(job.target)
+        if bar is not None:
+            bar.update(min(batch_size, len(jobs) - first))
+    if bar is not None:
+        bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path) -> None:
+    """Write atomically: a half-written PNG never takes the target's name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
+    tmp = target.with_name(f".{target.name}.tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(target)
