@@ -18,10 +18,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from polychrome.color import lab_to_uint8, uint8_to_lab
 from polychrome.data import ImageReadError, load_rgba, to_rgba
 from polychrome.data.images import image_extensions
-from polychrome.inference import predict_full_ab
+from polychrome.inference import colorize_images
 from polychrome.models import Colorizer, create_model, load_official
 
 OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
@@ -45,9 +44,8 @@ class ColorizationPipeline:
     def colorize_batch(self, images: list[np.ndarray], temperature: float = 0.38) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
         torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-        labs = [uint8_to_lab(torch.from_numpy(image).permute(2, 0, 1)[None].to(self.device))[0] for image in images]
-        abs_ = predict_full_ab(self.model, [lab[:1] for lab in labs], self.input_size, temperature)
-        return [lab_to_uint8(torch.cat([lab[:1], ab])[None])[0].permute(1, 2, 0).cpu().numpy() for lab, ab in zip(labs, abs_)]
+        tensors = [torch.from_numpy(image).permute(2, 0, 1) for image in images]
+        return [colour.permute(1, 2, 0).numpy() for colour in colorize_images(self.model, tensors, self.input_size, temperature)]
 
     def colorize(self, image, temperature: float = 0.38) -> np.ndarray:
         """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.

@@ -17,7 +17,6 @@ from torch import Tensor, nn
 from polychrome.color import ab_gamut
 from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
 from polychrome.models.registry import create_model, register
-from polychrome.models.zhang import ZhangNet
 
 RELEASES = {
     "eccv16": ("colorization_release_v2-9b330a0b.pth", "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"),
