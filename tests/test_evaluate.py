@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, Subset
 from polychrome.cli import main
 from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
-from polychrome.evaluate import evaluate, load_classifier, load_model
+from polychrome.evaluate import evaluate, load_classifier
+from polychrome.inference import load_model
 from polychrome.metrics import (
     AccuracyCurves,
     SegmentCurve,

@@ -94,7 +94,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     from polychrome.compare import markdown_table, write_report
-    from polychrome.evaluate import default_fit_data, evaluate, load_classifier, load_model
+    from polychrome.evaluate import default_fit_data, evaluate, load_classifier
+    from polychrome.inference import load_model
 
     fit_data = args.fit_data or default_fit_data(args.data)
     names = names or [name.strip() for name in args.models.split(",") if name.strip()]

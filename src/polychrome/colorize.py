@@ -20,10 +20,8 @@ from torch import Tensor
 
 from polychrome.data import ImageReadError, load_rgba, to_rgba
 from polychrome.data.images import image_extensions
-from polychrome.inference import colorize_images
-from polychrome.models import Colorizer, create_model, load_official
-
-OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
+from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, load_model
+from polychrome.models import Colorizer
 
 
 class ColorizationPipeline:
@@ -64,15 +62,8 @@ class ColorizationPipeline:
 def load_colorizer(name: str, device: str | torch.device = "cpu") -> ColorizationPipeline:
     """A model by name: a checkpoint or run directory, ``gray``, or ``eccv16-official:PATH`` /
     ``siggraph17-official:PATH`` for the released weights of richzhang/colorization."""
-    kind, sep, path = name.partition("-official:")
-    if sep:
-        return ColorizationPipeline(load_official(kind, path), OFFICIAL_INPUT_SIZE, name, device)
-    if name == "gray":
-        return ColorizationPipeline(create_model("gray"), OFFICIAL_INPUT_SIZE, name, device)
-    from polychrome.checkpoints import load_checkpoint
-
-    model, config = load_checkpoint(name)
-    return ColorizationPipeline(model, config["data"]["size"], name, device)
+    model = load_model(name)
+    return ColorizationPipeline(model, getattr(model, "input_size", None) or OFFICIAL_INPUT_SIZE, name, device)
 
 
 @dataclass

@@ -52,11 +52,8 @@ from polychrome.metrics import (
     segment_median_errors,
     ssim,
 )
-from polychrome.models import Colorizer, create_model, list_models
+from polychrome.models import Colorizer
 from polychrome.models.fusion import timm_mean_std
-
-BASELINES_NEEDING_DATA = ("random", "mean")
-
 
 class _Indexed(Dataset):
     """Yields (image, label, index); an unreadable file's image is its ImageReadError (via SkipUnreadable)."""
@@ -119,27 +116,6 @@ class _Totals:
     per_class: dict[int, list] = field(default_factory=dict)  # label -> [images, error sum, error histogram]
     classifier: np.ndarray = field(default_factory=lambda: np.zeros(4))  # correct colourised, gray, truth; seen
     segment_sources: set[str] = field(default_factory=set)
-
-
-def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, fit_images: int = 2048) -> Colorizer:
-    """A registered model (``random``/``mean`` fitted on ``fit_images`` of ``fit_data`` at ``size``), or a
-    checkpoint / run directory. The model's ``input_size`` is set from its training config when known."""
-    if name_or_path in list_models():
-        model = create_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
-        if name_or_path in BASELINES_NEEDING_DATA:
-            if fit_data is None:
-                raise ValueError(f"baseline {name_or_path!r} needs training images to fit on: give --fit-data SPEC "
-                                 "(for cifar10, places365 and imagenet the training split is the default)")
-            dataset = open_dataset(fit_data, eval_transform(size))
-            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
-            loader = DataLoader(_Indexed(Subset(dataset, chosen)), batch_size=256, collate_fn=_as_list)
-            model.fit(torch.stack([s[0] for s in batch if not isinstance(s[0], Exception)]) for batch in loader)
-        return model.eval()
-    from polychrome.checkpoints import load_checkpoint
-
-    model, config = load_checkpoint(name_or_path)
-    model.input_size = config["data"]["size"]
-    return model
 
 
 def default_fit_data(data: str) -> str | None:

@@ -11,7 +11,48 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from polychrome.color import lab_to_uint8, uint8_to_lab
-from polychrome.models import Colorizer, upsample_ab
+from polychrome.models import Colorizer, create_model, list_models, load_official, upsample_ab
+
+BASELINES_NEEDING_DATA = ("random", "mean")
+OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
+
+
+def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, fit_images: int = 2048) -> Colorizer:
+    """Any model by name, in eval mode, with ``input_size`` set when it is known:
+
+    - a registered name (``gray``; ``random`` / ``mean`` fitted on ``fit_images`` of ``fit_data`` at ``size``);
+    - ``eccv16-official:PATH`` / ``siggraph17-official:PATH``: the released weights (input size 256);
+    - a checkpoint file or run directory (input size: the size it was trained at).
+    """
+    kind, sep, path = name_or_path.partition("-official:")
+    if sep:
+        model = load_official(kind, path)
+        model.input_size = OFFICIAL_INPUT_SIZE
+        return model
+    if name_or_path in list_models():
+        model = create_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
+        if name_or_path in BASELINES_NEEDING_DATA:
+            _fit(model, fit_data, size, fit_images, name_or_path)
+        return model.eval()
+    from polychrome.checkpoints import load_checkpoint
+
+    model, config = load_checkpoint(name_or_path)
+    model.input_size = config["data"]["size"]
+    return model
+
+
+def _fit(model: Colorizer, fit_data: str | None, size: int, fit_images: int, name: str) -> None:
+    from torch.utils.data import DataLoader, Subset
+
+    from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
+
+    if fit_data is None:
+        raise ValueError(f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
+                         "(for cifar10, places365 and imagenet the training split is the default)")
+    dataset = open_dataset(fit_data, eval_transform(size))
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
+    loader = DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=256, collate_fn=collate_images)
+    model.fit(batch.images for batch in loader if len(batch.images))
 
 
 def model_input(lightness: list[Tensor], size: int) -> Tensor:

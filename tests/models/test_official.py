@@ -116,3 +116,17 @@ def test_wrong_shapes_and_foreign_files_are_refused(eccv16_release, tmp_path):
 def test_missing_release_says_where_to_get_it(tmp_path):
     with pytest.raises(OfficialWeightsError, match="colorization_release_v2-9b330a0b.pth from https://"):
         load_official("eccv16", tmp_path / "nope.pth")
+
+
+def test_official_weights_are_comparable_and_colourise(eccv16_release, tmp_path):
+    from polychrome.colorize import load_colorizer
+    from polychrome.inference import load_model
+
+    _, path = eccv16_release
+    model = load_model(f"eccv16-official:{path}")
+    assert model.input_size == 256 and model.head == "classification"
+    pipeline = load_colorizer(f"eccv16-official:{path}")
+    assert pipeline.input_size == 256
+    assert pipeline.colorize(torch.randint(0, 256, (20, 30, 3), dtype=torch.uint8).numpy()).shape == (20, 30, 3)
+    with pytest.raises(OfficialWeightsError, match="siggraph17-df00044c.pth"):
+        load_model(f"siggraph17-official:{tmp_path / 'missing.pth'}")
