@@ -53,7 +53,8 @@ from polychrome.metrics import (
     ssim,
 )
 from polychrome.models import Colorizer
-from polychrome.models.fusion import timm_mean_std
+from polychrome.models.fusion import load_timm_backbone, timm_mean_std
+
 
 class _Indexed(Dataset):
     """Yields (image, label, index); an unreadable file's image is its ImageReadError (via SkipUnreadable)."""
@@ -131,19 +132,15 @@ def load_classifier(run_dir: str | Path):
     """The classifier a ``task: classify`` run exported (classifier.safetensors + classifier.json)."""
     import json
 
-    import timm
-    from safetensors.torch import load_file
-
     run_dir = Path(run_dir)
     meta_path = run_dir / "classifier.json"
     if not meta_path.is_file():
         raise ValueError(f"{run_dir} holds no classifier.json: train one with task=classify (see README)")
     meta = json.loads(meta_path.read_text())
-    model = timm.create_model(meta["arch"], pretrained=False, num_classes=meta["num_classes"])
-    model.load_state_dict(load_file(run_dir / "classifier.safetensors"))
+    model = load_timm_backbone(meta["arch"], str(run_dir / "classifier.safetensors"), meta["num_classes"])
     model.polychrome_mean, model.polychrome_std = timm_mean_std(model)
     model.polychrome_size = meta["size"]
-    return model.eval()
+    return model
 
 
 def _classify(classifier, images: Tensor) -> Tensor:
