@@ -92,3 +92,97 @@ def test_outputs_never_land_inside_or_over_the_inputs(odd_inputs, tmp_path):
     assert problems and "overwrite an input" in problems[0][1]
     _, missing = plan_outputs([str(tmp_path / "nothing-*.png")], tmp_path / "out")
     assert "no such file" in missing[0][1]
+
+
+def test_the_full_resolution_merge_in_stripes_equals_the_whole_image_merge(monkeypatch):
+    import polychrome.inference as inference
+    from polychrome.color import lab_to_uint8
+    from polychrome.models import upsample_ab
+
+    torch.manual_seed(0)
+    image = torch.randint(0, 256, (3, 301, 457), dtype=torch.uint8)
+    ab = torch.randn(2, 16, 12) * 30
+    plane = uint8_to_lab(image[None])[0, :1]
+    whole = lab_to_uint8(torch.cat([plane, upsample_ab(ab[None], (301, 457))[0]])[None])[0]
+    monkeypatch.setattr(inference, "STRIPE_PIXELS", 5000)  # 10 rows a stripe
+    striped = inference.lightness_of(image)
+    assert (striped - plane).abs().max() < 1e-4
+    merged = inference.merge(striped, ab)
+    assert merged.dtype == torch.uint8 and merged.shape == (3, 301, 457)
+    assert (merged.int() - whole.int()).abs().max() <= 1  # float rounding only
+
+
+def test_weights_files_load_by_path_and_one_for_another_network_fails_in_one_line(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from polychrome.models import WeightsError, load_weights, save_weights
+
+    torch.manual_seed(0)
+    model = create_model("eccv16", width=0.125).eval()
+    path = save_weights(model, tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
+    pipeline = polychrome.load_colorizer(str(path))
+    assert (pipeline.input_size, pipeline.temperature) == (16, 0.3)
+    lightness_batch = torch.rand(1, 1, 16, 16) * 100
+    assert torch.allclose(pipeline.predict_ab(lightness_batch), model.predict_ab(lightness_batch, 0.3))
+
+    other = save_weights(create_model("eccv16", width=0.25), tmp_path / "other.safetensors", input_size=16)
+    mislabelled = tmp_path / "mislabelled.safetensors"  # width-0.25 tensors under width-0.125 metadata
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as file:
+        metadata = file.metadata()
+    with safe_open(str(other), framework="pt") as file:
+        save_file({k: file.get_tensor(k) for k in file.keys()}, str(mislabelled), metadata=metadata)
+    with pytest.raises(WeightsError, match="does not fit the network ZhangNet: wrong shapes"):
+        load_weights(mislabelled)
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(WeightsError, match="without polychrome's metadata"):
+        load_weights(tmp_path / "foreign.safetensors")
+
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp_path / "a.png")
+    assert main(["colorize", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--model", str(mislabelled), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "wrong shapes" in error and "Traceback" not in error
+
+
+def test_distribution_view_is_written_for_classification_models_only(tmp_path, capsys):
+    from polychrome.models import save_weights
+
+    torch.manual_seed(0)
+    weights = save_weights(create_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16)
+    Image.new("RGB", (30, 20), (90, 120, 200)).save(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(out), "--model", str(weights), "--distribution", "--quiet"]) == 0
+    assert Image.open(out / "photo.png").size == (30, 20)
+    assert Image.open(out / "photo.distribution.png").format == "PNG"
+    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o2"), "--model", "gray", "--distribution", "--quiet"]) == 2
+    assert "needs a classification model" in capsys.readouterr().err
+
+
+def test_unreadable_for_permissions_a_huge_photo_and_gray_stored_as_rgb(tmp_path, capsys, monkeypatch):
+    import os
+
+    from polychrome.data import images as image_module
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (8000, 6000), (120, 120, 120)).save(folder / "huge.jpg", quality=50)
+    gray = np.repeat(np.linspace(0, 255, 40 * 30).reshape(30, 40, 1).astype(np.uint8), 3, axis=2)
+    Image.fromarray(gray).save(folder / "gray-as-rgb.png")
+    locked = folder / "locked.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(locked)
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: make reading this one fail the way it fails for a user
+        real_open = Image.open
+        monkeypatch.setattr(image_module.Image, "open", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
+                            if str(path) == str(locked) else real_open(path, *a, **k))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    out = tmp_path / "out"
+    pipeline = tiny_pipeline()
+    monkeypatch.setattr(polychrome.colorize, "load_colorizer", lambda *a, **k: pipeline)
+    assert main(["colorize", str(folder), "--out", str(out), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert "colourised 2 of 3" in printed and "locked.png" in printed and "ermission denied" in printed
+    assert Image.open(out / "huge.png").size == (8000, 6000)
+    assert Image.open(out / "gray-as-rgb.png").size == (40, 30)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # inputs untouched

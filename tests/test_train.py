@@ -212,3 +212,29 @@ def test_classify_needs_labels(tmp_path):
     with pytest.raises(ValueError, match="needs labelled images"):
         train(load_config(None, [f"data.train=folder:{folder}", "task=classify", "model.name=resnet18", "data.workers=0",
                                  "data.size=16", "data.val_fraction=0.25"]), tmp_path / "run")
+
+
+def test_a_data_mix_trains_and_exports_as_a_standalone_weights_file(photos, tmp_path):
+    from polychrome.checkpoints import export_weights
+    from polychrome.data import dataset_prior
+    from polychrome.models import load_weights
+    from polychrome.models.weights import read_metadata
+
+    mix = f"data.train=[folder:{photos}, folder:{photos}/c0]"  # c0 counted twice: a weighted mix
+    config = tiny_config(photos, mix, f"data.val=folder:{photos}/c1", "loss.kind=rebalanced_ce")
+    assert config.data.train == [f"folder:{photos}", f"folder:{photos}/c0"]
+    train(config, tmp_path / "run")
+    prior = dataset_prior(config.data.train, 16)
+    alone = dataset_prior(f"folder:{photos}", 16)
+    assert prior.sum() == pytest.approx(1.0) and not torch.allclose(prior, alone)
+
+    path = export_weights(tmp_path / "run", tmp_path / "model.safetensors", temperature=0.2)
+    metadata = read_metadata(path)
+    assert metadata["input_size"] == "16" and metadata["temperature"] == "0.2"
+    assert len(json.loads(metadata["commands"])) == 1  # the one session that trained it
+    assert load_config(base=__import__("yaml").safe_load(metadata["config"])) == config
+    reference, _ = load_checkpoint(tmp_path / "run")
+    model = load_weights(path)
+    assert (model.input_size, model.temperature) == (16, 0.2)
+    lightness = torch.rand(2, 1, 16, 16) * 100
+    assert torch.equal(model(lightness), reference(lightness))

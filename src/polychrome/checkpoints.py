@@ -6,10 +6,11 @@ from pathlib import Path
 
 import torch
 
-from polychrome.models import Colorizer, create_model
+from polychrome.models import Colorizer, WeightsError, create_model
+from polychrome.models.weights import load_state_strict
 
 
-class CheckpointError(Exception):
+class CheckpointError(WeightsError):
     """A file or run directory that does not hold a polychrome checkpoint; the message says why."""
 
 
@@ -38,8 +39,29 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is not a polychrome training checkpoint (no config or state_dict in it)")
     model = create_model(config["model"]["name"], **config["model"].get("options", {}))
     state = {k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(f"{path} does not fit its own config's model: {str(error)[:300]}") from None
+    load_state_strict(model, state, path, CheckpointError)
     return model.eval(), config
+
+
+def export_weights(path: str | Path, out: str | Path, temperature: float | None = None) -> Path:
+    """A checkpoint (or a run directory's best) as a standalone weights file: safetensors plus the
+    model's name, options and input size, the decoding temperature, and the run's full config and
+    training commands, so the file alone says how it was made."""
+    import json
+
+    import yaml
+
+    from polychrome.models import save_weights
+
+    source = checkpoint_path(path)
+    model, config = load_checkpoint(source)
+    run_record = source.parent.parent / "run.json"
+    sessions = json.loads(run_record.read_text())["sessions"] if run_record.is_file() else []
+    return save_weights(
+        model, out, input_size=config["data"]["size"],
+        temperature=config["temperature"] if temperature is None else temperature,
+        config=yaml.safe_dump(config, sort_keys=False),
+        commands=json.dumps([" ".join(s["command"]) for s in sessions]),
+        git_revisions=json.dumps(sorted({s["git_revision"] for s in sessions})),
+        checkpoint=source.name,
+    )

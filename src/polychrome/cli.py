@@ -160,14 +160,36 @@ def _colorize(args: argparse.Namespace) -> int:
     from polychrome.colorize import colorize_paths, load_colorizer, plan_outputs
 
     jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside)
-    pipeline = load_colorizer(args.model, args.device)
-    report = colorize_paths(pipeline, jobs, args.temperature, args.batch_size, args.overwrite, progress=not args.quiet)
+    pipeline = load_colorizer(args.model, args.device, args.backend)
+    report = colorize_paths(pipeline, jobs, args.temperature, args.batch_size, args.overwrite, progress=not args.quiet,
+                            distribution=args.distribution)
     failed = problems + report.failed
     rate = len(report.written) / report.seconds if report.seconds else 0.0
     print(f"colourised {len(report.written)} of {len(jobs) + len(problems)} into {args.out} ({rate:.1f} images/s)")
     for path, reason in failed:
         print(f"  failed: {path}: {reason}")
     return 1 if failed else 0
+
+
+def _export_weights(args: argparse.Namespace) -> int:
+    from polychrome.checkpoints import export_weights
+
+    path = export_weights(args.checkpoint, args.out, args.temperature)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from polychrome.inference import load_model
+    from polychrome.onnx_backend import export_onnx
+
+    model = load_model(args.model)
+    size = args.size or getattr(model, "input_size", None)
+    if size is None:
+        raise ValueError(f"{args.model} does not say its input size: pass --size")
+    path = export_onnx(model, args.out, size, getattr(model, "temperature", None))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, input {size}x{size})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,14 +244,30 @@ def build_parser() -> argparse.ArgumentParser:
     colorize = commands.add_parser("colorize", help="colourise photos: files, folders (recursive) or globs")
     colorize.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     colorize.add_argument("--out", required=True, help="folder for the results: OUT/<path relative to the input>.png")
-    colorize.add_argument("--model", required=True, help="checkpoint or run directory, gray, eccv16-official:PATH or siggraph17-official:PATH")
-    colorize.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature (classification models)")
+    colorize.add_argument("--model", default="default", help="default (the bundled model), a .safetensors weights file, a checkpoint "
+                          "or run directory, gray, eccv16-official:PATH, siggraph17-official:PATH; with --backend onnx an .onnx file")
+    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (classification models); default: the model's own, else 0.38")
+    colorize.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="run the network with PyTorch or onnxruntime")
+    colorize.add_argument("--distribution", action="store_true",
+                          help="also write OUT/<name>.distribution.png: where the model is unsure (entropy) and its colour distribution at a few pixels")
     colorize.add_argument("--batch-size", type=int, default=8)
     colorize.add_argument("--device", default="cpu", help="cpu or cuda")
     colorize.add_argument("--overwrite", action="store_true", help="replace results that already exist")
     colorize.add_argument("--allow-inside", action="store_true", help="allow the output folder inside an input folder")
     colorize.add_argument("--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(run=_colorize)
+
+    export = commands.add_parser("export-weights", help="a run's best checkpoint as a standalone .safetensors weights file")
+    export.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
+    export.add_argument("out", help="the .safetensors file to write")
+    export.add_argument("--temperature", type=float, help="decoding temperature stored with it (default: the run's)")
+    export.set_defaults(run=_export_weights)
+
+    onnx = commands.add_parser("export-onnx", help="a model as ONNX, for `colorize --backend onnx` or any onnxruntime")
+    onnx.add_argument("model", help="default, a .safetensors file, a checkpoint or run directory, or an official model")
+    onnx.add_argument("out", help="the .onnx file to write")
+    onnx.add_argument("--size", type=int, help="input side (default: the model's)")
+    onnx.set_defaults(run=_export_onnx)
 
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)
@@ -244,13 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from polychrome.data import DatasetNotFoundError
-    from polychrome.checkpoints import CheckpointError
-    from polychrome.models import BackboneError, OfficialWeightsError
+    from polychrome.models import BackboneError, WeightsError
     from polychrome.train import RunDirError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DatasetNotFoundError, OfficialWeightsError, BackboneError, CheckpointError, RunDirError, ValueError, OSError) as error:
+    except (DatasetNotFoundError, WeightsError, BackboneError, RunDirError, ValueError, OSError) as error:
         print(f"polychrome: error: {error}", file=sys.stderr)
         return 2

@@ -20,32 +20,51 @@ from torch import Tensor
 
 from polychrome.data import ImageReadError, load_rgba, to_rgba
 from polychrome.data.images import image_extensions
-from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, load_model
+from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, model_input
 from polychrome.models import Colorizer
+
+DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016's annealed mean
 
 
 class ColorizationPipeline:
-    """A loaded model and the size it works at, ready to colourise images."""
+    """A loaded model and the size it works at, ready to colourise images.
+
+    ``temperature=None`` means the model's own (chosen on validation data for the bundled model), else
+    Zhang et al.'s 0.38; regression models ignore it.
+    """
 
     def __init__(self, model: Colorizer, input_size: int, name: str = "", device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()
         self.input_size = input_size
         self.name = name
         self.device = torch.device(device)
+        self.temperature = getattr(model, "temperature", DEFAULT_TEMPERATURE)
 
     @torch.no_grad()
-    def predict_ab(self, lightness: Tensor, temperature: float = 0.38) -> Tensor:
+    def predict_ab(self, lightness: Tensor, temperature: float | None = None) -> Tensor:
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
-        return self.model.predict_ab(lightness.to(self.device), temperature)
+        return self.model.predict_ab(lightness.to(self.device), self._temperature(temperature))
 
     @torch.no_grad()
-    def colorize_batch(self, images: list[np.ndarray], temperature: float = 0.38) -> list[np.ndarray]:
+    def probabilities(self, images: list[np.ndarray]) -> list[Tensor]:
+        """The predicted distribution over the ab bins (Q, h, w) of each (H, W, 3) uint8 RGB image."""
+        if self.model.head != "classification":
+            raise ValueError(f"{self.name or 'this model'} predicts ab directly (a regression head): it has no distribution over colours to show")
+        planes = [lightness_of(torch.from_numpy(image).permute(2, 0, 1).to(self.device)) for image in images]
+        return list(self.model(model_input(planes, self.input_size)).float().softmax(dim=1).cpu())
+
+    @torch.no_grad()
+    def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
         torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
         tensors = [torch.from_numpy(image).permute(2, 0, 1) for image in images]
-        return [colour.permute(1, 2, 0).numpy() for colour in colorize_images(self.model, tensors, self.input_size, temperature)]
+        colours = colorize_images(self.model, tensors, self.input_size, self._temperature(temperature))
+        return [colour.permute(1, 2, 0).numpy() for colour in colours]
 
-    def colorize(self, image, temperature: float = 0.38) -> np.ndarray:
+    def _temperature(self, temperature: float | None) -> float:
+        return self.temperature if temperature is None else temperature
+
+    def colorize(self, image, temperature: float | None = None) -> np.ndarray:
         """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
 
         A colour photo is re-colourised from its own L."""
@@ -59,10 +78,19 @@ class ColorizationPipeline:
         return self.colorize_batch([np.ascontiguousarray(rgb)], temperature)[0]
 
 
-def load_colorizer(name: str, device: str | torch.device = "cpu") -> ColorizationPipeline:
-    """A model by name: a checkpoint or run directory, ``gray``, or ``eccv16-official:PATH`` /
-    ``siggraph17-official:PATH`` for the released weights of richzhang/colorization."""
-    model = load_model(name)
+def load_colorizer(name: str = "default", device: str | torch.device = "cpu", backend: str = "torch") -> ColorizationPipeline:
+    """A model by name: ``default`` (the bundled model), a weights file, a checkpoint or run directory,
+    ``gray``, or ``eccv16-official:PATH`` / ``siggraph17-official:PATH`` for the released weights of
+    richzhang/colorization. ``backend="onnx"`` runs the network with onnxruntime: ``name`` is then an
+    ``.onnx`` file from ``polychrome export-onnx`` (CPU only)."""
+    if backend == "onnx":
+        from polychrome.onnx_backend import OnnxColorizer
+
+        model = OnnxColorizer(name)
+    elif backend == "torch":
+        model = load_model(name)
+    else:
+        raise ValueError(f"backend must be torch or onnx, got {backend!r}")
     return ColorizationPipeline(model, getattr(model, "input_size", None) or OFFICIAL_INPUT_SIZE, name, device)
 
 
@@ -117,9 +145,15 @@ def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False)
     return kept, problems
 
 
-def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature: float = 0.38, batch_size: int = 8,
-                   overwrite: bool = False, progress: bool = True) -> Report:
-    """Colourise every job's file into its target (PNG, alpha kept); bad files are reported, not fatal."""
+def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature: float | None = None, batch_size: int = 8,
+                   overwrite: bool = False, progress: bool = True, distribution: bool = False) -> Report:
+    """Colourise every job's file into its target (PNG, alpha kept); bad files are reported, not fatal.
+
+    ``distribution`` also writes ``<target stem>.distribution.png``: the entropy of the predicted colour
+    distribution over the image and the distribution itself at a few pixels (Zhang et al.'s Figure 4).
+    """
+    if distribution and pipeline.model.head != "classification":
+        raise ValueError(f"--distribution needs a classification model; {pipeline.name or 'this model'} predicts ab directly (regression)")
     report = Report()
     start = time.perf_counter()
     bar = None
@@ -142,12 +176,21 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
             for (job, _, alpha), colour in zip(loaded, colours):
                 _save(colour, alpha, job.target)
                 report.written.append(job.target)
+            if distribution:
+                from polychrome.viz import plot_pixel_distributions
+
+                for (job, _, _), colour, probabilities in zip(loaded, colours, pipeline.probabilities([rgb for _, rgb, _ in loaded])):
+                    plot_pixel_distributions(colour, probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
         if bar is not None:
             bar.update(min(batch_size, len(jobs) - first))
     if bar is not None:
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def distribution_path(target: Path) -> Path:
+    return target.with_name(f"{target.stem}.distribution.png")
 
 
 def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path) -> None:

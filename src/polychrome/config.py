@@ -20,8 +20,8 @@ from polychrome.losses import LossConfig
 
 @dataclass
 class DataConfig:
-    train: str = "cifar10@train"  # dataset spec (see polychrome.data)
-    val: str | None = None  # a separate validation spec; None = split val_fraction off train
+    train: str | list[str] = "cifar10@train"  # a dataset spec (see polychrome.data), or a list: their mix (repeat one to weight it)
+    val: str | list[str] | None = None  # separate validation spec(s); None = split val_fraction off train
     val_fraction: float = 0.05
     val_limit: int | None = 1000  # at most this many validation images per validation run
     limit: int | None = None  # use only the first N training images (tiny runs, tests)

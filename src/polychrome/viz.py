@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from polychrome.color import lab_to_rgb
-from polychrome.color.bins import GRID
+from polychrome.color.bins import GRID, bin_entropy, entropy_quantile_pixels
 
 
 def _figure(width: float, height: float):
@@ -147,3 +148,92 @@ def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[s
             if c == 0 and row_titles:
                 ax.set_ylabel(row_titles[r], fontsize=8)
     figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def _check_distribution_inputs(rgb: np.ndarray, probabilities: Tensor, bins: Tensor) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected rgb of shape (H, W, 3), got {rgb.shape}")
+    if probabilities.dim() != 3:
+        raise ValueError(f"expected probabilities of shape (Q, h, w), got {tuple(probabilities.shape)}")
+    if probabilities.shape[0] != len(bins):
+        raise ValueError(f"probabilities have {probabilities.shape[0]} bins but the gamut has {len(bins)}")
+    if probabilities.shape[1] > rgb.shape[0] or probabilities.shape[2] > rgb.shape[1]:
+        raise ValueError(f"probability grid {tuple(probabilities.shape[1:])} is larger than the image {rgb.shape[:2]}")
+    sums = probabilities.sum(dim=0)
+    if (probabilities < 0).any() or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        raise ValueError("probabilities must be non-negative and sum to 1 over bins (pass softmax(logits), not logits)")
+
+
+def _distribution_colours(p: np.ndarray, bins: Tensor, lightness: float) -> np.ndarray:
+    """Each bin's colour blended onto white by its probability, on a log scale of 3 decades below the mode."""
+    strength = np.clip(1 + np.log10(np.maximum(p / p.max(), 1e-12)) / 3, 0, 1)
+    alpha = (0.06 + 0.94 * strength)[:, None]  # a faint floor keeps the gamut's outline visible
+    return 1 - alpha * (1 - bin_colours(bins, lightness))
+
+
+def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tensor, path: str | Path,
+                             pixels: list[tuple[int, int]] | None = None, lightness: float = 50.0) -> None:
+    """Where is the model unsure: the image with numbered pixels, its entropy map, and each pixel's ab distribution.
+
+    rgb: the colourised (H, W, 3) uint8 image; probabilities: (Q, h, w) softmax of the logits at the network's
+    output resolution; bins: (Q, 2). ``pixels`` are full-resolution (row, col), each mapped to the output cell
+    that covers it. By default three: the most certain, the median and the most uncertain output cell
+    (``entropy_quantile_pixels``), marked at the cell's centre. Entropy is in nats (0 to ln Q). Saved as PNG,
+    atomically.
+    """
+    from matplotlib import patheffects
+    from matplotlib.figure import Figure
+
+    rgb = np.asarray(rgb)
+    probabilities = probabilities.detach().float().cpu()
+    _check_distribution_inputs(rgb, probabilities, bins)
+    (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
+    entropy = bin_entropy(probabilities[None])[0]
+    if pixels is None:
+        centres = entropy_quantile_pixels(entropy)
+        pixels = [(int((r + 0.5) * height / h), int((c + 0.5) * width / w)) for r, c in centres]
+    pixels = [(int(row), int(col)) for row, col in pixels]
+    if not pixels:
+        raise ValueError("pixels must name at least one (row, col)")
+    for row, col in pixels:
+        if not (0 <= row < height and 0 <= col < width):
+            raise ValueError(f"pixel {(row, col)} lies outside the {height}x{width} image")
+    cells = [(row * h // height, col * w // width) for row, col in pixels]
+
+    figure = Figure(figsize=(3.2 * max(len(pixels), 2), 6.6), layout="constrained")
+    top, bottom = figure.subfigures(2, 1)
+    image_ax, entropy_ax = top.subplots(1, 2)
+    image_ax.imshow(rgb)
+    image_ax.set_title("colourised")
+    shown = entropy_ax.imshow(entropy.numpy(), extent=(0, width, height, 0), interpolation="nearest",
+                              cmap="magma", vmin=0, vmax=float(np.log(len(bins))))
+    top.colorbar(shown, ax=entropy_ax, label=f"entropy (nats; uniform = ln {len(bins)})")
+    entropy_ax.set_title(f"entropy of p(ab) at {h}x{w}")
+    for ax in (image_ax, entropy_ax):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for number, (row, col) in enumerate(pixels, 1):
+            ax.plot(col, row, marker="o", markersize=11, markerfacecolor="none", markeredgecolor="white",
+                    markeredgewidth=2, path_effects=[patheffects.withStroke(linewidth=4, foreground="black")])
+            ax.annotate(str(number), (col, row), xytext=(6, 6), textcoords="offset points", color="white",
+                        fontweight="bold",
+                        bbox=dict(boxstyle="round,pad=0.15", facecolor="black", alpha=0.6, linewidth=0))
+
+    panels = np.atleast_1d(bottom.subplots(1, len(pixels)))
+    for number, (ax, (row, col), (r, c)) in enumerate(zip(panels, pixels, cells), 1):
+        p = probabilities[:, r, c].numpy()
+        mode = int(p.argmax())
+        a, b = bins[mode].tolist()
+        _squares(ax, bins, _distribution_colours(p, bins, lightness))
+        ax.plot(a, b, marker="s", markersize=7, markerfacecolor="none", markeredgecolor="black")
+        _ab_axes(ax, f"{number}: ({row}, {col})  H={float(entropy[r, c]):.2f} nats\n"
+                     f"mode ab=({a:.0f}, {b:.0f}) p={p[mode]:.2f}")
+        ax.title.set_fontsize(9)
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        figure.savefig(temporary, format="png", dpi=110)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

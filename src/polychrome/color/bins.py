@@ -183,3 +183,31 @@ def decode_mode(q: Tensor, bins: Tensor) -> Tensor:
     """The centre of the most probable bin: q (N, Q, H, W) -> ab (N, 2, H, W)."""
     index = q.argmax(dim=1)
     return bins.to(q.device, torch.float32 if not q.is_floating_point() else q.dtype)[index].permute(0, 3, 1, 2)
+
+
+def bin_entropy(probabilities: Tensor) -> Tensor:
+    """Shannon entropy in nats of a distribution over bins: (N, Q, H, W) -> (N, H, W).
+
+    0 for a one-hot pixel, ln Q for a uniform one. Zero probabilities contribute 0 (0 log 0 = 0).
+    """
+    if probabilities.dim() != 4:
+        raise ValueError(f"expected probabilities of shape (N, Q, H, W), got {tuple(probabilities.shape)}")
+    return -torch.special.xlogy(probabilities, probabilities).sum(dim=1)
+
+
+def entropy_quantile_pixels(entropy: Tensor, count: int = 3) -> list[tuple[int, int]]:
+    """``count`` pixels (row, col) of an (H, W) entropy map at evenly spaced entropy quantiles.
+
+    The first is the most certain pixel, the last the most uncertain, the others (for count 3: the median)
+    in between. Quantiles rather than fixed positions because they show the whole range of the model's
+    confidence in this image, whatever its content; a fixed grid can land on three patches of sky.
+    Ties go to the earlier pixel in raster order.
+    """
+    if entropy.dim() != 2 or entropy.numel() == 0:
+        raise ValueError(f"expected a non-empty (H, W) entropy map, got {tuple(entropy.shape)}")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    order = torch.sort(entropy.flatten().float().cpu(), stable=True).indices
+    ranks = torch.linspace(0, len(order) - 1, count).round().long()
+    width = entropy.shape[1]
+    return [divmod(int(order[rank]), width) for rank in ranks]

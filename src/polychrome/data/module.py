@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from polychrome.data.cache import DecodedImages
 from polychrome.data.datasets import SkipUnreadable, collate_images, open_dataset
@@ -21,9 +21,15 @@ class ColorizationData(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
-    def _source(self, spec: str) -> tuple[Dataset, bool]:
-        """The images of ``spec``, and whether they are already at least cache_size (decoded cache)."""
+    def _source(self, spec: str | list[str]) -> tuple[Dataset, bool]:
+        """The images of ``spec`` (a list: all of them, in order), and whether they come from the decoded
+        cache (already at least cache_size)."""
         c = self.config
+        if isinstance(spec, list):
+            parts = [self._source(s)[0] for s in spec]
+            mix = ConcatDataset(parts)
+            mix.classes = parts[0].classes if len(parts) == 1 else []  # labels of different data sets do not mix
+            return mix, c.cache
         if c.cache:
             return SkipUnreadable(DecodedImages.build(spec, c.cache_size or c.size, workers=c.workers)), True
         return SkipUnreadable(open_dataset(spec)), False

@@ -72,7 +72,9 @@ def dataset_stats(
     return stats
 
 
-def dataset_prior(spec: str | DatasetSpec, size: int = 64, gamut: str = "zhang", sigma: float = 5.0, **kwargs) -> torch.Tensor:
-    """Zhang's smoothed empirical prior p~ (Q,) of a dataset (float64, sums to 1)."""
-    stats = dataset_stats(spec, size, gamut, **kwargs)
-    return smooth_prior(torch.from_numpy(stats.counts), ab_gamut(gamut), sigma)
+def dataset_prior(spec: str | DatasetSpec | list, size: int = 64, gamut: str = "zhang", sigma: float = 5.0, **kwargs) -> torch.Tensor:
+    """Zhang's smoothed empirical prior p~ (Q,) of a dataset, or of a mix (a list, counts summed, a
+    repeated entry counted again) (float64, sums to 1)."""
+    specs = spec if isinstance(spec, list) else [spec]
+    counts = sum(torch.from_numpy(dataset_stats(s, size, gamut, **kwargs).counts) for s in specs)
+    return smooth_prior(counts, ab_gamut(gamut), sigma)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from polychrome.color import ab_gamut
 from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
 from polychrome.models.registry import create_model, register
+from polychrome.models.weights import WeightsError, load_state_strict
 
 RELEASES = {
     "eccv16": ("colorization_release_v2-9b330a0b.pth", "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"),
@@ -24,7 +25,7 @@ RELEASES = {
 }
 
 
-class OfficialWeightsError(Exception):
+class OfficialWeightsError(WeightsError):
     """A released weights file that is missing or does not fit the network; the message says what to do."""
 
 
@@ -114,24 +115,6 @@ def _read_state_dict(kind: str, path: str | Path) -> dict[str, Tensor]:
     return state
 
 
-def _load_strict(model: nn.Module, state: dict[str, Tensor], source: Path | str) -> None:
-    # BatchNorm's step counters are not learned and older releases lack them: start them at zero.
-    for key, value in model.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            state.setdefault(key, torch.zeros_like(value))
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        details = "; ".join(filter(None, [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-            f"wrong shapes {', '.join(wrong[:5])}" if wrong else "",
-        ]))
-        raise OfficialWeightsError(f"{source} does not fit the network: {details}")
-    model.load_state_dict(state, strict=True)
-
-
 def load_official(kind: str, path: str | Path) -> Colorizer:
     """The ``eccv16`` or ``siggraph17`` network with the released weights from ``path``, in eval mode."""
     if kind not in RELEASES:
@@ -149,6 +132,6 @@ def load_official(kind: str, path: str | Path) -> Colorizer:
         state = {_eccv16_key(k): v for k, v in state.items()}
     else:
         model = SIGGRAPH17Net()
-    _load_strict(model, state, path)
+    load_state_strict(model, state, path, OfficialWeightsError)
     return model.eval()
 

@@ -1,0 +1,108 @@
+"""Trained weights as one safetensors file: the tensors, and in its metadata what rebuilds the model
+(registered name, options, input size, decoding temperature, how it was trained).
+
+Nothing in such a file is executed (no pickle), and nothing is fetched: the bundled weights ship inside
+the package (``polychrome/weights/``) and any other file is given by path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from polychrome.models.base import Colorizer
+from polychrome.models.registry import create_model
+
+BUNDLED = {"default": "default.safetensors"}  # tag -> file in polychrome/weights/
+
+
+class WeightsError(Exception):
+    """A weights file that is missing, unreadable, or made for another network; the message says which."""
+
+
+def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: Path | str, error: type[Exception] = WeightsError) -> None:
+    """``model.load_state_dict(state)``, failing in one line that names the missing, unexpected and
+    wrongly shaped tensors (a file for another architecture), not a multi-line stack trace."""
+    # BatchNorm's step counters are not learned and some files lack them: start them at zero.
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state.setdefault(key, torch.zeros_like(value))
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        details = "; ".join(filter(None, [
+            f"missing {', '.join(missing[:5])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+            f"wrong shapes {', '.join(wrong[:5])}" if wrong else "",
+        ]))
+        raise error(f"{source} does not fit the network {type(model).__name__}: {details}")
+    model.load_state_dict(state, strict=True)
+
+
+def bundled_weights(tag: str) -> Path:
+    """The path of a bundled weights file (``default``)."""
+    if tag not in BUNDLED:
+        raise WeightsError(f"no bundled weights {tag!r}; bundled: {', '.join(BUNDLED)}")
+    path = Path(str(resources.files("polychrome") / "weights" / BUNDLED[tag]))
+    if not path.is_file():
+        raise WeightsError(f"the bundled weights {path} are missing from this installation; reinstall polychrome")
+    return path
+
+
+def save_weights(model: Colorizer, path: str | Path, input_size: int, temperature: float = 0.38, **about: str) -> Path:
+    """Write ``model`` (built by ``create_model``) with what rebuilds it; ``about`` adds text fields
+    (the training config, command, revision, measured results). Written atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    metadata = {
+        "format": "polychrome-weights-1",
+        "model": model.registry_name,
+        "options": json.dumps(model.registry_options),
+        "input_size": str(input_size),
+        "temperature": str(temperature),
+    } | about
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+    except Exception as error:  # not a safetensors file, or a damaged one
+        raise WeightsError(f"{path} is not a readable safetensors file ({str(error)[:120]})") from None
+    if metadata.get("format") != "polychrome-weights-1":
+        raise WeightsError(f"{path} is a safetensors file without polychrome's metadata (model name, options); "
+                           "export one with `polychrome export-weights RUN_DIR OUT.safetensors`")
+    return metadata
+
+
+def load_weights(path: str | Path) -> Colorizer:
+    """The model of a weights file, in eval mode, with ``input_size`` and ``temperature`` set."""
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"no weights file at {path}")
+    metadata = read_metadata(path)
+    try:
+        model = create_model(metadata["model"], **json.loads(metadata["options"]))
+    except ValueError as error:
+        raise WeightsError(f"{path} names a model this polychrome cannot build: {error}") from None
+    load_state_strict(model, load_file(str(path)), path)
+    model.input_size = int(metadata["input_size"])
+    model.temperature = float(metadata["temperature"])
+    return model.eval()
