@@ -186,3 +186,21 @@ def test_unreadable_for_permissions_a_huge_photo_and_gray_stored_as_rgb(tmp_path
     assert Image.open(out / "huge.png").size == (8000, 6000)
     assert Image.open(out / "gray-as-rgb.png").size == (40, 30)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # inputs untouched
+
+
+def test_export_onnx_and_colourise_with_onnxruntime_like_pytorch(tmp_path, capsys):
+    from polychrome.models import save_weights
+
+    torch.manual_seed(0)
+    weights = save_weights(create_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
+    assert main(["export-onnx", str(weights), str(tmp_path / "tiny.onnx")]) == 0
+    assert "input 16x16" in capsys.readouterr().out
+    photo = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    for backend, model in (("torch", weights), ("onnx", tmp_path / "tiny.onnx")):
+        assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / backend), "--model", str(model), "--backend", backend, "--quiet"]) == 0
+    by_torch = np.asarray(Image.open(tmp_path / "torch" / "photo.png"), dtype=int)
+    by_onnx = np.asarray(Image.open(tmp_path / "onnx" / "photo.png"), dtype=int)
+    assert np.abs(by_torch - by_onnx).max() <= 1  # same network, same decoding temperature (0.3, stored in both files)
+    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / "x"), "--model", str(weights), "--backend", "onnx", "--quiet"]) == 2
+    assert "onnx" in capsys.readouterr().err.lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,32 +162,54 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), unit="image", desc="colourising")
-    for first in range(0, len(jobs), batch_size):
-        loaded = []
-        for job in jobs[first : first + batch_size]:
-            if job.target.exists() and not overwrite:
-                report.failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
-                continue
-            try:
-                loaded.append((job, *load_rgba(job.source)))
-            except ImageReadError as error:
-                report.failed.append((job.source, error.reason))
-        if loaded:
-            colours = pipeline.colorize_batch([rgb for _, rgb, _ in loaded], temperature)
-            for (job, _, alpha), colour in zip(loaded, colours):
-                _save(colour, alpha, job.target)
-                report.written.append(job.target)
-            if distribution:
+    batches = [jobs[first : first + batch_size] for first in range(0, len(jobs), batch_size)]
+    # Decoding and PNG encoding release the GIL: two threads read the next batch and write the last one
+    # while the network runs. At most one batch ahead and one behind are held, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reading = pool.submit(_read_batch, batches[0], overwrite) if batches else None
+        writing: list[tuple[Job, Future]] = []
+        for index in range(len(batches)):
+            loaded, failed = reading.result()
+            report.failed += failed
+            if index + 1 < len(batches):
+                reading = pool.submit(_read_batch, batches[index + 1], overwrite)
+            colours = pipeline.colorize_batch([rgb for _, rgb, _ in loaded], temperature) if loaded else []
+            _collect(writing, report)
+            writing = [(job, pool.submit(_save, colour, alpha, job.target)) for (job, _, alpha), colour in zip(loaded, colours)]
+            if distribution and loaded:
                 from polychrome.viz import plot_pixel_distributions
 
                 for (job, _, _), colour, probabilities in zip(loaded, colours, pipeline.probabilities([rgb for _, rgb, _ in loaded])):
                     plot_pixel_distributions(colour, probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
-        if bar is not None:
-            bar.update(min(batch_size, len(jobs) - first))
+            if bar is not None:
+                bar.update(len(batches[index]))
+        _collect(writing, report)
     if bar is not None:
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _read_batch(jobs: list[Job], overwrite: bool) -> tuple[list, list[tuple[Path, str]]]:
+    loaded, failed = [], []
+    for job in jobs:
+        if job.target.exists() and not overwrite:
+            failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
+            continue
+        try:
+            loaded.append((job, *load_rgba(job.source)))
+        except ImageReadError as error:
+            failed.append((job.source, error.reason))
+    return loaded, failed
+
+
+def _collect(writing: list[tuple[Job, Future]], report: Report) -> None:
+    for job, future in writing:
+        try:
+            future.result()
+            report.written.append(job.target)
+        except OSError as error:  # a full disk or a read-only folder: name the file, go on with the rest
+            report.failed.append((job.source, f"could not write {job.target}: {error.strerror or error}"))
 
 
 def distribution_path(target: Path) -> Path:
@@ -198,5 +221,5 @@ def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
     tmp = target.with_name(f".{target.name}.tmp")
-    image.save(tmp, format="PNG")
+    image.save(tmp, format="PNG", compress_level=1)  # lossless at any level; level 1 encodes several times faster than 6
     tmp.replace(target)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.models import Colorizer, create_model, list_models, load_official, load_weights, upsample_ab
 from polychrome.models.weights import BUNDLED, bundled_weights
 
@@ -92,7 +92,7 @@ def lightness_of(image: Tensor) -> Tensor:
     """uint8 RGB (3, H, W) -> L (1, H, W) in [0, 100], converted stripe by stripe."""
     out = torch.empty((1, *image.shape[-2:]), device=image.device)
     for top, bottom in _stripes(*image.shape[-2:]):
-        out[:, top:bottom] = uint8_to_lab(image[None, :, top:bottom])[0, :1]
+        out[:, top:bottom] = uint8_to_lightness(image[None, :, top:bottom])[0]
     return out
 
 

@@ -21,12 +21,13 @@ from torch import Tensor
 
 from polychrome.color import decode_annealed_mean
 from polychrome.models.base import HEADS, Colorizer
+from polychrome.models.weights import WeightsError
 
 OPSET = 18
 DEFAULT_TEMPERATURE = 0.38
 
 
-class OnnxModelError(Exception):
+class OnnxModelError(WeightsError):
     """A file that is not an ONNX model exported by polychrome; the message names it and says why."""
 
 

@@ -52,3 +52,14 @@ def test_is_grayscale_follows_zhangs_threshold_of_five():
     ab[1, 0, 0, 0] = 5.0  # exactly 5: still gray
     ab[2, 1, 2, 2] = 5.01
     assert is_grayscale(ab).tolist() == [True, True, False]
+
+
+def test_lightness_from_tables_equals_the_full_conversion():
+    from polychrome.color import uint8_to_lightness
+
+    images = torch.randint(0, 256, (2, 3, 64, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images[0, :, :4] = 0  # black and the darkest levels, below the CIE threshold
+    images[0, :, 4:8] = torch.arange(48, dtype=torch.uint8) // 8
+    assert (uint8_to_lightness(images) - uint8_to_lab(images)[:, :1]).abs().max() < 1e-4
+    with pytest.raises(TypeError, match="uint8"):
+        uint8_to_lightness(images.float())

@@ -4,18 +4,20 @@ from polychrome.color.bins import (
     GAMUTS,
     SoftEncoding,
     ab_gamut,
+    bin_entropy,
     decode_annealed_mean,
     decode_mode,
     encode_hard,
     encode_soft,
 )
-from polychrome.color.lab import is_grayscale, lab_to_rgb, lab_to_uint8, rgb_to_lab, uint8_to_lab
+from polychrome.color.lab import is_grayscale, lab_to_rgb, lab_to_uint8, rgb_to_lab, uint8_to_lab, uint8_to_lightness
 from polychrome.color.prior import accumulate_bin_counts, rebalancing_weights, smooth_prior
 
 __all__ = [
     "GAMUTS",
     "SoftEncoding",
     "ab_gamut",
+    "bin_entropy",
     "accumulate_bin_counts",
     "decode_annealed_mean",
     "decode_mode",
@@ -28,4 +30,5 @@ __all__ = [
     "rgb_to_lab",
     "smooth_prior",
     "uint8_to_lab",
+    "uint8_to_lightness",
 ]

@@ -34,6 +34,27 @@ def uint8_to_lab(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     return rgb_to_lab(images.to(dtype) / 255.0)
 
 
+def _luminance_tables() -> Tensor:
+    """(3, 256): each sRGB level's linear value times its weight in Y (kornia's sRGB -> XYZ row)."""
+    level = torch.arange(256, dtype=torch.float64) / 255
+    linear = torch.where(level > 0.04045, ((level + 0.055) / 1.055) ** 2.4, level / 12.92)
+    return (torch.tensor([0.212671, 0.715160, 0.072169], dtype=torch.float64)[:, None] * linear).float()
+
+
+_LUMINANCE = _luminance_tables()
+
+
+def uint8_to_lightness(images: Tensor) -> Tensor:
+    """images: (N, 3, H, W) uint8 RGB -> L (N, 1, H, W) float32, as ``uint8_to_lab(images)[:, :1]`` (to
+    ~1e-4) about three times faster: L depends only on Y, a sum of three 256-entry table lookups."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"uint8_to_lightness expects uint8 images, got {images.dtype}")
+    table, index = _LUMINANCE.to(images.device), images.long()
+    y = table[0][index[:, 0]] + table[1][index[:, 1]] + table[2][index[:, 2]]
+    threshold = 0.008856  # CIE: cube root above, linear below (kornia's constants)
+    return torch.where(y > threshold, 116 * y.clamp(min=threshold).pow(1 / 3) - 16, 116 * (7.787 * y + 4 / 29) - 16)[:, None]
+
+
 def lab_to_uint8(lab: Tensor) -> Tensor:
     """Lab (N, 3, H, W) -> (N, 3, H, W) uint8 RGB, rounded."""
     return (lab_to_rgb(lab) * 255.0).round().clamp(0, 255).to(torch.uint8)
