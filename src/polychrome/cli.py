@@ -103,7 +103,8 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
-        result = evaluate(model, args.data, args.size, args.eval_size, args.temperature, args.limit, classifier,
+        temperature = args.temperature if args.temperature is not None else getattr(model, "temperature", 0.38)
+        result = evaluate(model, args.data, args.size, args.eval_size, temperature, args.limit, classifier,
                           args.segment_threshold, workers=args.workers, device=args.device, name=name)
         models[name] = model
         results.append(result)
@@ -112,7 +113,8 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     print(markdown_table(results), end="")
     sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
     print(f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
-          f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature {args.temperature}; "
+          f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
+          f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
           f"segments from {results[0]['segment_source']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
@@ -126,7 +128,7 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test or folder:bsds500/images/test")
     parser.add_argument("--size", type=int, help="side of the model's input (default: its training size, else 256)")
     parser.add_argument("--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)")
-    parser.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature (classification heads)")
+    parser.add_argument("--temperature", type=float, help="annealed-mean temperature (classification heads; default: the model's own, else 0.38)")
     parser.add_argument("--limit", type=int, help="a fixed random sample of N images")
     parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on "
                         "(default: the training split of cifar10, places365 or imagenet data)")
@@ -189,6 +191,24 @@ def _export_onnx(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.model} does not say its input size: pass --size")
     path = export_onnx(model, args.out, size, getattr(model, "temperature", None))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, input {size}x{size})")
+    return 0
+
+
+def _study_run(args: argparse.Namespace) -> int:
+    from polychrome.study import run_study
+
+    states = run_study(args.study, args.only, args.dry_run, args.executor, args.workers)
+    for run, state in states:
+        print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  runs/{run.train_id}"))
+    done = sum(state == "done" for _, state in states)
+    print(f"{done} of {len(states)} done")
+    return 0 if args.dry_run or done == len(states) or args.executor == "slurm" else 1
+
+
+def _study_report(args: argparse.Namespace) -> int:
+    from polychrome.study import write_report
+
+    print(f"wrote {write_report(args.study)}")
     return 0
 
 
@@ -268,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("out", help="the .onnx file to write")
     onnx.add_argument("--size", type=int, help="input side (default: the model's)")
     onnx.set_defaults(run=_export_onnx)
+
+    study = commands.add_parser("study", help="a comparison study: run it, or write its report").add_subparsers(dest="study_command", required=True)
+    study_run = study.add_parser("run", help="train and evaluate every unfinished run of a study file (resumable)")
+    study_run.add_argument("study", help="study file, e.g. configs/study/zhang-cifar10.yaml")
+    study_run.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    study_run.add_argument("--only", help="only runs whose key (factor--level--sSEED) or run id matches this glob")
+    study_run.add_argument("--executor", choices=("local", "slurm"), default="local", help="run here, or submit one SLURM job per run (submitit)")
+    study_run.add_argument("--workers", type=int, default=2, help="DataLoader workers for evaluation")
+    study_run.set_defaults(run=_study_run)
+    study_report = study.add_parser("report", help="regenerate the study's README and figures from its results.csv")
+    study_report.add_argument("study", help="study file")
+    study_report.set_defaults(run=_study_report)
 
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)

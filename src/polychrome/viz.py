@@ -237,3 +237,25 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]], references: dict[str, dict[str, float]],
+                path: str | Path) -> None:
+    """One panel per metric: for each series (eval set), mean ± sd (or None) at each level; dashed lines
+    at the references (the gray baseline), in the series' colour. Written without a Software tag, so
+    the same numbers give the same bytes."""
+    figure, _ = _figure(5 * len(panels), 3.6)
+    figure.clear()
+    for ax, (metric, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        for k, (name, stats) in enumerate(series.items()):
+            xs = [i for i, s in enumerate(stats) if s is not None]
+            ax.errorbar(xs, [stats[i][0] for i in xs], yerr=[0 if np.isnan(stats[i][1]) else stats[i][1] for i in xs],
+                        marker="o", capsize=3, color=f"C{k}", label=name)
+            if name in references.get(metric, {}):
+                ax.axhline(references[metric][name], color=f"C{k}", linestyle="--", linewidth=0.8)
+        ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right")
+        ax.set_title(f"{title}: {metric.replace('_', ' ')}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})

@@ -1,0 +1,128 @@
+"""The study runner and report on a tiny generated data set: runs expand, train once, resume, write each
+row once; the report is deterministic."""
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from polychrome.cli import main
+from polychrome.study import expand, load_study, run_study, write_report
+from polychrome.study.runner import COLUMNS, run_id
+
+
+@pytest.fixture(scope="module")
+def study_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:24] / 23
+    (root / "photos").mkdir()
+    for i in range(16):
+        colour = rng.random((2, 3)) * 255
+        image = colour[0] * x[..., None] + colour[1] * (1 - y[..., None]) + rng.normal(0, 8, (24, 24, 3))
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / "photos" / f"{i}.png")
+    base = {"data": {"train": f"folder:{root / 'photos'}", "size": 16, "batch_size": 4, "workers": 0, "val_fraction": 0.25},
+            "model": {"name": "eccv16", "width": 0.125}, "loss": {"kind": "rebalanced_ce"}, "optim": {"lr": 1e-3},
+            "trainer": {"val_every": 2, "checkpoint_every": 2, "log_every": 1, "progress": False}}
+    (root / "base.yaml").write_text(yaml.safe_dump(base))
+    study = {
+        "name": "tiny", "base": "base.yaml", "train_images": 16, "runs_root": str(root / "runs"), "results_root": str(root / "docs"),
+        "baselines": ["gray", "mean"], "fit_data": f"folder:{root / 'photos'}",
+        "evaluate": [{"name": "photos", "data": f"folder:{root / 'photos'}", "limit": 4}],
+        "factors": {
+            "dilation": {"seeds": [0, 1], "levels": {"on": [], "off": ["model.dilation=1"]}},
+            "temperature": {"decode_only": True, "levels": {"0.1": ["temperature=0.1"], "1.0": ["temperature=1.0"]}},
+        },
+        "budget_curve": {"factor": 2, "points": 2},
+    }
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def test_runs_expand_one_factor_at_a_time_with_stable_ids(study_file):
+    study = load_study(study_file)
+    runs = expand(study)
+    keys = [r.key for r in runs]
+    assert keys[:2] == ["baseline--gray--s0", "baseline--mean--s0"]
+    assert "dilation--off--s1" in keys and "temperature--0.1--s0" in keys and "budget--x2--s0" in keys
+    base = [r for r in runs if r.factor == "dilation" and r.level == "on" and r.seed == 0][0]
+    assert base.train_id == run_id([], 0) == [r for r in expand(load_study(study_file)) if r.key == "dilation--on--s0"][0].train_id
+    trainings = {r.train_id for r in runs if r.factor in ("dilation",)}
+    assert len(trainings) == 4  # 2 levels x 2 seeds; the temperature levels reuse the base run of seed 0
+    assert [r.checkpoints for r in runs if r.factor == "budget"] == [[16, 32]]
+
+
+def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
+    study = load_study(study_file)
+    assert {s for _, s in run_study(study_file, dry_run=True)} == {"pending"}
+    states = run_study(study_file, log=lambda *_: None)
+    assert {s for _, s in states} == {"done"}
+    with open(study.results_dir / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(COLUMNS)
+    keys = [(r["factor"], r["level"], r["seed"], r["eval_set"], r["checkpoint_images"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 + 4 + 2 + 2  # baselines, dilation, temperature, budget points
+    base_rows = [r for r in rows if r["factor"] == "dilation" and r["level"] == "on" and r["seed"] == "0"]
+    t_rows = [r for r in rows if r["factor"] == "temperature"]
+    assert {r["run"] for r in t_rows} == {base_rows[0]["run"]}  # decoded from the base checkpoint, not retrained
+    assert {r["temperature"] for r in t_rows} == {"0.1", "1.0"} and t_rows[0]["auc_raw"] != t_rows[1]["auc_raw"]
+    for row in rows:
+        assert float(row["auc_raw"]) > 0 and row["device"] == "cpu"
+        if row["factor"] != "baseline":
+            assert int(row["params"]) > 0 and int(row["macs"]) > 0 and float(row["wall_s"]) > 0
+    assert {r["train_images"] for r in rows if r["factor"] == "dilation"} == {"16"}
+    assert sorted(r["checkpoint_images"] for r in rows if r["factor"] == "budget") == ["16", "32"]
+
+    checkpoints = sorted((study.runs_dir).glob("*/checkpoints/last.ckpt"))
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    (study.results_dir / "rows" / "dilation--off--s1.csv").unlink()  # as if its job died after training
+    assert main(["study", "run", str(study_file)]) == 0
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # nothing retrained
+    with open(study.results_dir / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+    assert "dilation--off--s1" in capsys.readouterr().out
+
+    first = write_report(study_file).read_bytes()
+    figure = (study.results_dir / "dilation.png").read_bytes()
+    second = write_report(study_file).read_bytes()
+    assert first == second and (study.results_dir / "dilation.png").read_bytes() == figure
+    text = first.decode()
+    for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs"):
+        assert part in text
+
+
+def test_the_slurm_executor_runs_the_same_code_through_submitit(study_file, monkeypatch):
+    import submitit
+
+    submitted = []
+
+    class Debug(submitit.AutoExecutor):
+        def __init__(self, folder):
+            super().__init__(folder=folder, cluster="debug")
+
+        def submit(self, fn, *args):
+            job = super().submit(fn, *args)
+            submitted.append(job)
+            return job
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Debug)
+    study = load_study(study_file)
+    (study.results_dir / "rows" / "baseline--gray--s0.csv").unlink()
+    run_study(study_file, only="baseline--gray*", executor="slurm", log=lambda *_: None)
+    assert len(submitted) == 1
+    assert submitted[0].result().endswith("baseline--gray--s0.csv")
+    run_study(study_file, only="baseline--gray*", log=lambda *_: None)  # merges the job's rows
+    with open(study.results_dir / "results.csv", newline="") as f:
+        assert sum(r["level"] == "gray" for r in csv.DictReader(f)) == 1
+
+
+def test_bad_study_files_name_the_problem(tmp_path, study_file):
+    bad = yaml.safe_load(study_file.read_text()) | {"epochs": 3}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="unknown key epochs"):
+        load_study(tmp_path / "bad.yaml")
+    with pytest.raises(ValueError, match="no study file"):
+        load_study(tmp_path / "missing.yaml")
