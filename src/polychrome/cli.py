@@ -199,7 +199,7 @@ def _study_run(args: argparse.Namespace) -> int:
 
     states = run_study(args.study, args.only, args.dry_run, args.executor, args.workers)
     for run, state in states:
-        print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  runs/{run.train_id}"))
+        print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  (training {run.train_id})"))
     done = sum(state == "done" for _, state in states)
     print(f"{done} of {len(states)} done")
     return 0 if args.dry_run or done == len(states) or args.executor == "slurm" else 1

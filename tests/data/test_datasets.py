@@ -78,7 +78,7 @@ def test_spec_parsing_and_resolution_against_the_data_root(tmp_path, monkeypatch
     assert parse_spec("imagenet:/data/in").split == "train"
     with pytest.raises(ValueError, match="choose one of train, test"):
         parse_spec("cifar10@validation")
-    with pytest.raises(ValueError, match="no splits"):
+    with pytest.raises(ValueError, match="only splits are @heldout and @rest"):
         parse_spec("folder:photos@train")
 
 
@@ -178,3 +178,19 @@ def test_shared_cifar10_and_imagenette_open():
     shared("imagenette2-224")
     imagenette = open_dataset("folder:imagenette2-224/train")
     assert len(imagenette) == 9_469 and len(imagenette.classes) == 10
+
+
+def test_a_folder_splits_into_a_fixed_heldout_tenth_by_path_hash(tmp_path):
+    from polychrome.data.datasets import open_dataset
+
+    for i in range(200):
+        (tmp_path / f"c{i % 3}").mkdir(exist_ok=True)
+        Image.new("RGB", (2, 2)).save(tmp_path / f"c{i % 3}" / f"{i}.png")
+    heldout = open_dataset(f"folder:{tmp_path}@heldout")
+    rest = open_dataset(f"folder:{tmp_path}@rest")
+    assert not set(heldout.paths) & set(rest.paths) and len(heldout) + len(rest) == 200
+    assert 8 <= len(heldout) <= 35  # about 10%
+    assert heldout.classes == rest.classes == ["c0", "c1", "c2"]
+    assert open_dataset(f"folder:{tmp_path}@heldout").paths == heldout.paths  # the same files every time
+    with pytest.raises(ValueError, match="only splits are @heldout and @rest"):
+        open_dataset(f"folder:{tmp_path}@test")

@@ -74,6 +74,8 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
         if row["factor"] != "baseline":
             assert int(row["params"]) > 0 and int(row["macs"]) > 0 and float(row["wall_s"]) > 0
     assert {r["train_images"] for r in rows if r["factor"] == "dilation"} == {"16"}
+    evaluated = sorted(p.name for p in (study.runs_dir / base_rows[0]["run"] / "eval").glob("*.json"))
+    assert evaluated == ["photos-T0.1.json", "photos-T0.38.json", "photos-T1.0.json"]  # each evaluation once
     assert sorted(r["checkpoint_images"] for r in rows if r["factor"] == "budget") == ["16", "32"]
 
     checkpoints = sorted((study.runs_dir).glob("*/checkpoints/last.ckpt"))

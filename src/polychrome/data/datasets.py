@@ -5,6 +5,7 @@ Every dataset here yields ``(image, label)`` with image a (3, H, W) uint8 RGB te
 training device. Spec strings::
 
     folder:PATH                 any folder of images (recursive; class sub-folders give labels)
+    folder:PATH@heldout|rest    a fixed 10% of its files (by a hash of each relative path), or the other 90%
     cifar10:PATH[@train|test]   torchvision's cifar-10-batches-py, or PATH/{train,test}/<class>/*
     places365:PATH[@train-standard|train-challenge|val]   torchvision's Places365 layout (small images)
     imagenet:PATH[@train|val]   torchvision's ImageNet layout (meta.bin or the devkit archive, train/, val/)
@@ -33,8 +34,9 @@ from polychrome.settings import data_root
 Transform = Callable[[Tensor], Tensor]
 
 KINDS = ("folder", "cifar10", "places365", "imagenet")
+HELDOUT_PERCENT = 10  # folder:PATH@heldout: files whose path hash falls in the first 10 of 100 buckets
 _SPLITS = {
-    "folder": (None,),
+    "folder": ("heldout", "rest"),
     "cifar10": ("train", "test"),
     "places365": ("train-standard", "train-challenge", "val"),
     "imagenet": ("train", "val"),
@@ -75,11 +77,12 @@ def parse_spec(spec: str) -> DatasetSpec:
     rest, split = rest or "", split or ""
     splits = _SPLITS[kind]
     if kind == "folder":
-        if split:
-            raise ValueError(f"{spec!r}: a folder has no splits; name the split's own folder instead")
+        if split and split not in splits:
+            raise ValueError(f"{spec!r}: a folder's only splits are @heldout and @rest (a fixed {HELDOUT_PERCENT}% by path hash, "
+                             "and the others); for other splits name the split's own folder")
         if not rest:
             raise ValueError(f"{spec!r}: give the folder, e.g. folder:photos/")
-        split_value = None
+        split_value = split or None
     else:
         split_value = split or splits[0]
         if split_value not in splits:
@@ -109,6 +112,7 @@ class ImageFolder(Dataset):
         transform: Transform | None = None,
         classes: list[str] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        split: str | None = None,
     ):
         self.root = Path(root)
         if not self.root.is_dir():
@@ -118,8 +122,11 @@ class ImageFolder(Dataset):
             )
         extensions = set(image_extensions())
         paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+        if split is not None:  # the same files on any machine, whatever the seed: a hash of the relative path
+            heldout = split == "heldout"
+            paths = [p for p in paths if (_path_bucket(p.relative_to(self.root)) < HELDOUT_PERCENT) == heldout]
         if not paths:
-            raise DatasetNotFoundError(f"no image files under {self.root}")
+            raise DatasetNotFoundError(f"no image files under {self.root}" + (f" in split {split}" if split else ""))
         labelled = all(len(p.relative_to(self.root).parts) > 1 for p in paths)
         if labelled:
             found = sorted({p.relative_to(self.root).parts[0] for p in paths})
@@ -139,6 +146,12 @@ class ImageFolder(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         image = _to_tensor(load_rgb(self.paths[index], self.max_pixels))
         return (self.transform(image) if self.transform else image), self.labels[index]
+
+
+def _path_bucket(relative: Path) -> int:
+    import hashlib
+
+    return int(hashlib.sha1(relative.as_posix().encode()).hexdigest()[:8], 16) % 100
 
 
 class TorchvisionImages(Dataset):
@@ -166,7 +179,7 @@ def open_dataset(spec: str | DatasetSpec, transform: Transform | None = None) ->
     """The dataset a spec names (see the module docstring), yielding ``(uint8 (3,H,W) image, label)``."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     if spec.kind == "folder":
-        return ImageFolder(spec.path, transform)
+        return ImageFolder(spec.path, transform, split=spec.split)
     if not spec.path.is_dir():
         raise DatasetNotFoundError(_missing(spec))
     import torchvision.datasets as tvd

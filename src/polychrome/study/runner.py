@@ -100,7 +100,8 @@ def _slug(text: str) -> str:
 def run_id(overrides: list[str], seed: int, train_images: int | None = None) -> str:
     """Readable and stable: the overrides in short, a hash of them, the seed (and a longer budget)."""
     canonical = json.dumps([sorted(overrides), seed, train_images])
-    readable = _slug("_".join(o.split(".")[-1] for o in sorted(overrides)))[:40] if overrides else "base"
+    short = [f"{key.split('.')[-1]}-{value.split(':')[-1].split('/')[-1]}" for key, _, value in (o.partition("=") for o in sorted(overrides))]
+    readable = _slug("_".join(short))[:48] if overrides else "base"
     budget = f"-{train_images}img" if train_images else ""
     return f"{readable}{budget}-s{seed}-{hashlib.sha1(canonical.encode()).hexdigest()[:6]}"
 
@@ -242,7 +243,7 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
         base = base_config(study)
         fit_data = study.fit_data or (base.data.train if isinstance(base.data.train, str) else base.data.train[0])
         models = {"": load_model(run.level, fit_data, base.data.size)}
-        size = base.data.size
+        size, folder = base.data.size, study.runs_dir / "baselines" / run.level
     else:
         source = Run("base", "base", run.seed, []) if run.temperature is not None else run
         folder, wall_s = _train(study, source)
@@ -253,14 +254,23 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
             models = {str(images): load_model(str(folder / "checkpoints" / f"step{images // batch:07d}.ckpt")) for images in run.checkpoints}
         else:
             models = {"": load_model(str(folder))}
+    temperature = run.temperature if run.temperature is not None else base_config(study).temperature
     for point, model in models.items():
-        temperature = run.temperature if run.temperature is not None else base_config(study).temperature
         params = count_parameters(model)
         macs = macs_per_image(model, size) if params else 0
         for eval_set in study.evaluate:
-            classifier = load_classifier(eval_set.classifier) if eval_set.classifier else None
-            result = evaluate(model, eval_set.data, size, eval_set.eval_size, temperature, eval_set.limit, classifier,
-                              workers=workers, name=run.key)
+            # The base run is the base level of every factor: evaluate it once per set and temperature.
+            cached = folder / "eval" / f"{eval_set.name}-T{temperature}{'-' + point if point else ''}.json"
+            if cached.exists():
+                result = json.loads(cached.read_text())
+            else:
+                classifier = load_classifier(eval_set.classifier) if eval_set.classifier else None
+                result = evaluate(model, eval_set.data, size, eval_set.eval_size, temperature, eval_set.limit, classifier,
+                                  workers=workers, name=run.key)
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_name(f".{cached.name}.tmp{os.getpid()}")
+                tmp.write_text(json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
+                tmp.replace(cached)
             rows.append({
                 "run": run.train_id if run.factor != "baseline" else run.level, "factor": run.factor, "level": run.level,
                 "seed": run.seed, "eval_set": eval_set.name, "train_images": train_images, "wall_s": round(wall_s, 1),
