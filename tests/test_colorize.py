@@ -204,3 +204,13 @@ def test_export_onnx_and_colourise_with_onnxruntime_like_pytorch(tmp_path, capsy
     assert np.abs(by_torch - by_onnx).max() <= 1  # same network, same decoding temperature (0.3, stored in both files)
     assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / "x"), "--model", str(weights), "--backend", "onnx", "--quiet"]) == 2
     assert "onnx" in capsys.readouterr().err.lower()
+
+
+def test_a_prediction_decodes_again_at_any_temperature_without_the_network():
+    pipeline = tiny_pipeline()
+    photo = np.random.default_rng(1).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    prediction = pipeline.predict(photo)
+    assert prediction.lightness.shape == (1, 21, 34) and prediction.output.shape[0] == 313
+    for temperature in (0.1, 0.38, 1.0):
+        assert np.array_equal(pipeline.render(prediction, temperature), pipeline.colorize(photo, temperature))
+    assert not np.array_equal(pipeline.render(prediction, 0.1), pipeline.render(prediction, 1.0))

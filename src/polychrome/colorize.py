@@ -21,10 +21,20 @@ from torch import Tensor
 
 from polychrome.data import ImageReadError, load_rgba, to_rgba
 from polychrome.data.images import image_extensions
-from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, model_input
+from polychrome.color import decode_annealed_mean
+from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, merge, model_input
 from polychrome.models import Colorizer
 
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016's annealed mean
+
+
+@dataclass
+class Prediction:
+    """What the network said about one photo, kept so it can be decoded again at another temperature
+    without a second forward pass (the web page's temperature slider)."""
+
+    lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
+    output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
 
 
 class ColorizationPipeline:
@@ -62,6 +72,21 @@ class ColorizationPipeline:
         colours = colorize_images(self.model, tensors, self.input_size, self._temperature(temperature))
         return [colour.permute(1, 2, 0).numpy() for colour in colours]
 
+    @torch.no_grad()
+    def predict(self, image) -> Prediction:
+        """Run the network once on a photo (as ``colorize`` takes it); decode later with ``render``."""
+        rgb = torch.from_numpy(_as_rgb(image)).permute(2, 0, 1).to(self.device)
+        plane = lightness_of(rgb)
+        return Prediction(plane, self.model(model_input([plane], self.input_size)).float()[0])
+
+    @torch.no_grad()
+    def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
+        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
+        output = prediction.output[None]
+        if self.model.head == "classification":
+            output = decode_annealed_mean(output, self.model.bins.to(output.device), self._temperature(temperature), from_logits=True)
+        return merge(prediction.lightness, output[0]).permute(1, 2, 0).cpu().numpy()
+
     def _temperature(self, temperature: float | None) -> float:
         return self.temperature if temperature is None else temperature
 
@@ -69,14 +94,17 @@ class ColorizationPipeline:
         """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
 
         A colour photo is re-colourised from its own L."""
-        if isinstance(image, Image.Image):
-            rgb, _ = to_rgba(image)
-        else:
-            array = np.asarray(image)
-            if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-                raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
-            rgb = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
-        return self.colorize_batch([np.ascontiguousarray(rgb)], temperature)[0]
+        return self.colorize_batch([_as_rgb(image)], temperature)[0]
+
+
+def _as_rgb(image) -> np.ndarray:
+    """A PIL image or an (H, W) / (H, W, 3) uint8 array -> a contiguous (H, W, 3) uint8 array."""
+    if isinstance(image, Image.Image):
+        return to_rgba(image)[0]
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+    return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
 
 
 def load_colorizer(name: str = "default", device: str | torch.device = "cpu", backend: str = "torch") -> ColorizationPipeline:
