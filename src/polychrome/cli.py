@@ -10,6 +10,10 @@ from pathlib import Path
 import numpy as np
 
 
+STUDY_DB = "polychrome-studies/studies.sqlite"
+STUDY_DATA = "polychrome-studies"
+
+
 def _gamut(args: argparse.Namespace) -> int:
     from polychrome.color import ab_gamut
 
@@ -212,6 +216,50 @@ def _study_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import secrets
+
+    from polychrome.serve import create_app
+
+    token = args.admin_token or secrets.token_urlsafe(16)
+    app = create_app(args.model or None, args.db, upload_limit=int(args.upload_limit * 2**20), max_pixels=args.max_pixels,
+                     study_data=args.study_data, admin_token=token)
+    app.state.models.describe()  # load every model now: a bad name fails here, not on the first request
+    print(f"polychrome: http://{args.host}:{args.port}/  (models: {', '.join(app.state.models.names)})")
+    print(f"human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}")
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+def _human_study_create(args: argparse.Namespace) -> int:
+    from polychrome.serve.human_study import create_study, open_store
+
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    study = create_study(open_store(args.db), args.name, args.images, models, args.pairs, args.practice, args.exposure, args.study_data)
+    print(f"created study {study.name!r}: {len(models)} models, {args.practice} practice + {args.pairs} test pairs per participant; "
+          f"run `polychrome serve --db {args.db} --study-data {args.study_data}` and open /study/{study.name}")
+    return 0
+
+
+def _human_study_results(args: argparse.Namespace) -> int:
+    from polychrome.serve.human_study import fool_rates, open_store, plot_fool_rates, results_csv
+
+    store = open_store(args.db)
+    rates = fool_rates(store, args.name)
+    print("| model | fool rate | 95% CI | participants | judgements |\n|---|---:|---:|---:|---:|")
+    for r in rates:
+        print(f"| {r['model']} | {r['fool_rate']:.1%} | {r['ci_low']:.1%} - {r['ci_high']:.1%} | {r['participants']} | {r['judgements']} |")
+    if args.csv:
+        results_csv(store, args.name, args.csv)
+        print(f"wrote {args.csv}")
+    if args.plot:
+        plot_fool_rates(rates, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polychrome.color import GAMUTS
 
@@ -300,6 +348,35 @@ def build_parser() -> argparse.ArgumentParser:
     study_report = study.add_parser("report", help="regenerate the study's README and figures from its results.csv")
     study_report.add_argument("study", help="study file")
     study_report.set_defaults(run=_study_report)
+
+    serve = commands.add_parser("serve", help="the web page: colourise in the browser, per-pixel distributions, human studies")
+    serve.add_argument("--model", action="append", help="a model to offer (repeat; default: default and gray)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--db", default=STUDY_DB, help=f"human-study database: an SQLite file or an SQLAlchemy URL (default {STUDY_DB})")
+    serve.add_argument("--study-data", default=STUDY_DATA, help=f"folder of the studies' prepared images (default {STUDY_DATA})")
+    serve.add_argument("--admin-token", help="token for the results pages (default: a random one, printed)")
+    serve.add_argument("--upload-limit", type=float, default=25, help="largest upload in MB (default 25)")
+    serve.add_argument("--max-pixels", type=int, default=50_000_000, help="largest photo in pixels (default 50 megapixels)")
+    serve.set_defaults(run=_serve)
+
+    human = commands.add_parser("human-study", help="Zhang et al.'s real-or-fake test").add_subparsers(dest="human_command", required=True)
+    create = human.add_parser("create", help="colourise the photos with each model now and store the study's plan")
+    create.add_argument("name")
+    create.add_argument("--images", required=True, help="folder of real colour photos")
+    create.add_argument("--models", required=True, help="comma-separated models, e.g. default,gray")
+    create.add_argument("--pairs", type=int, default=40, help="test pairs per participant (default 40)")
+    create.add_argument("--practice", type=int, default=10, help="practice pairs with feedback (default 10)")
+    create.add_argument("--exposure", type=float, default=1.0, help="seconds each pair is shown (default 1; 0 = until answered)")
+    create.add_argument("--db", default=STUDY_DB)
+    create.add_argument("--study-data", default=STUDY_DATA)
+    create.set_defaults(run=_human_study_create)
+    results = human.add_parser("results", help="fool rate per model with a 95% bootstrap interval")
+    results.add_argument("name")
+    results.add_argument("--db", default=STUDY_DB)
+    results.add_argument("--csv", help="write every judgement as CSV")
+    results.add_argument("--plot", help="draw the fool rates (PNG)")
+    results.set_defaults(run=_human_study_results)
 
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)
