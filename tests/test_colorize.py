@@ -214,3 +214,24 @@ def test_a_prediction_decodes_again_at_any_temperature_without_the_network():
     for temperature in (0.1, 0.38, 1.0):
         assert np.array_equal(pipeline.render(prediction, temperature), pipeline.colorize(photo, temperature))
     assert not np.array_equal(pipeline.render(prediction, 0.1), pipeline.render(prediction, 1.0))
+
+
+def test_the_bundled_model_loads_offline_and_beats_gray_on_real_photos():
+    from polychrome.evaluate import evaluate
+    from polychrome.models import bundled_weights
+    from polychrome.models.weights import read_metadata
+    from tests.conftest import shared
+
+    path = bundled_weights("default")
+    assert path.stat().st_size <= 25 * 2**20
+    metadata = read_metadata(path)
+    assert "polychrome train" in metadata["commands"] and "imagenette" in metadata["config"]
+    pipeline = polychrome.load_colorizer("default")
+    assert pipeline.model.head == "classification" and pipeline.input_size == int(metadata["input_size"])
+    assert pipeline.temperature == float(metadata["temperature"])
+    photos = f"folder:{shared('bsds500', 'images', 'test')}"
+    ours = evaluate(pipeline.model, photos, pipeline.input_size, temperature=pipeline.temperature, limit=24, workers=0)
+    gray = evaluate(polychrome.load_colorizer("gray").model, photos, 64, limit=24, workers=0)
+    assert ours["auc_rebalanced"] > gray["auc_rebalanced"] + 1.0
+    assert ours["auc_raw"] > gray["auc_raw"] - 1.0
+    assert ours["colorfulness"] > 5 * gray["colorfulness"] + 5
