@@ -191,23 +191,30 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
 
         bar = tqdm(total=len(jobs), unit="image", desc="colourising")
     batches = [jobs[first : first + batch_size] for first in range(0, len(jobs), batch_size)]
-    # Decoding and PNG encoding release the GIL: two threads read the next batch and write the last one
-    # while the network runs. At most one batch ahead and one behind are held, so memory stays bounded.
+    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
+    temperature = pipeline._temperature(temperature)
+    # The network runs on whole batches here; the per-image work (decoding, L at full resolution, the
+    # merge, PNG encoding) runs in two threads beside it (all of it releases the GIL): one prepares the
+    # next batch, one finishes the last. At most one batch ahead and one behind are held.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        reading = pool.submit(_read_batch, batches[0], overwrite) if batches else None
+        reading = pool.submit(_read_batch, pipeline.input_size, batches[0], overwrite) if batches else None
         writing: list[tuple[Job, Future]] = []
         for index in range(len(batches)):
             loaded, failed = reading.result()
             report.failed += failed
             if index + 1 < len(batches):
-                reading = pool.submit(_read_batch, batches[index + 1], overwrite)
-            colours = pipeline.colorize_batch([rgb for _, rgb, _ in loaded], temperature) if loaded else []
+                reading = pool.submit(_read_batch, pipeline.input_size, batches[index + 1], overwrite)
+            abs_ = []
+            if loaded:
+                with torch.no_grad():
+                    abs_ = pipeline.model.predict_ab(torch.cat([small for *_, small in loaded]).to(pipeline.device), temperature).float().cpu()
             _collect(writing, report)
-            writing = [(job, pool.submit(_save, colour, alpha, job.target)) for (job, _, alpha), colour in zip(loaded, colours)]
+            writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_)]
             if distribution and loaded:
                 from polychrome.viz import plot_pixel_distributions
 
-                for (job, _, _), colour, probabilities in zip(loaded, colours, pipeline.probabilities([rgb for _, rgb, _ in loaded])):
+                rgbs = [merge(plane, ab).permute(1, 2, 0).numpy() for (_, _, plane, _), ab in zip(loaded, abs_)]
+                for (job, *_), colour, probabilities in zip(loaded, rgbs, pipeline.probabilities(rgbs)):
                     plot_pixel_distributions(colour, probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
             if bar is not None:
                 bar.update(len(batches[index]))
@@ -218,17 +225,25 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
     return report
 
 
-def _read_batch(jobs: list[Job], overwrite: bool) -> tuple[list, list[tuple[Path, str]]]:
+def _read_batch(size: int, jobs: list[Job], overwrite: bool) -> tuple[list, list[tuple[Path, str]]]:
+    """Each job's alpha, its L at full resolution and its L at the network's size, or why it failed."""
     loaded, failed = [], []
     for job in jobs:
         if job.target.exists() and not overwrite:
             failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
             continue
         try:
-            loaded.append((job, *load_rgba(job.source)))
+            rgb, alpha = load_rgba(job.source)
         except ImageReadError as error:
             failed.append((job.source, error.reason))
+            continue
+        plane = lightness_of(torch.from_numpy(rgb).permute(2, 0, 1))
+        loaded.append((job, alpha, plane, model_input([plane], size)))
     return loaded, failed
+
+
+def _finish(plane: Tensor, ab: Tensor, alpha: np.ndarray | None, target: Path) -> None:
+    _save(merge(plane, ab).permute(1, 2, 0).numpy(), alpha, target)
 
 
 def _collect(writing: list[tuple[Job, Future]], report: Report) -> None:
