@@ -139,7 +139,7 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         trainer.fit(task, datamodule=data, ckpt_path=resume)
-    if trainer.global_step > _saved_step(last):  # the final steps fell between periodic checkpoints
+    if trainer.global_step > saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     if config.task == "classify" and trainer.is_global_zero:
         export_classifier(checkpoints / ("best.ckpt" if (checkpoints / "best.ckpt").exists() else "last.ckpt"), run_dir, data.train_set.classes)
@@ -161,7 +161,8 @@ def export_classifier(checkpoint: Path, run_dir: Path, classes: list) -> Path:
     return run_dir / "classifier.safetensors"
 
 
-def _saved_step(path: Path) -> int:
+def saved_step(path: Path) -> int:
+    """The global step a checkpoint was saved at (-1 when there is none)."""
     if not path.exists():
         return -1
     return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
@@ -169,7 +170,7 @@ def _saved_step(path: Path) -> int:
 
 def _newest_checkpoint(paths: list[Path]) -> Path | None:
     """The checkpoint with the most steps: last.ckpt, or one Lightning saved on a SLURM time-limit signal."""
-    steps = {path: _saved_step(path) for path in paths}
+    steps = {path: saved_step(path) for path in paths}
     newest = max(steps, key=steps.get, default=None)
     return newest if newest is not None and steps[newest] >= 0 else None
 

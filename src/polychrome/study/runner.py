@@ -191,10 +191,10 @@ def state(study: Study, run: Run) -> str:
         return "done"
     if run.factor == "baseline":
         return "pending"
-    from polychrome.train import _saved_step
+    from polychrome.train import saved_step
 
     config = base_config(study, run.overrides, run.seed, run.train_images)
-    step = _saved_step(study.runs_dir / run.train_id / "checkpoints" / "last.ckpt")
+    step = saved_step(study.runs_dir / run.train_id / "checkpoints" / "last.ckpt")
     return "trained" if step >= config.trainer.max_steps else "partial" if step >= 0 else "pending"
 
 
@@ -216,7 +216,7 @@ def macs_per_image(model, size: int) -> int:
 
 def _train(study: Study, run: Run) -> tuple[Path, float]:
     """Train (or resume, or find finished) the run's training; returns its folder and training wall time."""
-    from polychrome.train import _saved_step, train
+    from polychrome.train import saved_step, train
 
     folder = study.runs_dir / run.train_id
     config = base_config(study, run.overrides, run.seed, run.train_images)
@@ -224,7 +224,7 @@ def _train(study: Study, run: Run) -> tuple[Path, float]:
         every = run.checkpoints[0] // config.data.batch_size
         config.trainer.checkpoint_every, config.trainer.keep_last = every, len(run.checkpoints) + 1
     timing = folder / "study-wall.json"
-    if _saved_step(folder / "checkpoints" / "last.ckpt") < config.trainer.max_steps:
+    if saved_step(folder / "checkpoints" / "last.ckpt") < config.trainer.max_steps:
         start = time.perf_counter()
         train(config, folder)
         spent = json.loads(timing.read_text())["wall_s"] if timing.exists() else 0.0
