@@ -97,6 +97,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
+    from polychrome.color import DEFAULT_TEMPERATURE
     from polychrome.compare import markdown_table, write_report
     from polychrome.evaluate import default_fit_data, evaluate, load_classifier
     from polychrome.inference import load_model
@@ -107,7 +108,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
-        temperature = args.temperature if args.temperature is not None else getattr(model, "temperature", 0.38)
+        temperature = args.temperature if args.temperature is not None else getattr(model, "temperature", DEFAULT_TEMPERATURE)
         result = evaluate(model, args.data, args.size, args.eval_size, temperature, args.limit, classifier,
                           args.segment_threshold, workers=args.workers, device=args.device, name=name)
         models[name] = model
@@ -219,17 +220,12 @@ def _study_report(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import secrets
 
-    from polychrome.serve import create_app
+    from polychrome.serve import serve
 
     token = args.admin_token or secrets.token_urlsafe(16)
-    app = create_app(args.model or None, args.db, upload_limit=int(args.upload_limit * 2**20), max_pixels=args.max_pixels,
-                     study_data=args.study_data, admin_token=token)
-    app.state.models.describe()  # load every model now: a bad name fails here, not on the first request
-    print(f"polychrome: http://{args.host}:{args.port}/  (models: {', '.join(app.state.models.names)})")
-    print(f"human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}")
-    import uvicorn
-
-    uvicorn.run(app, host=args.host, port=args.port)
+    print(f"polychrome: http://{args.host}:{args.port}/ ; human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}")
+    serve(args.model or None, args.host, args.port, args.db, upload_limit=int(args.upload_limit * 2**20), max_pixels=args.max_pixels,
+          study_data=args.study_data, admin_token=token)
     return 0
 
 

@@ -21,11 +21,9 @@ from torch import Tensor
 
 from polychrome.data import ImageReadError, load_rgba, to_rgba
 from polychrome.data.images import image_extensions
-from polychrome.color import decode_annealed_mean
+from polychrome.color import DEFAULT_TEMPERATURE, decode_annealed_mean
 from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, merge, model_input
 from polychrome.models import Colorizer
-
-DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016's annealed mean
 
 
 @dataclass
@@ -57,14 +55,6 @@ class ColorizationPipeline:
         return self.model.predict_ab(lightness.to(self.device), self._temperature(temperature))
 
     @torch.no_grad()
-    def probabilities(self, images: list[np.ndarray]) -> list[Tensor]:
-        """The predicted distribution over the ab bins (Q, h, w) of each (H, W, 3) uint8 RGB image."""
-        if self.model.head != "classification":
-            raise ValueError(f"{self.name or 'this model'} predicts ab directly (a regression head): it has no distribution over colours to show")
-        planes = [lightness_of(torch.from_numpy(image).permute(2, 0, 1).to(self.device)) for image in images]
-        return list(self.model(model_input(planes, self.input_size)).float().softmax(dim=1).cpu())
-
-    @torch.no_grad()
     def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
         torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
@@ -82,10 +72,14 @@ class ColorizationPipeline:
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
         """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
-        output = prediction.output[None]
-        if self.model.head == "classification":
-            output = decode_annealed_mean(output, self.model.bins.to(output.device), self._temperature(temperature), from_logits=True)
-        return merge(prediction.lightness, output[0]).permute(1, 2, 0).cpu().numpy()
+        return merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0]).permute(1, 2, 0).cpu().numpy()
+
+    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
+        """The network's output (N, Q, h, w) logits or (N, 2, h, w) ab -> ab (N, 2, h, w): the annealed mean
+        at ``temperature`` for a classification model, the ab itself for a regression model."""
+        if self.model.head != "classification":
+            return output
+        return decode_annealed_mean(output, self.model.bins.to(output.device), self._temperature(temperature), from_logits=True)
 
     def _temperature(self, temperature: float | None) -> float:
         return self.temperature if temperature is None else temperature
@@ -192,7 +186,6 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
         bar = tqdm(total=len(jobs), unit="image", desc="colourising")
     batches = [jobs[first : first + batch_size] for first in range(0, len(jobs), batch_size)]
     torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-    temperature = pipeline._temperature(temperature)
     # The network runs on whole batches here; the per-image work (decoding, L at full resolution, the
     # merge, PNG encoding) runs in two threads beside it (all of it releases the GIL): one prepares the
     # next batch, one finishes the last. At most one batch ahead and one behind are held.
@@ -207,15 +200,16 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
             abs_ = []
             if loaded:
                 with torch.no_grad():
-                    abs_ = pipeline.model.predict_ab(torch.cat([small for *_, small in loaded]).to(pipeline.device), temperature).float().cpu()
+                    output = pipeline.model(torch.cat([small for *_, small in loaded]).to(pipeline.device)).float()
+                    abs_ = pipeline.decode(output, temperature).cpu()
             _collect(writing, report)
             writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_)]
-            if distribution and loaded:
+            if distribution and loaded:  # drawn from the same forward pass and the colours just written
                 from polychrome.viz import plot_pixel_distributions
 
-                rgbs = [merge(plane, ab).permute(1, 2, 0).numpy() for (_, _, plane, _), ab in zip(loaded, abs_)]
-                for (job, *_), colour, probabilities in zip(loaded, rgbs, pipeline.probabilities(rgbs)):
-                    plot_pixel_distributions(colour, probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
+                for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu()):
+                    if future.exception() is None:  # a failed write is reported by _collect
+                        plot_pixel_distributions(future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
             if bar is not None:
                 bar.update(len(batches[index]))
         _collect(writing, report)
@@ -242,8 +236,11 @@ def _read_batch(size: int, jobs: list[Job], overwrite: bool) -> tuple[list, list
     return loaded, failed
 
 
-def _finish(plane: Tensor, ab: Tensor, alpha: np.ndarray | None, target: Path) -> None:
-    _save(merge(plane, ab).permute(1, 2, 0).numpy(), alpha, target)
+def _finish(plane: Tensor, ab: Tensor, alpha: np.ndarray | None, target: Path) -> np.ndarray:
+    """Join the photo's L with its ab, write the PNG, and return the colours (for the distribution view)."""
+    rgb = merge(plane, ab).permute(1, 2, 0).numpy()
+    _save(rgb, alpha, target)
+    return rgb
 
 
 def _collect(writing: list[tuple[Job, Future]], report: Report) -> None:

@@ -123,7 +123,7 @@ def colorize_images(model: Colorizer, images: list[Tensor], size: int, temperatu
     """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W): their own L, the model's ab."""
     if not images:
         return []
-    device = next(iter(model.buffers()), torch.empty(0)).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
+    device = next(iter(model.buffers()), torch.empty(0)).device
     planes = [lightness_of(image.to(device)) for image in images]
     predicted = model.predict_ab(model_input(planes, size), temperature).float()
     return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted)]

@@ -19,12 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from polychrome.color import decode_annealed_mean
+from polychrome.color import DEFAULT_TEMPERATURE, decode_annealed_mean
 from polychrome.models.base import HEADS, Colorizer
 from polychrome.models.weights import WeightsError
 
 OPSET = 18
-DEFAULT_TEMPERATURE = 0.38
 
 
 class OnnxModelError(WeightsError):

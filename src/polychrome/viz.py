@@ -244,8 +244,9 @@ def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]
     """One panel per metric: for each series (eval set), mean ± sd (or None) at each level; dashed lines
     at the references (the gray baseline), in the series' colour. Written without a Software tag, so
     the same numbers give the same bytes."""
-    figure, _ = _figure(5 * len(panels), 3.6)
-    figure.clear()
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5 * len(panels), 3.6))
     for ax, (metric, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
         for k, (name, stats) in enumerate(series.items()):
             xs = [i for i, s in enumerate(stats) if s is not None]

@@ -1,6 +1,7 @@
 """Colour science: Lab conversion, the quantised ab gamut, soft-encoding and class rebalancing."""
 
 from polychrome.color.bins import (
+    DEFAULT_TEMPERATURE,
     GAMUTS,
     SoftEncoding,
     ab_gamut,
@@ -14,6 +15,7 @@ from polychrome.color.lab import is_grayscale, lab_to_rgb, lab_to_uint8, rgb_to_
 from polychrome.color.prior import accumulate_bin_counts, rebalancing_weights, smooth_prior
 
 __all__ = [
+    "DEFAULT_TEMPERATURE",
     "GAMUTS",
     "SoftEncoding",
     "ab_gamut",

@@ -25,6 +25,8 @@ from torch import Tensor
 from polychrome.color.lab import rgb_to_lab
 from polychrome.settings import cache_dir
 
+DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016's annealed mean
+
 GRID = 10
 GAMUTS = ("zhang", "srgb")
 
@@ -163,7 +165,7 @@ def _grid_lookup(bins: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def decode_annealed_mean(
-    q: Tensor, bins: Tensor, temperature: float = 0.38, from_logits: bool = False
+    q: Tensor, bins: Tensor, temperature: float = DEFAULT_TEMPERATURE, from_logits: bool = False
 ) -> Tensor:
     """Zhang et al.'s annealed mean: the mean of q re-normalised as q^(1/T).
 

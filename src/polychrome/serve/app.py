@@ -150,7 +150,10 @@ def find(cache: PredictionCache, token: str) -> Entry:
 def serve(models: list[str] | None = None, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
           **options) -> None:
     """Run the app with uvicorn until interrupted; ``options`` are ``create_app``'s other keywords.
-    Listens on the loopback interface unless ``host`` says otherwise."""
+    Listens on the loopback interface unless ``host`` says otherwise. Every model is loaded first, so a
+    bad name fails here rather than on the first request."""
     import uvicorn
 
-    uvicorn.run(create_app(models, db, **options), host=host, port=port)
+    app = create_app(models, db, **options)
+    app.state.models.describe()
+    uvicorn.run(app, host=host, port=port)

@@ -86,7 +86,7 @@ def write_report(study_path: str | Path) -> Path:
     for factor in study.factors:
         levels = list(factor.levels)
         base_level = next((level for level, sets in factor.levels.items() if not sets), None)
-        lines += ["", f"## {factor.name}", "", f"Levels: " + "; ".join(f"`{level}` = {', '.join(f'`{s}`' for s in sets) or 'base'}"
+        lines += ["", f"## {factor.name}", "", "Levels: " + "; ".join(f"`{level}` = {', '.join(f'`{s}`' for s in sets) or 'base'}"
                                                                        for level, sets in factor.levels.items()) + f". Seeds: {factor.seeds}.", ""]
         for eval_set in eval_sets:
             lines += [f"**{eval_set}**", "", "| level | " + " | ".join(METRICS) + " | differs (rebalanced AuC) |", "|---|" + "---:|" * (len(METRICS) + 1)]

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import re
@@ -234,7 +235,7 @@ def _train(study: Study, run: Run) -> tuple[Path, float]:
 
 def execute(study: Study, run: Run, workers: int = 2) -> Path:
     """Train and evaluate one run, then write its rows (atomically, to its own file)."""
-    from polychrome.evaluate import default_fit_data, evaluate, load_classifier
+    from polychrome.evaluate import evaluate, load_classifier
     from polychrome.inference import load_model
     from polychrome.models import count_parameters
 
@@ -267,10 +268,7 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
                 classifier = load_classifier(eval_set.classifier) if eval_set.classifier else None
                 result = evaluate(model, eval_set.data, size, eval_set.eval_size, temperature, eval_set.limit, classifier,
                                   workers=workers, name=run.key)
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_name(f".{cached.name}.tmp{os.getpid()}")
-                tmp.write_text(json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
-                tmp.replace(cached)
+                _write_atomic(cached, json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
             rows.append({
                 "run": run.train_id if run.factor != "baseline" else run.level, "factor": run.factor, "level": run.level,
                 "seed": run.seed, "eval_set": eval_set.name, "train_images": train_images, "wall_s": round(wall_s, 1),
@@ -279,15 +277,24 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
                 **{k: result.get(k) for k in COLUMNS if k in result},
             })
     target = rows_path(study, run)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in COLUMNS})
-    tmp.replace(target)
+    _write_atomic(target, _csv([{k: "" if row.get(k) is None else row.get(k) for k in COLUMNS} for row in rows]))
     return target
+
+
+def _csv(rows: list[dict]) -> str:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary name, then rename: a reader (or a job finishing beside) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, newline="")
+    tmp.replace(path)
 
 
 def merge_rows(study: Study) -> Path:
@@ -298,13 +305,7 @@ def merge_rows(study: Study) -> Path:
             rows.extend(csv.DictReader(f))
     rows.sort(key=lambda r: (r["factor"], r["level"], int(r["seed"]), r["eval_set"], r["checkpoint_images"]))
     out = study.results_dir / "results.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".results.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out)
+    _write_atomic(out, _csv(rows))
     return out
 
 
