@@ -63,3 +63,15 @@ def test_lightness_from_tables_equals_the_full_conversion():
     assert (uint8_to_lightness(images) - uint8_to_lab(images)[:, :1]).abs().max() < 1e-4
     with pytest.raises(TypeError, match="uint8"):
         uint8_to_lightness(images.float())
+
+
+def test_lab_to_uint8_rounds_like_the_float_conversion_within_one_level():
+    generator = torch.Generator().manual_seed(2)
+    lab = torch.cat([torch.rand(2, 1, 96, 96, generator=generator) * 100, torch.randn(2, 2, 96, 96, generator=generator) * 60], dim=1)
+    lab[0, :, 0, :3] = torch.tensor([[0.0, 100.0, 50.0], [0.0, 0.0, -128.0], [0.0, 0.0, 127.0]])  # black, white, far out of gamut
+    reference = (lab_to_rgb(lab) * 255).round().to(torch.uint8)
+    ours = lab_to_uint8(lab)
+    assert ours.dtype == torch.uint8 and ours.shape == lab.shape
+    difference = (ours.int() - reference.int()).abs()
+    assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
+    assert ours[0, :, 0, 0].tolist() == [0, 0, 0] and ours[0, :, 0, 1].tolist() == [255, 255, 255]

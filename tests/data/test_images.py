@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from polychrome.data import ImageReadError, load_rgb, to_rgb
+from polychrome.data import ImageReadError, load_rgb, to_rgb, write_png
 
 
 def save(tmp_path, name, image, **kwargs):
@@ -101,3 +101,28 @@ def test_zero_size_images_are_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ImageReadError):
         load_rgb(path)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (257, 130)])
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_write_png_reads_back_exactly(shape, with_alpha, monkeypatch):
+    import polychrome.data.images as images
+
+    monkeypatch.setattr(images, "PNG_STRIPE_BYTES", 1000)  # several stripes (IDAT chunks) on the larger image
+    generator = np.random.default_rng(0)
+    rgb = generator.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb[: shape[0] // 2] = 17  # flat rows, where the run-length strategy matters
+    alpha = generator.integers(0, 256, shape, dtype=np.uint8) if with_alpha else None
+    buffer = io.BytesIO()
+    write_png(buffer, rgb, alpha)
+    back = Image.open(io.BytesIO(buffer.getvalue()))
+    back.load()  # checks every chunk's CRC and the zlib stream
+    assert back.mode == ("RGBA" if with_alpha else "RGB")
+    expected = np.dstack([rgb, alpha]) if with_alpha else rgb
+    assert np.array_equal(np.asarray(back), expected)
+
+
+def test_write_png_refuses_what_it_cannot_write():
+    for bad in (np.zeros((0, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint16), np.zeros((4, 4, 2), np.uint8)):
+        with pytest.raises(ValueError, match="uint8 RGB"):
+            write_png(io.BytesIO(), bad)

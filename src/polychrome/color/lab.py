@@ -46,18 +46,44 @@ _LUMINANCE = _luminance_tables()
 
 def uint8_to_lightness(images: Tensor) -> Tensor:
     """images: (N, 3, H, W) uint8 RGB -> L (N, 1, H, W) float32, as ``uint8_to_lab(images)[:, :1]`` (to
-    ~1e-4) about three times faster: L depends only on Y, a sum of three 256-entry table lookups."""
+    ~1e-4) about five times faster: L depends only on Y, a sum of three 256-entry table lookups."""
     if images.dtype != torch.uint8:
         raise TypeError(f"uint8_to_lightness expects uint8 images, got {images.dtype}")
-    table, index = _LUMINANCE.to(images.device), images.long()
-    y = table[0][index[:, 0]] + table[1][index[:, 1]] + table[2][index[:, 2]]
+    table, index = _LUMINANCE.to(images.device), images.int()
+    y = sum(table[c].index_select(0, index[:, c].flatten()) for c in range(3)).view(images.shape[0], 1, *images.shape[2:])
     threshold = 0.008856  # CIE: cube root above, linear below (kornia's constants)
-    return torch.where(y > threshold, 116 * y.clamp(min=threshold).pow(1 / 3) - 16, 116 * (7.787 * y + 4 / 29) - 16)[:, None]
+    return torch.where(y > threshold, y.clamp(min=threshold).pow_(1 / 3).mul_(116).sub_(16), y.mul(116 * 7.787).add_(116 * 4 / 29 - 16))
+
+
+# kornia's Lab -> linear sRGB, D65 white folded in: linear RGB = _XYZ_TO_RGB @ (white * f^-1(fx, fy, fz)).
+_XYZ_TO_RGB = torch.tensor([
+    [3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
+    [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
+    [0.0556466391351772, -0.2040413383665112, 1.0573110696453443],
+], dtype=torch.float64) * torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+_GAMMA_STEPS = 1 << 16
+
+
+def _gamma_table() -> Tensor:
+    """Linear light in [0, 1] at 2^16 steps -> its rounded 8-bit sRGB level (the sRGB transfer curve)."""
+    linear = torch.linspace(0, 1, _GAMMA_STEPS, dtype=torch.float64)
+    srgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * linear)
+    return (srgb * 255).round().to(torch.uint8)
+
+
+_GAMMA = _gamma_table()
 
 
 def lab_to_uint8(lab: Tensor) -> Tensor:
-    """Lab (N, 3, H, W) -> (N, 3, H, W) uint8 RGB, rounded."""
-    return (lab_to_rgb(lab) * 255.0).round().clamp(0, 255).to(torch.uint8)
+    """Lab (N, 3, H, W) -> (N, 3, H, W) uint8 RGB: ``round(255 * lab_to_rgb(lab))`` to within one level
+    (rarely: where the two round differently), about 1.5x faster. Colourising a photo spends most of its
+    merge here; the sRGB curve's power is a 2^16-entry table lookup instead."""
+    fy = (lab[:, 0] + 16) / 116
+    f = torch.stack([fy + lab[:, 1] / 500, fy, (fy - lab[:, 2] / 200).clamp(min=0)], dim=1)
+    xyz = torch.where(f > 0.2068966, f.pow(3), f.mul(1 / 7.787).sub_(4 / 29 / 7.787))
+    linear = torch.einsum("ij,njhw->nihw", _XYZ_TO_RGB.to(xyz), xyz).clamp_(0, 1)
+    index = linear.mul_(_GAMMA_STEPS - 1).add_(0.5).int()  # int32 indexes about twice as fast as int64 here
+    return _GAMMA.to(lab.device).index_select(0, index.flatten()).view(index.shape)
 
 
 def is_grayscale(ab: Tensor, threshold: float = GRAYSCALE_AB_THRESHOLD) -> Tensor:

@@ -13,7 +13,7 @@ from polychrome.data.datasets import (
     open_dataset,
     parse_spec,
 )
-from polychrome.data.images import ImageReadError, load_rgb, load_rgba, to_rgb, to_rgba
+from polychrome.data.images import ImageReadError, load_rgb, load_rgba, to_rgb, to_rgba, write_png
 from polychrome.data.stats import DatasetStats, dataset_prior, dataset_stats
 from polychrome.data.transforms import eval_transform, split_train_val, train_transform
 
@@ -40,4 +40,5 @@ __all__ = [
     "to_rgb",
     "to_rgba",
     "train_transform",
+    "write_png",
 ]

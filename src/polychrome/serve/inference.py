@@ -23,11 +23,10 @@ from typing import BinaryIO, TypeVar
 
 import anyio
 import numpy as np
-from PIL import Image
 
 import polychrome
 from polychrome.colorize import ColorizationPipeline, Prediction
-from polychrome.data import load_rgba
+from polychrome.data import load_rgba, write_png
 
 T = TypeVar("T")
 CACHE_BYTES = 512 * 2**20  # a 50-megapixel photo's prediction (mostly its float L) is about 250 MB
@@ -150,9 +149,8 @@ def predict(models: Models, name: str, file: BinaryIO, max_pixels: int) -> Entry
 def render_png(entry: Entry, temperature: float | None) -> bytes:
     """An entry decoded at ``temperature`` as PNG bytes at the upload's size, alpha kept (a job for ``Gate.run``)."""
     rgb = entry.pipeline.render(entry.prediction, temperature)
-    image = Image.fromarray(np.dstack([rgb, entry.alpha]) if entry.alpha is not None else rgb)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # lossless at any level; 1 is several times faster
+    write_png(buffer, rgb, entry.alpha)
     return buffer.getvalue()
 
 
