@@ -100,22 +100,25 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
     figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | Path) -> None:
-    """Zhang's cumulative accuracy curves (raw and rebalanced), one line per model."""
+def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, step: float = 1.0,
+                         title: str = "") -> None:
+    """Zhang's cumulative accuracy curves (raw and rebalanced), one line per model; ``step`` is the
+    threshold spacing of the values (Lab units). Saved without a Software tag: same curves, same bytes."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
     for ax, kind in zip(axes, ("raw", "rebalanced")):
-        for name, model_curves in curves.items():
+        for k, (name, model_curves) in enumerate(curves.items()):
             values = model_curves[kind]
-            ax.plot(range(len(values)), np.array(values) * 100, label=name)
+            ax.plot(np.arange(len(values)) * step, np.array(values) * 100, label=name, color=f"C{k % 10}",
+                    linestyle="-" if k < 10 else "--")
         ax.set_xlabel("ab error threshold (Lab units)")
         ax.set_ylabel("% of pixels within threshold")
-        ax.set_title(f"{kind} accuracy")
+        ax.set_title(f"{title}{': ' if title else ''}{kind} accuracy")
         ax.grid(True, linewidth=0.3)
     axes[1].legend(fontsize=8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
 def plot_error_histogram(errors: dict[str, list[float]], path: str | Path) -> None:
@@ -147,7 +150,7 @@ def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[s
                 ax.set_title(column_titles[c], fontsize=9)
             if c == 0 and row_titles:
                 ax.set_ylabel(row_titles[r], fontsize=8)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
 def _check_distribution_inputs(rgb: np.ndarray, probabilities: Tensor, bins: Tensor) -> None:
@@ -239,24 +242,31 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
         temporary.unlink(missing_ok=True)
 
 
-def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]], references: dict[str, dict[str, float]],
-                path: str | Path) -> None:
-    """One panel per metric: for each series (eval set), mean ± sd (or None) at each level; dashed lines
-    at the references (the gray baseline), in the series' colour. Written without a Software tag, so
-    the same numbers give the same bytes."""
+BASELINE_STYLES = {"gray": "--", "random": ":", "mean": "-."}
+
+
+def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]], references: dict[str, dict[str, dict[str, float]]],
+                path: str | Path, xlabel: str = "") -> None:
+    """One panel per metric: for each series (eval set), mean ± sd (or None) at each level; horizontal
+    lines at the references (metric -> series -> baseline name -> value: gray dashed, random dotted, mean
+    dash-dotted), in the series' colour. Written without a Software tag, so the same numbers give the
+    same bytes."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5 * len(panels), 3.6))
-    for ax, (metric, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (metric, series) in zip(axes, panels.items()):
         for k, (name, stats) in enumerate(series.items()):
             xs = [i for i, s in enumerate(stats) if s is not None]
             ax.errorbar(xs, [stats[i][0] for i in xs], yerr=[0 if np.isnan(stats[i][1]) else stats[i][1] for i in xs],
                         marker="o", capsize=3, color=f"C{k}", label=name)
-            if name in references.get(metric, {}):
-                ax.axhline(references[metric][name], color=f"C{k}", linestyle="--", linewidth=0.8)
+            for baseline, value in references.get(metric, {}).get(name, {}).items():
+                ax.axhline(value, color=f"C{k}", linestyle=BASELINE_STYLES.get(baseline, "--"), linewidth=0.8,
+                           label=f"{baseline} ({name})")
         ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right")
+        ax.set_xlabel(xlabel)
         ax.set_title(f"{title}: {metric.replace('_', ' ')}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
+    figure.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})

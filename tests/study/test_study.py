@@ -36,6 +36,8 @@ def study_file(tmp_path_factory):
             "temperature": {"decode_only": True, "levels": {"0.1": ["temperature=0.1"], "1.0": ["temperature=1.0"]}},
         },
         "budget_curve": {"factor": 2, "points": 2},
+        "examples": 3, "headline": ["dilation"],
+        "findings": {"dilation": {"papers": "Zhang et al. keep dilation.", "expect": "on", "otherwise": "tiny images."}},
     }
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -87,13 +89,42 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
         assert len(list(csv.DictReader(f))) == len(rows)
     assert "dilation--off--s1" in capsys.readouterr().out
 
+    strip = study.results_dir / "examples" / "dilation--off--s1--photos.png"
+    assert np.asarray(Image.open(strip)).shape == (96, 3 * 96, 3)  # three example photos, side by side
+    truth = np.asarray(Image.open(study.results_dir / "examples" / "truth--photos.png")).astype(int)
+    gray = np.asarray(Image.open(study.results_dir / "examples" / "baseline--gray--s0--photos.png")).astype(int)
+    assert np.abs(gray - gray[..., :1]).max() <= 1 and np.abs(truth - truth[..., :1]).max() > 20  # gray input vs colour truth
+    assert all(len(r["curve_raw"].split()) == 31 for r in rows)  # thresholds 0, 5, ..., 150
+
+    figures = ["dilation.png", "dilation-curves-photos.png", "examples-photos.png", "budget.png"]
     first = write_report(study_file).read_bytes()
-    figure = (study.results_dir / "dilation.png").read_bytes()
+    drawn = [(study.results_dir / f).read_bytes() for f in figures]
     second = write_report(study_file).read_bytes()
-    assert first == second and (study.results_dir / "dilation.png").read_bytes() == figure
+    assert first == second and [(study.results_dir / f).read_bytes() for f in figures] == drawn
     text = first.decode()
-    for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs"):
+    for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs", "## Findings",
+                 "Papers: Zhang et al. keep dilation.", "## Examples", "## Every run", "colourfulness", "Wall time: training"):
         assert part in text
+    assert ("Ours agrees" in text) != ("Ours does not agree" in text and "Likely reason: tiny images." in text)
+
+
+def test_rows_of_an_older_runner_are_rewritten_without_training_or_evaluating_again(study_file):
+    study = load_study(study_file)
+    run_study(study_file, log=lambda *_: None)
+    rows_file = study.results_dir / "rows" / "dilation--on--s0.csv"
+    with open(rows_file, newline="") as f:
+        old = list(csv.DictReader(f))
+    with open(rows_file, "w", newline="") as f:  # as an older runner wrote it: fewer columns
+        writer = csv.DictWriter(f, COLUMNS[:10])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in COLUMNS[:10]} for r in old)
+    evaluations = sorted((study.runs_dir / old[0]["run"] / "eval").glob("*.json"))
+    stamps = [p.stat().st_mtime_ns for p in [*evaluations, *study.runs_dir.glob("*/checkpoints/last.ckpt")]]
+    assert dict((r.key, s) for r, s in run_study(study_file, dry_run=True))["dilation--on--s0"] == "trained"
+    run_study(study_file, log=lambda *_: None)
+    with open(rows_file, newline="") as f:
+        assert list(csv.DictReader(f)) == old
+    assert [p.stat().st_mtime_ns for p in [*evaluations, *study.runs_dir.glob("*/checkpoints/last.ckpt")]] == stamps
 
 
 def test_the_slurm_executor_runs_the_same_code_through_submitit(study_file, monkeypatch):

@@ -24,12 +24,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 COLUMNS = ("run", "factor", "level", "seed", "eval_set", "train_images", "wall_s", "device", "params", "macs",
            "total_ab_error", "auc_raw", "auc_rebalanced", "psnr", "ssim", "colorfulness", "delta_colorfulness",
-           "segment_accuracy", "classifier_accuracy", "checkpoint_images", "temperature")
+           "segment_accuracy", "classifier_accuracy", "checkpoint_images", "temperature", "colorfulness_truth", "eval_s",
+           "curve_raw", "curve_rebalanced")
 BASELINES = ("gray", "random", "mean")
+CURVE_STEP = 5  # curve_* columns: accuracy within thresholds 0, 5, ..., 150 (Lab units), space-separated
+EXAMPLE_SIDE = 96  # pixels of one example thumbnail (a centre square of the photo)
 
 
 @dataclass
@@ -63,6 +67,9 @@ class Study:
     runs_root: Path = Path("runs")
     results_root: Path = Path("docs/study")
     slurm: dict = field(default_factory=dict)  # submitit parameters for --executor slurm
+    examples: int = 8  # photos of each evaluation set shown colourised by every run (the report's grid)
+    headline: list[str] = field(default_factory=lambda: ["loss"])  # factors whose levels the example grid shows
+    findings: dict = field(default_factory=dict)  # factor -> {papers, expect, otherwise}: what the report sets ours against
 
     @property
     def results_dir(self) -> Path:
@@ -140,6 +147,9 @@ def load_study(path: str | Path) -> Study:
         runs_root=Path(raw.get("runs_root", "runs")),
         results_root=Path(raw.get("results_root", "docs/study")),
         slurm=dict(raw.get("slurm", {})),
+        examples=int(raw.get("examples", 8)),
+        headline=list(raw.get("headline", ["loss"])),
+        findings=dict(raw.get("findings") or {}),
     )
     if study.base is None or not study.base.is_file():
         raise ValueError(f"{path}: base must name a training config file, got {raw.get('base')!r}")
@@ -186,9 +196,26 @@ def rows_path(study: Study, run: Run) -> Path:
     return study.results_dir / "rows" / f"{run.key}.csv"
 
 
+def example_path(study: Study, key: str, eval_set: EvalSet) -> Path:
+    """A strip of the evaluation set's example photos as ``key`` colourises them (``truth`` for the originals)."""
+    return study.results_dir / "examples" / f"{key}--{eval_set.name}.png"
+
+
+def _complete(study: Study, run: Run) -> bool:
+    """Rows written with the current columns, and the example strips written (rows of an older runner are
+    rewritten from the cached evaluations, without training or evaluating again)."""
+    path = rows_path(study, run)
+    if not path.exists():
+        return False
+    with open(path, newline="") as f:
+        if tuple(next(csv.reader(f), [])) != COLUMNS:
+            return False
+    return bool(run.checkpoints) or all(example_path(study, run.key, e).exists() for e in study.evaluate)
+
+
 def state(study: Study, run: Run) -> str:
-    """done (rows written), trained, partial (checkpoints, unfinished), pending, or baseline."""
-    if rows_path(study, run).exists():
+    """done (rows and examples written), trained, partial (checkpoints, unfinished), pending, or baseline."""
+    if _complete(study, run):
         return "done"
     if run.factor == "baseline":
         return "pending"
@@ -269,16 +296,68 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
                 result = evaluate(model, eval_set.data, size, eval_set.eval_size, temperature, eval_set.limit, classifier,
                                   workers=workers, name=run.key)
                 _write_atomic(cached, json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
+            if not point:
+                write_examples(study, run.key, model, size, temperature, eval_set)
+            curves = {f"curve_{kind}": " ".join(f"{v:.4f}" for v in result["curves"][kind][::CURVE_STEP]) for kind in ("raw", "rebalanced")}
             rows.append({
                 "run": run.train_id if run.factor != "baseline" else run.level, "factor": run.factor, "level": run.level,
                 "seed": run.seed, "eval_set": eval_set.name, "train_images": train_images, "wall_s": round(wall_s, 1),
                 "device": _device(), "params": params, "macs": macs, "checkpoint_images": point,
                 "temperature": temperature if model.head == "classification" else "",
+                "eval_s": round(result["seconds"], 1), **curves,
                 **{k: result.get(k) for k in COLUMNS if k in result},
             })
     target = rows_path(study, run)
     _write_atomic(target, _csv([{k: "" if row.get(k) is None else row.get(k) for k in COLUMNS} for row in rows]))
     return target
+
+
+def example_photos(eval_set: EvalSet, count: int) -> list:
+    """``count`` colour photos of the set, the same for every run: evenly spaced through it, each moved
+    on to the next colour one where it falls on a grayscale image (which evaluation skips)."""
+    from polychrome.color import is_grayscale, uint8_to_lab
+    from polychrome.data import open_dataset
+
+    dataset = open_dataset(eval_set.data)
+    photos, index = [], 0
+    for k in range(count):
+        index = max(index, k * len(dataset) // count)
+        while index < len(dataset):
+            image = dataset[index][0]
+            index += 1
+            if not bool(is_grayscale(uint8_to_lab(image[None])[:, 1:])):
+                photos.append(image)
+                break
+    return photos
+
+
+def _thumbnail(image) -> np.ndarray:
+    """The centre square of a uint8 (3, H, W) image at EXAMPLE_SIDE pixels (nearest when enlarging a tiny one)."""
+    from PIL import Image
+
+    height, width = image.shape[-2:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = Image.fromarray(image[:, top : top + side, left : left + side].permute(1, 2, 0).numpy())
+    return np.asarray(square.resize((EXAMPLE_SIDE, EXAMPLE_SIDE), Image.NEAREST if side < EXAMPLE_SIDE else Image.LANCZOS))
+
+
+def write_examples(study: Study, key: str, model, size: int, temperature: float, eval_set: EvalSet) -> None:
+    """The set's example photos colourised by ``model``, side by side in one PNG (and the originals, once)."""
+    from polychrome.data import write_png
+    from polychrome.inference import colorize_images
+
+    photos = example_photos(eval_set, study.examples)
+    strips = {key: colorize_images(model, photos, size, temperature)}
+    if not example_path(study, "truth", eval_set).exists():
+        strips["truth"] = photos
+    for name, images in strips.items():
+        target = example_path(study, name, eval_set)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            write_png(f, np.concatenate([_thumbnail(image) for image in images], axis=1))
+        tmp.replace(target)
 
 
 def _csv(rows: list[dict]) -> str:
