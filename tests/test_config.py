@@ -38,3 +38,29 @@ def test_values_are_checked_against_their_types():
         load_config(None, ["data.batch_size=1.5"])
     with pytest.raises(ValueError, match="trainer.max_steps cannot be null"):
         load_config(None, ["trainer.max_steps=null"])
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", [1.0, 1.0, 1.0, 1.0]),
+    ("step", [1.0, 1.0, 1 / 3, 0.1]),  # Zhang's: x1/3 at the first milestone, x1/10 at the second
+])
+def test_learning_rate_schedules(schedule, expected):
+    import torch
+
+    from polychrome.task import adam_with_schedule
+
+    config = load_config(None, [f"optim.schedule={schedule}", "optim.milestones=[200,375]", "optim.milestone_factors=[0.3333333,0.1]",
+                                "trainer.max_steps=450", "optim.lr=3e-5"])
+    scheduler = adam_with_schedule(torch.nn.Linear(2, 2), config)["lr_scheduler"]["scheduler"]
+    factors = [scheduler.lr_lambdas[0](step) for step in (0, 199, 200, 400)]
+    assert factors == pytest.approx(expected, rel=1e-5)
+
+
+def test_step_milestones_must_pair_with_factors():
+    import torch
+
+    from polychrome.task import adam_with_schedule
+
+    config = load_config(None, ["optim.schedule=step", "optim.milestones=[200]"])
+    with pytest.raises(ValueError, match="pair up"):
+        adam_with_schedule(torch.nn.Linear(2, 2), config)

@@ -40,9 +40,12 @@ class OptimConfig:
     lr: float = 3e-5
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 1e-3
-    schedule: str = "constant"  # "constant" or "cosine" (to lr * final_lr_fraction at max_steps)
+    schedule: str = "constant"  # "constant", "cosine" (to lr * final_lr_fraction at max_steps) or "step"
     warmup_steps: int = 0
     final_lr_fraction: float = 0.01
+    # schedule "step": from each milestone step on, lr * its factor (Zhang's: 3e-5, x1/3 at 200k, x1/10 at 375k)
+    milestones: list[int] = field(default_factory=list)
+    milestone_factors: list[float] = field(default_factory=list)
 
 
 @dataclass

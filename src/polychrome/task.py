@@ -152,10 +152,13 @@ class ClassificationTask(_Task):
 
 
 def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
-    """Adam (Zhang's betas and weight decay by default) with optional warm-up and cosine decay, per step."""
+    """Adam (Zhang's betas and weight decay by default) with optional warm-up, then constant, cosine decay
+    or steps down at milestones, per step."""
     o, total = config.optim, config.trainer.max_steps
-    if o.schedule not in ("constant", "cosine"):
-        raise ValueError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+    if o.schedule not in ("constant", "cosine", "step"):
+        raise ValueError(f"optim.schedule must be constant, cosine or step, got {o.schedule!r}")
+    if o.schedule == "step" and len(o.milestones) != len(o.milestone_factors):
+        raise ValueError(f"optim.milestones ({len(o.milestones)}) and optim.milestone_factors ({len(o.milestone_factors)}) must pair up")
 
     def factor(step: int) -> float:
         if step < o.warmup_steps:
@@ -163,6 +166,8 @@ def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
         if o.schedule == "cosine":
             progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
             return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+        if o.schedule == "step":
+            return next((f for m, f in sorted(zip(o.milestones, o.milestone_factors), reverse=True) if step >= m), 1.0)
         return 1.0
 
     trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen fusion backbone stays out

@@ -133,12 +133,13 @@ def plot_error_histogram(errors: dict[str, list[float]], path: str | Path) -> No
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[str], row_titles: list[str] | None = None) -> None:
-    """A grid of uint8 RGB (3, H, W) images: one row per photo, one column per version of it."""
+def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[str], row_titles: list[str] | None = None,
+               cell: float = 2.2) -> None:
+    """A grid of uint8 RGB (3, H, W) images, ``cell`` inches each, titled by column (and row)."""
     from matplotlib.figure import Figure
 
     n_rows, n_cols = len(rows), len(column_titles)
-    figure = Figure(figsize=(2.2 * n_cols, 2.2 * n_rows))
+    figure = Figure(figsize=(cell * n_cols, cell * n_rows))
     axes = np.array(figure.subplots(n_rows, n_cols, squeeze=False))
     for r, row in enumerate(rows):
         for c, image in enumerate(row):

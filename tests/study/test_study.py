@@ -102,10 +102,11 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
     second = write_report(study_file).read_bytes()
     assert first == second and [(study.results_dir / f).read_bytes() for f in figures] == drawn
     text = first.decode()
-    for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs", "## Findings",
+    for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs", "## Findings", "Ours ",
                  "Papers: Zhang et al. keep dilation.", "## Examples", "## Every run", "colourfulness", "Wall time: training"):
         assert part in text
     assert ("Ours agrees" in text) != ("Ours does not agree" in text and "Likely reason: tiny images." in text)
+    assert "Incomplete" not in text
 
 
 def test_rows_of_an_older_runner_are_rewritten_without_training_or_evaluating_again(study_file):
@@ -159,3 +160,18 @@ def test_bad_study_files_name_the_problem(tmp_path, study_file):
         load_study(tmp_path / "bad.yaml")
     with pytest.raises(ValueError, match="no study file"):
         load_study(tmp_path / "missing.yaml")
+
+
+def test_the_shipped_study_files_load_and_the_full_study_shares_the_findings():
+    from pathlib import Path
+
+    from polychrome.study.runner import base_config
+
+    folder = Path(__file__).parents[2] / "configs" / "study"
+    cpu, full = load_study(folder / "zhang-cifar10.yaml"), load_study(folder / "zhang-cifar10-full.yaml")
+    assert full.findings == cpu.findings and set(cpu.findings) == {f.name for f in cpu.factors}
+    assert [f.name for f in full.factors] == [f.name for f in cpu.factors]
+    config = base_config(full)
+    assert (config.trainer.max_steps, config.data.batch_size, config.optim.lr) == (450_000, 40, 3e-5)
+    assert config.optim.schedule == "step" and config.optim.milestones == [200_000, 375_000]
+    assert load_study(folder / "zhang-imagenette-size.yaml").findings["image_size"]["expect"] == "128"

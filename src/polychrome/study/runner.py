@@ -149,12 +149,22 @@ def load_study(path: str | Path) -> Study:
         slurm=dict(raw.get("slurm", {})),
         examples=int(raw.get("examples", 8)),
         headline=list(raw.get("headline", ["loss"])),
-        findings=dict(raw.get("findings") or {}),
+        findings=_findings(raw.get("findings"), path),
     )
     if study.base is None or not study.base.is_file():
         raise ValueError(f"{path}: base must name a training config file, got {raw.get('base')!r}")
     base_config(study)  # fails early on a bad override
     return study
+
+
+def _findings(value, path: Path) -> dict:
+    """A study's findings: a mapping, or the name of another study file (beside this one) whose findings apply."""
+    if isinstance(value, str):
+        other = path.parent / value
+        if not other.is_file():
+            raise ValueError(f"{path}: findings names {value!r}, which is not a study file beside it")
+        return dict((yaml.safe_load(other.read_text()) or {}).get("findings") or {})
+    return dict(value or {})
 
 
 def base_config(study: Study, overrides: list[str] = (), seed: int = 0, train_images: int | None = None):
