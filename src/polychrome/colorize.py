@@ -22,6 +22,7 @@ from torch import Tensor
 from polychrome.data import ImageReadError, load_rgba, to_rgba, write_png
 from polychrome.data.images import image_extensions
 from polychrome.color import DEFAULT_TEMPERATURE, decode_annealed_mean
+from polychrome.files import atomic_path
 from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, merge, model_input
 from polychrome.models import Colorizer
 
@@ -259,7 +260,5 @@ def distribution_path(target: Path) -> Path:
 def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path) -> None:
     """Write atomically: a half-written PNG never takes the target's name."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as file:
+    with atomic_path(target) as temporary, open(temporary, "wb") as file:
         write_png(file, rgb, alpha)
-    tmp.replace(target)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 from torch import Tensor
 
 from polychrome.color import DEFAULT_TEMPERATURE, decode_annealed_mean
+from polychrome.files import atomic_path
 from polychrome.models.base import HEADS, Colorizer
 from polychrome.models.weights import WeightsError
 
@@ -69,15 +68,8 @@ def export_onnx(model: Colorizer, path: str | Path, input_size: int, temperature
             metadata["temperature"] = repr(float(temperature))
     onnx.helper.set_model_props(proto, metadata)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        onnx.save_model(proto, str(temporary))
     return path
 
 

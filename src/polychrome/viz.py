@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from torch import Tensor
 
 from polychrome.color import lab_to_rgb
 from polychrome.color.bins import GRID, bin_entropy, entropy_quantile_pixels
+from polychrome.files import atomic_path
 
 
 def _figure(width: float, height: float):
@@ -234,13 +234,8 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
                      f"mode ab=({a:.0f}, {b:.0f}) p={p[mode]:.2f}")
         ax.title.set_fontsize(9)
 
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 BASELINE_STYLES = {"gray": "--", "random": ":", "mean": "-."}

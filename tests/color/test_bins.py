@@ -97,7 +97,9 @@ def test_encode_hard_agrees_with_the_nearest_centre():
     assert (index == exact).float().mean() > 0.999  # float ties aside
 
 
-ab_points = st.tuples(st.floats(-85, 95), st.floats(-105, 95))
+# No subnormals: colourising sets torch.set_flush_denormal(True) for speed, process-wide, and hypothesis
+# refuses to draw subnormal floats once they flush to zero, whatever order the tests run in.
+ab_points = st.tuples(st.floats(-85, 95, allow_subnormal=False), st.floats(-105, 95, allow_subnormal=False))
 
 
 @settings(max_examples=60, deadline=None)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from polychrome.color.lab import rgb_to_lab
+from polychrome.files import atomic_path
 from polychrome.settings import cache_dir
 
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016's annealed mean
@@ -66,9 +67,8 @@ def _gamut_array(name: str) -> np.ndarray:
         if path.exists():
             return np.load(path)
         bins = _srgb_bins()
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, bins)
-        tmp.replace(path)
+        with atomic_path(path) as temporary, open(temporary, "wb") as file:
+            np.save(file, bins)
         return bins
     raise ValueError(f"unknown gamut {name!r}; choose one of {', '.join(GAMUTS)}")
 

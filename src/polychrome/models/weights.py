@@ -8,13 +8,13 @@ the package (``polychrome/weights/``) and any other file is given by path.
 from __future__ import annotations
 
 import json
-import os
 from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from polychrome.files import atomic_path
 from polychrome.models.base import Colorizer
 from polychrome.models.registry import create_model
 
@@ -69,10 +69,8 @@ def save_weights(model: Colorizer, path: str | Path, input_size: int, temperatur
         "temperature": str(temperature),
     } | about
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as temporary:
+        save_file(state, str(temporary), metadata=metadata)
     return path
 
 

@@ -18,7 +18,6 @@ import fnmatch
 import hashlib
 import io
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from polychrome.files import atomic_path
 
 COLUMNS = ("run", "factor", "level", "seed", "eval_set", "train_images", "wall_s", "device", "params", "macs",
            "total_ab_error", "auc_raw", "auc_rebalanced", "psnr", "ssim", "colorfulness", "delta_colorfulness",
@@ -362,12 +363,8 @@ def write_examples(study: Study, key: str, model, size: int, temperature: float,
     if not example_path(study, "truth", eval_set).exists():
         strips["truth"] = photos
     for name, images in strips.items():
-        target = example_path(study, name, eval_set)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
+        with atomic_path(example_path(study, name, eval_set)) as temporary, open(temporary, "wb") as f:
             write_png(f, np.concatenate([_thumbnail(image) for image in images], axis=1))
-        tmp.replace(target)
 
 
 def _csv(rows: list[dict]) -> str:
@@ -379,11 +376,8 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name, then rename: a reader (or a job finishing beside) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, newline="")
-    tmp.replace(path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, newline="")
 
 
 def merge_rows(study: Study) -> Path:
