@@ -240,7 +240,8 @@ def _human_study_create(args: argparse.Namespace) -> int:
 
 
 def _human_study_results(args: argparse.Namespace) -> int:
-    from polychrome.serve.human_study import fool_rates, open_store, plot_fool_rates, results_csv
+    from polychrome.serve.human_study import fool_rates, open_store, results_csv
+    from polychrome.viz import plot_fool_rates
 
     store = open_store(args.db)
     rates = fool_rates(store, args.name)

@@ -174,7 +174,9 @@ def test_fool_rates_csv_and_figure(study, tmp_path):
     assert Counter(r["phase"] for r in rows) == {"practice": 3 * PRACTICE, "test": 3 * PAIRS}
     assert all(r["answer"] == "left" and r["fooled"] == str(int(r["real_side"] == "right")) for r in rows)
 
-    hs.plot_fool_rates(rates, tmp_path / "rates.png")
+    from polychrome.viz import plot_fool_rates
+
+    plot_fool_rates(rates, tmp_path / "rates.png")
     assert Image.open(tmp_path / "rates.png").format == "PNG"
 
 

@@ -375,22 +375,3 @@ def results_csv(store: Store, name: str, path: str | Path | IO[str]) -> None:
     finally:
         if stream is not path:
             stream.close()
-
-
-def plot_fool_rates(rates: list[dict], path: str | Path | IO[bytes]) -> None:
-    """A bar per model with its 95% interval and a line at 50% (indistinguishable from real), as PNG."""
-    from matplotlib.figure import Figure
-
-    shown = [r for r in rates if r["fool_rate"] is not None]
-    figure = Figure(figsize=(1.2 + 1.1 * max(len(shown), 1), 3.6))
-    ax = figure.subplots()
-    heights = [100 * r["fool_rate"] for r in shown]
-    errors = [[100 * (r["fool_rate"] - (r["ci_low"] if r["ci_low"] is not None else r["fool_rate"])) for r in shown],
-              [100 * ((r["ci_high"] if r["ci_high"] is not None else r["fool_rate"]) - r["fool_rate"]) for r in shown]]
-    ax.bar(range(len(shown)), heights, yerr=errors, capsize=4, color="#6a8caf")
-    ax.axhline(50, color="#444", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(shown)), [Path(r["model"]).name or r["model"] for r in shown], rotation=20, ha="right")
-    ax.set_ylim(0, max([60.0] + [100 * (r["ci_high"] or 0) + 5 for r in shown]))
-    ax.set_ylabel("fool rate (%)")
-    ax.set_title("Picked as real (50% = indistinguishable)", fontsize=10)
-    figure.savefig(path, format="png", dpi=110, bbox_inches="tight")

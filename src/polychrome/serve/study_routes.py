@@ -30,11 +30,11 @@ from polychrome.serve.human_study import (
     get_study,
     next_trial,
     open_store,
-    plot_fool_rates,
     results_csv,
     start_participant,
     study_of,
 )
+from polychrome.viz import plot_fool_rates
 
 COOKIE = "polychrome_participant"
 COOKIE_DAYS = 30
