@@ -175,3 +175,26 @@ def test_the_shipped_study_files_load_and_the_full_study_shares_the_findings():
     assert (config.trainer.max_steps, config.data.batch_size, config.optim.lr) == (450_000, 40, 3e-5)
     assert config.optim.schedule == "step" and config.optim.milestones == [200_000, 375_000]
     assert load_study(folder / "zhang-imagenette-size.yaml").findings["image_size"]["expect"] == "128"
+
+
+def test_a_run_claimed_by_a_live_runner_is_skipped_and_a_dead_ones_claim_taken_over(study_file):
+    import os
+    import subprocess
+    import sys
+
+    from polychrome.study.runner import run_folder
+
+    study = load_study(study_file)
+    run_study(study_file, log=lambda *_: None)
+    (run,) = [r for r in expand(study) if r.key == "dilation--off--s1"]
+    rows = study.results_dir / "rows" / f"{run.key}.csv"
+    rows.unlink()
+    claim = run_folder(study, run) / ".study-claim"
+    claim.write_text(str(os.getpid()))  # a live process: this one, standing in for a second runner
+    messages = []
+    run_study(study_file, only="dilation--off--s1", log=messages.append)
+    assert not rows.exists() and any("skipped" in m for m in messages) and claim.exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    claim.write_text(gone)  # its runner died without cleaning up
+    run_study(study_file, only="dilation--off--s1", log=lambda *_: None)
+    assert rows.exists() and not claim.exists()

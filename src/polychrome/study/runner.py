@@ -18,8 +18,10 @@ import fnmatch
 import hashlib
 import io
 import json
+import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +273,16 @@ def _train(study: Study, run: Run) -> tuple[Path, float]:
     return folder, json.loads(timing.read_text())["wall_s"] if timing.exists() else float("nan")
 
 
+def _source(run: Run) -> Run:
+    """The run whose training a run evaluates: the base's for a decode-only level, else its own."""
+    return Run("base", "base", run.seed, []) if run.temperature is not None else run
+
+
+def run_folder(study: Study, run: Run) -> Path:
+    """Where a run's training (or a baseline's evaluations) lives."""
+    return study.runs_dir / "baselines" / run.level if run.factor == "baseline" else study.runs_dir / _source(run).train_id
+
+
 def execute(study: Study, run: Run, workers: int = 2) -> Path:
     """Train and evaluate one run, then write its rows (atomically, to its own file)."""
     from polychrome.evaluate import evaluate, load_classifier
@@ -282,9 +294,9 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
         base = base_config(study)
         fit_data = study.fit_data or (base.data.train if isinstance(base.data.train, str) else base.data.train[0])
         models = {"": load_model(run.level, fit_data, base.data.size)}
-        size, folder = base.data.size, study.runs_dir / "baselines" / run.level
+        size, folder = base.data.size, run_folder(study, run)
     else:
-        source = Run("base", "base", run.seed, []) if run.temperature is not None else run
+        source = _source(run)
         folder, wall_s = _train(study, source)
         config = base_config(study, source.overrides, source.seed, source.train_images)
         size, train_images = config.data.size, config.trainer.max_steps * config.data.batch_size
@@ -367,6 +379,45 @@ def write_examples(study: Study, key: str, model, size: int, temperature: float,
             write_png(f, np.concatenate([_thumbnail(image) for image in images], axis=1))
 
 
+@contextmanager
+def _claimed(study: Study, run: Run):
+    """Yield whether this process may work on the run's training folder: False while another live runner on
+    this machine holds it (two ``--only`` runners side by side never train one run twice). A claim left by
+    a process that is gone is taken over."""
+    folder = run_folder(study, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".study-claim"
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = lock.read_text().strip()
+            if owner.isdigit() and _alive(int(owner)):
+                yield False
+                return
+            lock.unlink(missing_ok=True)
+    else:
+        yield False
+        return
+    os.write(handle, str(os.getpid()).encode())
+    os.close(handle)
+    try:
+        yield True
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _csv(rows: list[dict]) -> str:
     text = io.StringIO()
     writer = csv.DictWriter(text, COLUMNS)
@@ -411,7 +462,11 @@ def run_study(path: str | Path, only: str | None = None, dry_run: bool = False, 
     elif executor == "local":
         for k, run in enumerate(pending, 1):
             log(f"[{k}/{len(pending)}] {run.key} ({run.train_id if run.factor != 'baseline' else 'baseline'})")
-            execute(study, run, workers)
+            with _claimed(study, run) as mine:
+                if mine:
+                    execute(study, run, workers)
+                else:
+                    log(f"  skipped: another runner on this machine is working on {run.train_id}")
     else:
         raise ValueError(f"executor must be local or slurm, got {executor!r}")
     merge_rows(study)
