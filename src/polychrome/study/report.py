@@ -117,7 +117,8 @@ class _Report:
             f"{' with ' + ', '.join(f'`{s}`' for s in study.sets) if study.sets else ''}; budget: every run sees "
             f"{study.train_images:,} training images. Wall time: training {sum(trained.values()) / 3600:.2f} h "
             f"({len(trained)} trainings), evaluation {evaluated / 3600:.2f} h (rows that record it), on "
-            f"{', '.join(sorted({r['device'] for r in self.rows}))}. Each cell is the mean ± standard deviation over seeds; "
+            f"{', '.join(sorted({r['device'] for r in self.rows}))} (wall times depend on what else shared the machine; "
+            "`macs`, multiply-accumulates per image, is the cost to compare). Each cell is the mean ± standard deviation over seeds; "
             "\"differs\" says whether a level is further from the base than the two seed spreads together.", "",
         ]
         if missing:
