@@ -198,3 +198,24 @@ def test_a_run_claimed_by_a_live_runner_is_skipped_and_a_dead_ones_claim_taken_o
     claim.write_text(gone)  # its runner died without cleaning up
     run_study(study_file, only="dilation--off--s1", log=lambda *_: None)
     assert rows.exists() and not claim.exists()
+
+
+def test_an_interrupted_trainings_wall_time_is_kept(study_file, monkeypatch, tmp_path):
+    import json
+    import time
+
+    import polychrome.train
+    from polychrome.study.runner import Run, _train
+
+    study = load_study(study_file)
+    study.runs_root = tmp_path  # a fresh run folder
+
+    def interrupted(config, folder):
+        time.sleep(0.2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(polychrome.train, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _train(study, Run("dilation", "off", 7, ["model.dilation=1"]))
+    (timing,) = tmp_path.glob("*/*/study-wall.json")
+    assert json.loads(timing.read_text())["wall_s"] >= 0.2

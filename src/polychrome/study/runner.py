@@ -267,9 +267,12 @@ def _train(study: Study, run: Run) -> tuple[Path, float]:
     timing = folder / "study-wall.json"
     if saved_step(folder / "checkpoints" / "last.ckpt") < config.trainer.max_steps:
         start = time.perf_counter()
-        train(config, folder)
-        spent = json.loads(timing.read_text())["wall_s"] if timing.exists() else 0.0
-        timing.write_text(json.dumps({"wall_s": spent + time.perf_counter() - start}))
+        try:
+            train(config, folder)
+        finally:  # an interrupted training's time counts too (it resumes from its checkpoint)
+            folder.mkdir(parents=True, exist_ok=True)
+            spent = json.loads(timing.read_text())["wall_s"] if timing.exists() else 0.0
+            timing.write_text(json.dumps({"wall_s": spent + time.perf_counter() - start}))
     return folder, json.loads(timing.read_text())["wall_s"] if timing.exists() else float("nan")
 
 
