@@ -186,3 +186,21 @@ def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
     assert default_fit_data(f"folder:{tmp_path}") is None
     with pytest.raises(ValueError, match="--fit-data"):
         load_model("random", None)
+
+
+def test_what_depends_on_the_true_images_only_is_computed_once_and_gives_the_same_results(red_folder, tmp_path):
+    import polychrome.evaluate as ev
+
+    classifier_dir = tmp_path / "classifier"
+    classifier_dir.mkdir()
+    network = timm.create_model("resnet18", pretrained=False, num_classes=2)
+    safetensors.torch.save_file(network.state_dict(), classifier_dir / "classifier.safetensors")
+    (classifier_dir / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
+    ev._MEMO.clear()
+    fresh = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    kinds = sorted({key[0] for key in ev._MEMO})
+    assert kinds == ["classify", "slic"]
+    kept = dict(ev._MEMO)
+    again = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    assert ev._MEMO.keys() == kept.keys()  # nothing new computed: the second classifier object is the same run
+    assert {k: v for k, v in fresh.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
