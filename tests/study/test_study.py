@@ -30,7 +30,7 @@ def study_file(tmp_path_factory):
     study = {
         "name": "tiny", "base": "base.yaml", "train_images": 16, "runs_root": str(root / "runs"), "results_root": str(root / "docs"),
         "baselines": ["gray", "mean"], "fit_data": f"folder:{root / 'photos'}",
-        "evaluate": [{"name": "photos", "data": f"folder:{root / 'photos'}", "limit": 4}],
+        "evaluate": [{"name": "photos", "data": f"folder:{root / 'photos'}", "limit": 4, "note": "generated gradients"}],
         "factors": {
             "dilation": {"seeds": [0, 1], "levels": {"on": [], "off": ["model.dilation=1"]}},
             "temperature": {"decode_only": True, "levels": {"0.1": ["temperature=0.1"], "1.0": ["temperature=1.0"]}},
@@ -103,7 +103,7 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
     assert first == second and [(study.results_dir / f).read_bytes() for f in figures] == drawn
     text = first.decode()
     for part in ("## dilation", "## temperature", "## Budget curve", "| gray |", "± ", "differs", "## Findings", "Ours ",
-                 "Papers: Zhang et al. keep dilation.", "## Examples", "## Every run", "colourfulness", "Wall time: training"):
+                 "Papers: Zhang et al. keep dilation.", "## Examples", "*photos: generated gradients*", "**photos** (generated gradients)", "## Every run", "colourfulness", "Wall time: training"):
         assert part in text
     assert ("Ours agrees" in text) != ("Ours does not agree" in text and "Likely reason: tiny images." in text)
     assert "Incomplete" not in text

@@ -86,6 +86,7 @@ class _Report:
         self.baselines = {(level, e): stats for (factor, level, e, _), stats in self.summary.items() if factor == "baseline"}
         self.references = {m: {e: {b: self.baselines[(b, e)][m][0] for b in study.baselines if m in self.baselines.get((b, e), {})}
                                for e in self.eval_sets} for m in ("auc_rebalanced", "auc_raw")}
+        self.notes = {e.name: e.note.strip() for e in study.evaluate if e.note}
         self.lines: list[str] = []
 
     def stat(self, factor: str, level: str, eval_set: str, metric: str, point: str = ""):
@@ -134,6 +135,7 @@ class _Report:
                      for e in self.eval_sets]
             self.lines.append(f"| {name} | " + " | ".join(cells) + " |")
         self.lines.append("")
+        self.lines += [f"*{e.name}: {e.note.strip()}*" for e in self.study.evaluate if e.note] + [""]
 
     def findings(self) -> None:
         """One paragraph per factor: our numbers (computed), the papers' claim and what they expect (from the
@@ -174,7 +176,8 @@ class _Report:
         self.lines += ["", f"## {factor.name}", "", "Levels: " + "; ".join(f"`{level}` = {', '.join(f'`{s}`' for s in sets) or 'base'}"
                                                                            for level, sets in factor.levels.items()) + f". Seeds: {factor.seeds}.", ""]
         for eval_set in self.eval_sets:
-            self.lines += [f"**{eval_set}**", "", "| level | " + " | ".join(METRICS) + " | differs (rebalanced AuC) |",
+            note = self.notes.get(eval_set)
+            self.lines += [f"**{eval_set}**" + (f" ({note})" if note else ""), "", "| level | " + " | ".join(METRICS) + " | differs (rebalanced AuC) |",
                            "|---|" + "---:|" * (len(METRICS) + 1)]
             for level in levels:
                 base = self.stat(factor.name, base_level, eval_set, "auc_rebalanced") if base_level else None

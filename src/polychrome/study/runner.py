@@ -46,6 +46,7 @@ class EvalSet:
     limit: int | None = None
     eval_size: int | None = None
     classifier: str | None = None  # run directory of a task=classify run, for classifier_accuracy
+    note: str = ""  # a caveat the report prints next to this set's numbers (e.g. a JPEG-derived copy)
 
 
 @dataclass
