@@ -136,6 +136,13 @@ class _Report:
             self.lines.append(f"| {name} | " + " | ".join(cells) + " |")
         self.lines.append("")
         self.lines += [f"*{e.name}: {e.note.strip()}*" for e in self.study.evaluate if e.note] + [""]
+        for e in self.eval_sets:  # raw AuC rewards staying near the prior: say when a baseline beats every trained run on it
+            trained = [float(r["auc_raw"]) for r in self.rows if r["factor"] != "baseline" and r["eval_set"] == e and r.get("auc_raw")]
+            for name in self.study.baselines:
+                stat = self.stat("baseline", name, e, "auc_raw")
+                if trained and stat and stat[0] > max(trained):
+                    self.lines += [f"On {e}, `{name}` has a higher raw AuC ({stat[0]:.2f}) than every trained run (best "
+                                   f"{max(trained):.2f}): raw AuC rewards predicting common, unsaturated colours everywhere, which the rebalanced AuC corrects for.", ""]
 
     def findings(self) -> None:
         """One paragraph per factor: our numbers (computed), the papers' claim and what they expect (from the
