@@ -107,6 +107,8 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
         assert part in text
     assert ("Ours agrees" in text) != ("Ours does not agree" in text and "Likely reason: tiny images." in text)
     assert "Incomplete" not in text
+    gray_raw = max(float(r["auc_raw"]) for r in rows if r["level"] == "gray")
+    assert ("`gray` has a higher raw AuC" in text) == (gray_raw > max(float(r["auc_raw"]) for r in rows if r["factor"] != "baseline"))
 
 
 def test_rows_of_an_older_runner_are_rewritten_without_training_or_evaluating_again(study_file):
