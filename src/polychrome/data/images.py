@@ -128,14 +128,13 @@ def write_png(file: BinaryIO, rgb: np.ndarray, alpha: np.ndarray | None = None) 
     height, width, channels = pixels.shape
     if pixels.dtype != np.uint8 or channels not in (3, 4) or height == 0 or width == 0:
         raise ValueError(f"expected non-empty uint8 RGB or RGBA pixels, got {pixels.dtype} {pixels.shape}")
-    rows = pixels.reshape(height, width * channels)
     header = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)
     file.write(b"\x89PNG\r\n\x1a\n")
     _write_chunk(file, b"IHDR", header)
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    stripe = max(1, PNG_STRIPE_BYTES // (rows.shape[1] + 1))
+    stripe = max(1, PNG_STRIPE_BYTES // (width * channels + 1))
     for top in range(0, height, stripe):
-        block = rows[top : top + stripe]
+        block = pixels[top : top + stripe].reshape(-1, width * channels)  # a copy of this stripe only, if any
         filtered = np.empty((len(block), block.shape[1] + 1), np.uint8)
         filtered[:, 0] = 1  # Sub
         filtered[:, 1 : channels + 1] = block[:, :channels]
