@@ -166,7 +166,8 @@ class _Report:
                 parts.append(
                     f"On {eval_set}, rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to {_cell(stats[best])} (`{best}`)"
                     + (f"; raw AuC from {min(s[0] for s in raw.values() if s):.2f} to {max(s[0] for s in raw.values() if s):.2f}" if any(raw.values()) else "")
-                    + ("; beyond the seed spread from the base: " + ", ".join(f"`{level}`" for level in called) if called
+                    + ("; the base level has no rows yet" if base_level not in stats
+                       else "; beyond the seed spread from the base: " + ", ".join(f"`{level}`" for level in called) if called
                        else "; no level differs from the base beyond the seed spread" if all(s[2] > 1 for s in stats.values())
                        else "; a level with one seed so far calls no difference") + ".")
             parts.append(f"Papers: {claim.get('papers', '').strip()}")
