@@ -126,12 +126,18 @@ def test_eval_size_and_limit(red_folder):
     assert result["protocol"]["eval_size"] == 6
 
 
-def test_classifier_accuracy_beside_gray_and_truth(red_folder, tmp_path):
-    classifier_dir = tmp_path / "classifier"
-    classifier_dir.mkdir()
+@pytest.fixture
+def classifier_dir(tmp_path):
+    """A classifier run folder as ``task: classify`` exports it: an untrained ResNet-18 for two classes."""
+    folder = tmp_path / "classifier"
+    folder.mkdir()
     network = timm.create_model("resnet18", pretrained=False, num_classes=2)
-    safetensors.torch.save_file(network.state_dict(), classifier_dir / "classifier.safetensors")
-    (classifier_dir / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
+    safetensors.torch.save_file(network.state_dict(), folder / "classifier.safetensors")
+    (folder / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
+    return folder
+
+
+def test_classifier_accuracy_beside_gray_and_truth(red_folder, classifier_dir, tmp_path):
     classifier = load_classifier(classifier_dir)
     result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=classifier)
     # The oracle's colourisations are the true images, so the classifier must agree on both.
@@ -188,14 +194,9 @@ def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
         load_model("random", None)
 
 
-def test_what_depends_on_the_true_images_only_is_computed_once_and_gives_the_same_results(red_folder, tmp_path):
+def test_what_depends_on_the_true_images_only_is_computed_once_and_gives_the_same_results(red_folder, classifier_dir):
     import polychrome.evaluate as ev
 
-    classifier_dir = tmp_path / "classifier"
-    classifier_dir.mkdir()
-    network = timm.create_model("resnet18", pretrained=False, num_classes=2)
-    safetensors.torch.save_file(network.state_dict(), classifier_dir / "classifier.safetensors")
-    (classifier_dir / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
     ev._MEMO.clear()
     fresh = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
     kinds = sorted({key[0] for key in ev._MEMO})
