@@ -259,14 +259,13 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
             per_class[1] += float(error[k].sum())
             per_class[2] += error_histogram(error[k])
     if classifier is not None and min(labels) >= 0:
-        gray_rgb = lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(ab)], dim=1))
         truth = torch.tensor(labels)
-        source = getattr(classifier, "polychrome_source", id(classifier))
-        predicted = [_classify(classifier, predicted_rgb.cpu()),
-                     *(_memo(("classify", source, kind, _digest(images)), lambda batch=batch: _classify(classifier, batch.cpu()))
-                       for kind, batch in (("gray", gray_rgb), ("truth", images)))]
-        for column, labels_predicted in enumerate(predicted):
-            totals.classifier[column] += float((labels_predicted == truth).sum())
+        key = (getattr(classifier, "polychrome_source", id(classifier)), _digest(images))
+        gray = _memo(("classify", "gray", *key),
+                     lambda: _classify(classifier, lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(ab)], dim=1)).cpu()))
+        of_truth = _memo(("classify", "truth", *key), lambda: _classify(classifier, images.cpu()))
+        for column, predicted in enumerate((_classify(classifier, predicted_rgb.cpu()), gray, of_truth)):
+            totals.classifier[column] += float((predicted == truth).sum())
         totals.classifier[3] += len(labels)
 
 

@@ -386,30 +386,35 @@ def write_examples(study: Study, key: str, model, size: int, temperature: float,
 @contextmanager
 def _claimed(study: Study, run: Run):
     """Yield whether this process may work on the run's training folder: False while another live runner on
-    this machine holds it (two ``--only`` runners side by side never train one run twice). A claim left by
-    a process that is gone is taken over."""
+    this machine holds it (two ``--only`` runners side by side never train one run twice)."""
     folder = run_folder(study, run)
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / ".study-claim"
-    for _ in range(2):
-        try:
-            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            owner = lock.read_text().strip()
-            if owner.isdigit() and _alive(int(owner)):
-                yield False
-                return
-            lock.unlink(missing_ok=True)
-    else:
+    if not _take_claim(lock):
         yield False
         return
-    os.write(handle, str(os.getpid()).encode())
-    os.close(handle)
     try:
         yield True
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _take_claim(lock: Path) -> bool:
+    """Create ``lock`` holding this process's id; False if a live process holds it. A claim left by a
+    process that is gone is removed and taken over."""
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = lock.read_text().strip()
+            if owner.isdigit() and _alive(int(owner)):
+                return False
+            lock.unlink(missing_ok=True)
+        else:
+            os.write(handle, str(os.getpid()).encode())
+            os.close(handle)
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -417,7 +422,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists, under another user
         return True
     return True
 
