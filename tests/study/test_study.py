@@ -37,7 +37,8 @@ def study_file(tmp_path_factory):
         },
         "budget_curve": {"factor": 2, "points": 2},
         "examples": 3, "headline": ["dilation"],
-        "findings": {"dilation": {"papers": "Zhang et al. keep dilation.", "expect": "on", "otherwise": "tiny images."}},
+        "findings": {"dilation": {"papers": "Zhang et al. keep dilation.", "expect": "on", "otherwise": "tiny images."},
+                     "temperature": {"papers": "Zhang et al. decode at 0.38."}},
     }
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -107,6 +108,8 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
         assert part in text
     assert ("Ours agrees" in text) != ("Ours does not agree" in text and "Likely reason: tiny images." in text)
     assert "Incomplete" not in text
+    temperature = next(line for line in text.splitlines() if line.startswith("**temperature.**"))
+    assert "with one seed per level no difference is called" in temperature and "base level" not in temperature  # no level is the base
     gray_raw = max(float(r["auc_raw"]) for r in rows if r["level"] == "gray")
     assert ("`gray` has a higher raw AuC" in text) == (gray_raw > max(float(r["auc_raw"]) for r in rows if r["factor"] != "baseline"))
 

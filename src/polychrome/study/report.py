@@ -166,7 +166,8 @@ class _Report:
                 parts.append(
                     f"On {eval_set}, rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to {_cell(stats[best])} (`{best}`)"
                     + (f"; raw AuC from {min(s[0] for s in raw.values() if s):.2f} to {max(s[0] for s in raw.values() if s):.2f}" if any(raw.values()) else "")
-                    + ("; the base level has no rows yet" if base_level not in stats
+                    + (_best_against_runner_up(stats) if base_level is None
+                       else "; the base level has no rows yet" if base_level not in stats
                        else "; beyond the seed spread from the base: " + ", ".join(f"`{level}`" for level in called) if called
                        else "; no level differs from the base beyond the seed spread" if all(s[2] > 1 for s in stats.values())
                        else "; a level with one seed so far calls no difference") + ".")
@@ -223,9 +224,13 @@ class _Report:
     def examples(self) -> None:
         """The same photos as gray input, as each headline level colourises them (first seed), and the truth."""
         columns = [("gray input", "baseline--gray--s0")]
-        for factor in self.study.factors:
-            if factor.name in self.study.headline:
-                columns += [(level, Run(factor.name, level, factor.seeds[0], []).key) for level in factor.levels]
+        base_shown = False
+        for factor in (f for f in self.study.factors if f.name in self.study.headline):
+            for level, sets in factor.levels.items():
+                if not sets and base_shown:
+                    continue  # the base is one model: one column, however many factors list it
+                base_shown |= not sets
+                columns.append((level, Run(factor.name, level, factor.seeds[0], []).key))
         written = False
         for eval_set in self.study.evaluate:
             strips = [(title, example_path(self.study, key, eval_set)) for title, key in [*columns, ("truth", "truth")]]
@@ -282,6 +287,16 @@ def _agreement(stats: dict, expected: str, eval_set: str, otherwise: str) -> str
         return f"Ours agrees on {eval_set} within the seed spread: `{best}` has the highest mean, `{expected}` is within its spread."
     return (f"Ours does not agree on {eval_set}: `{best}` beats `{expected}` ({stats[best][0]:.2f} against {stats[expected][0]:.2f}"
             + (", one seed, so not a called difference" if separated is None else ", beyond the seed spreads") + f"). Likely reason: {otherwise}")
+
+
+def _best_against_runner_up(stats: dict) -> str:
+    """For a factor with no base level (every level sets something): is its best level separated from the next?"""
+    if len(stats) < 2:
+        return ""
+    best, runner_up = sorted(stats, key=lambda level: -stats[level][0])[:2]
+    separated = _separated(stats[best], stats[runner_up])
+    return (f"; `{best}` is " + ("beyond" if separated else "within") + f" the seed spread of the runner-up `{runner_up}`"
+            if separated is not None else "; with one seed per level no difference is called")
 
 
 def _base_level(factor: Factor) -> str | None:
