@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import BinaryIO
 
@@ -151,7 +152,7 @@ def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[s
             if r == 0:
                 ax.set_title(column_titles[c], fontsize=9)
             if c == 0 and row_titles:
-                ax.set_ylabel(row_titles[r], fontsize=8)
+                ax.set_ylabel(textwrap.fill(row_titles[r], 16), fontsize=8, rotation=0, ha="right", va="center")  # long names stay readable
     figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
