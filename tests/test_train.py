@@ -79,6 +79,20 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path, loss):
     assert_same(weights(train(tiny_config(photos, *sets), tmp_path / "resumed")), straight)
 
 
+def test_resuming_never_unpickles_code(photos, tmp_path, monkeypatch):
+    import inspect
+
+    import lightning
+
+    if "weights_only" not in inspect.signature(lightning.Trainer.fit).parameters:
+        pytest.skip(f"Lightning {lightning.__version__} cannot be told to resume with weights_only")
+    train(tiny_config(photos, "trainer.max_steps=3"), tmp_path / "run")
+    seen, real_load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: seen.append(kwargs.get("weights_only")) or real_load(*args, **kwargs))
+    train(tiny_config(photos), tmp_path / "run")
+    assert seen and all(flag is True for flag in seen)
+
+
 class Crash(Exception):
     pass
 

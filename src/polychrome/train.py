@@ -9,6 +9,7 @@ by validation rebalanced AuC). Lightning writes checkpoints atomically, so a kil
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -138,7 +139,9 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         # Our sampler resumes mid-epoch exactly (data/loader.py), and a resumed run's folder is not empty.
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-        trainer.fit(task, datamodule=data, ckpt_path=resume)
+        # Resume without unpickling code, where Lightning lets us say so (Trainer.fit's weights_only, 2.6+).
+        safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+        trainer.fit(task, datamodule=data, ckpt_path=resume, **safe)
     if trainer.global_step > saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     if config.task == "classify" and trainer.is_global_zero:
