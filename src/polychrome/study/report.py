@@ -135,7 +135,7 @@ class _Report:
                      for e in self.eval_sets]
             self.lines.append(f"| {name} | " + " | ".join(cells) + " |")
         self.lines.append("")
-        self.lines += [f"*{e.name}: {e.note.strip()}*" for e in self.study.evaluate if e.note] + [""]
+        self.lines += [f"*{name}: {note}*" for name, note in self.notes.items()] + [""]
         for e in self.eval_sets:  # raw AuC rewards staying near the prior: say when a baseline beats every trained run on it
             trained = [float(r["auc_raw"]) for r in self.rows if r["factor"] != "baseline" and r["eval_set"] == e and r.get("auc_raw")]
             for name in self.study.baselines:
