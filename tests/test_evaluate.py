@@ -117,6 +117,9 @@ def test_gray_on_a_known_image_and_a_known_shift(red_folder):
     raw = torch.tensor(shifted["curves"]["raw"])
     assert (raw[:10] == 0).all() and (raw[11:] == 1).all()  # the curve steps at exactly 10
     assert shifted["segment_accuracy"] == 1  # within 10 (the threshold) everywhere
+    assert gray["tint"] == pytest.approx([0, 0], abs=1e-4) and gray["tint_truth"] == pytest.approx([a, b], rel=1e-4)
+    assert gray["tint_error"] == pytest.approx(chroma, rel=1e-4) and shifted["tint_error"] == pytest.approx(10, abs=1e-3)
+    assert shifted["tint"] == pytest.approx([a + 6, b + 8], rel=1e-4)
     assert evaluate(Constant([a + 9, b + 8]), f"folder:{red_folder}", size=8, workers=0)["segment_accuracy"] == 0
 
 

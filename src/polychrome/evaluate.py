@@ -15,6 +15,9 @@ Measures, over all evaluated pixels or images:
   a side have none and are left out of the SSIM mean).
 - ``colorfulness`` (of the predictions), ``colorfulness_truth``, ``delta_colorfulness`` (mean |CF(pred) -
   CF(truth)|): Hasler and Suesstrunk 2003.
+- ``tint`` / ``tint_truth``: the mean ab of the predictions / the truth over all images (each image's mean
+  weighted equally), and ``tint_error``: the mean over images of the L2 distance between an image's
+  predicted and true mean ab. A sepia wash is a tint error that gray, which has none of its own, beats.
 - ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
 - ``segment_accuracy``: the fraction of segments in which most pixels are within ``segment_threshold`` ab
   units, and its curve over thresholds; segments from BSDS500's human segmentations (first annotator)
@@ -139,6 +142,7 @@ class _Totals:
     ssim: list[float] = field(default_factory=list)
     colorfulness: list[float] = field(default_factory=list)
     colorfulness_truth: list[float] = field(default_factory=list)
+    mean_ab: list[Tensor] = field(default_factory=list)  # per image: predicted a, b, true a, b
     nazeri: float = 0.0
     per_image_error: dict[int, float] = field(default_factory=dict)
     per_class: dict[int, list] = field(default_factory=dict)  # label -> [images, error sum, error histogram]
@@ -245,6 +249,7 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
     totals.ssim += ssim(predicted_rgb, images).tolist()
     totals.colorfulness += colorfulness(predicted_rgb).tolist()
     totals.colorfulness_truth += colorfulness(images).tolist()
+    totals.mean_ab += list(torch.cat([ab, truth_ab], dim=1).mean(dim=(2, 3)).double().cpu())
     totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab).sum())
     for k, index in enumerate(indices):
         totals.per_image_error[index] = float(error[k].mean())
@@ -277,6 +282,7 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
     pixels = curves.pixels
     mean = lambda values: float(np.mean(values))  # noqa: E731
     seen = totals.classifier[3]
+    mean_ab = torch.stack(totals.mean_ab)
     per_class = {
         str(classes[label]) if label < len(classes) else str(label): {
             "images": count, "mean_ab_error": error_sum / float(histogram.sum()), "auc_raw": area_under(curve_from_histogram(histogram)),
@@ -293,6 +299,8 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
         "psnr": mean(totals.psnr), "ssim": float(np.nanmean(totals.ssim)) if not np.isnan(totals.ssim).all() else None,
         "colorfulness": mean(totals.colorfulness), "colorfulness_truth": mean(totals.colorfulness_truth),
         "delta_colorfulness": mean(np.abs(np.array(totals.colorfulness) - np.array(totals.colorfulness_truth))),
+        "tint": mean_ab[:, :2].mean(0).tolist(), "tint_truth": mean_ab[:, 2:].mean(0).tolist(),
+        "tint_error": float(torch.linalg.vector_norm(mean_ab[:, :2] - mean_ab[:, 2:], dim=1).mean()),
         "pixel_accuracy_2pct": totals.nazeri / pixels,
         "segment_accuracy": segments.accuracy(segment_threshold), "segment_threshold": segment_threshold,
         "segment_source": "+".join(sorted(totals.segment_sources)), "segments": segments.segments,
