@@ -10,6 +10,7 @@ from PIL import Image
 
 from polychrome.cli import main
 from polychrome.study import expand, load_study, run_study, write_report
+from polychrome.study.report import example_columns
 from polychrome.study.runner import COLUMNS, run_id
 
 
@@ -224,3 +225,14 @@ def test_an_interrupted_trainings_wall_time_is_kept(study_file, monkeypatch, tmp
         _train(study, Run("dilation", "off", 7, ["model.dilation=1"]))
     (timing,) = tmp_path.glob("*/*/study-wall.json")
     assert json.loads(timing.read_text())["wall_s"] >= 0.2
+
+
+def test_the_example_grid_shows_the_base_once_however_many_headline_factors_list_it(study_file, tmp_path):
+    spec = yaml.safe_load(study_file.read_text())
+    spec["base"] = str(study_file.parent / spec["base"])
+    spec["factors"]["bn"] = {"seeds": [0], "levels": {"on": [], "off": ["model.batchnorm=false"]}}
+    spec["headline"] = ["dilation", "bn"]
+    path = tmp_path / "two-headlines.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    titles = [title for title, _ in example_columns(load_study(path))]
+    assert sorted(titles) == ["gray input", "off", "off", "on"]  # gray, the base, dilation off, BatchNorm off

@@ -223,17 +223,9 @@ class _Report:
 
     def examples(self) -> None:
         """The same photos as gray input, as each headline level colourises them (first seed), and the truth."""
-        columns = [("gray input", "baseline--gray--s0")]
-        base_shown = False
-        for factor in (f for f in self.study.factors if f.name in self.study.headline):
-            for level, sets in factor.levels.items():
-                if not sets and base_shown:
-                    continue  # the base is one model: one column, however many factors list it
-                base_shown |= not sets
-                columns.append((level, Run(factor.name, level, factor.seeds[0], []).key))
         written = False
         for eval_set in self.study.evaluate:
-            strips = [(title, example_path(self.study, key, eval_set)) for title, key in [*columns, ("truth", "truth")]]
+            strips = [(title, example_path(self.study, key, eval_set)) for title, key in [*example_columns(self.study), ("truth", "truth")]]
             strips = [(title, _cells(path)) for title, path in strips if path.exists()]
             if len(strips) < 2:
                 continue
@@ -269,6 +261,19 @@ class _Report:
         for row in self.rows:
             cells = [row.get(c, "") if c not in METRICS else (_format(float(row[c]), c) if row.get(c) else "") for c in EVERY_RUN]
             self.lines.append(f"| {row['run']} | " + " | ".join(cells) + " |")
+
+
+def example_columns(study: Study) -> list[tuple[str, str]]:
+    """(title, run key) of the example grid: gray, then each headline level; the base, one model, appears once."""
+    columns = [("gray input", "baseline--gray--s0")]
+    base_shown = False
+    for factor in (f for f in study.factors if f.name in study.headline):
+        for level, sets in factor.levels.items():
+            if not sets and base_shown:
+                continue
+            base_shown |= not sets
+            columns.append((level, Run(factor.name, level, factor.seeds[0], []).key))
+    return columns
 
 
 def _agreement(stats: dict, expected: str, eval_set: str, otherwise: str) -> str:
