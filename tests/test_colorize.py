@@ -1,4 +1,5 @@
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +33,11 @@ def test_colorize_keeps_the_photos_own_lightness_at_full_resolution():
     assert tiny_pipeline().colorize(Image.fromarray(photo)).shape == (37, 53, 3)
     with pytest.raises(ValueError, match="uint8 array"):
         tiny_pipeline().colorize(photo.astype(np.float32))
+    read_only = np.asarray(Image.fromarray(photo))  # what np.asarray gives for a PIL image
+    assert not read_only.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch warns when it wraps a read-only array
+        assert (tiny_pipeline().colorize(read_only) == out).all() and tiny_pipeline().predict(read_only) is not None
 
 
 def test_predict_ab_and_the_api_entry_point():
