@@ -120,6 +120,20 @@ def test_a_crash_between_checkpoints_loses_only_the_steps_since_the_last_one(pho
     assert_same(weights(train(tiny_config(photos), tmp_path / "crashed")), straight)
 
 
+def test_a_copied_run_trained_longer_keeps_last_ckpt_the_newest(photos, tmp_path):
+    """The README's recipe for a longer run: copy a finished run, raise max_steps. Lightning would write
+    last-v1.ckpt beside the copied last.ckpt, and a crash would then resume from the stale one."""
+    import shutil
+
+    train(tiny_config(photos, "trainer.max_steps=3"), tmp_path / "short")
+    shutil.copytree(tmp_path / "short", tmp_path / "longer")
+    with pytest.raises(Crash):
+        train(tiny_config(photos), tmp_path / "longer", callbacks=[CrashAt(5).callback])
+    checkpoints = tmp_path / "longer" / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 4
+    assert not list(checkpoints.glob("last-v*.ckpt"))
+
+
 def test_kill_9_mid_run_then_the_same_command_finishes_it(photos, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(

@@ -118,7 +118,8 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         task.model = torch.compile(task.model)
     checkpoints = run_dir / "checkpoints"
     periodic = ModelCheckpoint(dirpath=checkpoints, filename="step{step:07d}", every_n_train_steps=t.checkpoint_every,
-                               save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False)
+                               save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False,
+                               enable_version_counter=False)  # a copied run's last.ckpt is ours to replace, not to version
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
                            auto_insert_metric_name=False, enable_version_counter=False)
     accelerator = t.accelerator
