@@ -187,6 +187,13 @@ def test_compare_writes_a_table_and_grids(red_folder, tmp_path, capsys):
     assert "protocol:" in capsys.readouterr().out
 
 
+def test_the_random_examples_are_the_same_photos_whatever_the_model():
+    from polychrome.compare import random_images
+
+    one, other = {i: float(i) for i in range(50)}, {i: float(-i) for i in range(50)}  # opposite error rankings
+    assert random_images(one, 4) == random_images(other, 4) and len(set(random_images(one, 4))) == 4
+
+
 def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
     from polychrome.evaluate import default_fit_data
 

@@ -42,6 +42,13 @@ def _images(data: str, eval_size: int | None, indices: list[int]) -> list[torch.
     return [Subset(dataset, indices)[i][0] for i in range(len(indices))]
 
 
+def random_images(per_image_error: dict, count: int) -> list:
+    """``count`` image indices drawn with a fixed seed from the indices alone, so every model (and every
+    retrained model) is shown on the same photos."""
+    indices = sorted(per_image_error, key=int)
+    return [indices[i] for i in torch.randperm(len(indices), generator=torch.Generator().manual_seed(0))[:count].tolist()]
+
+
 def write_report(results: list[dict], models: dict[str, Colorizer], out: str | Path, examples: int = 4) -> None:
     """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
 
@@ -64,8 +71,7 @@ def write_report(results: list[dict], models: dict[str, Colorizer], out: str | P
     first = results[0]
     errors = sorted(first["per_image_error"].items(), key=lambda item: item[1])
     protocol = first["protocol"]
-    generator = torch.Generator().manual_seed(0)
-    random_pick = [errors[i][0] for i in torch.randperm(len(errors), generator=generator)[:examples].tolist()]
+    random_pick = random_images(first["per_image_error"], examples)
     if len(models) == 1:
         (name, model), = models.items()
         picks = {"worst": [i for i, _ in errors[::-1][:examples]], "best": [i for i, _ in errors[:examples]], "random": random_pick}
