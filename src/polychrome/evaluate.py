@@ -249,7 +249,7 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
     totals.ssim += ssim(predicted_rgb, images).tolist()
     totals.colorfulness += colorfulness(predicted_rgb).tolist()
     totals.colorfulness_truth += colorfulness(images).tolist()
-    totals.mean_ab += list(torch.cat([ab, truth_ab], dim=1).mean(dim=(2, 3)).double().cpu())
+    totals.mean_ab += list(torch.cat([ab.mean(dim=(2, 3)), truth_ab.mean(dim=(2, 3))], dim=1).double().cpu())
     totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab).sum())
     for k, index in enumerate(indices):
         totals.per_image_error[index] = float(error[k].mean())
