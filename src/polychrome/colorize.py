@@ -60,14 +60,14 @@ class ColorizationPipeline:
     def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
         torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-        tensors = [_read_only_view(image) for image in images]
+        tensors = [_chw_view(image) for image in images]
         colours = colorize_images(self.model, tensors, self.input_size, self._temperature(temperature))
         return [colour.permute(1, 2, 0).numpy() for colour in colours]
 
     @torch.no_grad()
     def predict(self, image) -> Prediction:
         """Run the network once on a photo (as ``colorize`` takes it); decode later with ``render``."""
-        rgb = _read_only_view(_as_rgb(image)).to(self.device)
+        rgb = _chw_view(_as_rgb(image)).to(self.device)
         plane = lightness_of(rgb)
         return Prediction(plane, self.model(model_input([plane], self.input_size)).float()[0])
 
@@ -93,9 +93,9 @@ class ColorizationPipeline:
         return self.colorize_batch([_as_rgb(image)], temperature)[0]
 
 
-def _read_only_view(image: np.ndarray) -> Tensor:
+def _chw_view(image: np.ndarray) -> Tensor:
     """An (H, W, 3) array as a (3, H, W) tensor sharing its memory. Read-only arrays (``np.asarray`` of a
-    PIL image) are fine: nothing here writes into the input, so PyTorch's warning about them is silenced
+    PIL image) are fine: nothing here writes into its input, so PyTorch's warning about them is silenced
     rather than paid for with a copy of a possibly 50-megapixel photo."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -242,7 +242,7 @@ def _read_batch(size: int, jobs: list[Job], overwrite: bool) -> tuple[list, list
         except ImageReadError as error:
             failed.append((job.source, error.reason))
             continue
-        plane = lightness_of(torch.from_numpy(rgb).permute(2, 0, 1))
+        plane = lightness_of(_chw_view(rgb))
         loaded.append((job, alpha, plane, model_input([plane], size)))
     return loaded, failed
 
