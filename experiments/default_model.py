@@ -5,7 +5,8 @@ Each candidate run's best checkpoint (by its own validation rebalanced AuC) is e
 annealed-mean temperatures, beside ``gray``. The winner has the highest rebalanced AuC among the
 settings whose raw AuC stays within ``--raw-margin`` of gray's (the README's promise: clearly more colour
 where colour is rare, without losing accuracy overall). Writes the table to ``--report`` and the model
-to ``--out``:
+to ``--out``. Each evaluation is kept in ``RUN/selection/`` under the checkpoint's hash, so adding a
+candidate re-evaluates only that one (a checkpoint that changes is evaluated afresh):
 
     python experiments/default_model.py runs/default-rebal runs/default-ce \\
         --out src/polychrome/weights/default.safetensors --report docs/default-model/selection.md
@@ -14,6 +15,9 @@ to ``--out``:
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 from pathlib import Path
 
 from polychrome.checkpoints import checkpoint_path, export_weights
@@ -35,9 +39,8 @@ def main() -> None:
     gray = evaluate(load_model("gray"), args.data, size=64, workers=1)
     rows = [("gray", "-", "-", gray)]
     for run in args.runs:
-        model = load_model(run)
         for temperature in TEMPERATURES:
-            result = evaluate(model, args.data, temperature=temperature, workers=1)
+            result = evaluate_candidate(run, args.data, temperature)
             rows.append((run, checkpoint_path(run).name, temperature, result))
             print(f"{run} T={temperature}: raw {result['auc_raw']:.2f} rebalanced {result['auc_rebalanced']:.2f}", flush=True)
     allowed = [row for row in rows[1:] if row[3]["auc_raw"] >= gray["auc_raw"] - args.raw_margin]
@@ -58,6 +61,21 @@ def main() -> None:
     path = export_weights(run, args.out, temperature)
     print("\n".join(lines))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def evaluate_candidate(run: str, data: str, temperature: float) -> dict:
+    """evaluate() of the run's chosen checkpoint, read back from RUN/selection/ when already measured."""
+    checkpoint = checkpoint_path(run)
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    cache = Path(run) / "selection" / f"{hashlib.sha256(data.encode()).hexdigest()[:8]}-{digest}-T{temperature}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    result = evaluate(load_model(str(checkpoint)), data, temperature=temperature, workers=1)
+    cache.parent.mkdir(exist_ok=True)
+    partial = cache.with_suffix(".part")
+    partial.write_text(json.dumps(result))
+    os.replace(partial, cache)
+    return result
 
 
 if __name__ == "__main__":
