@@ -187,6 +187,18 @@ def test_compare_writes_a_table_and_grids(red_folder, tmp_path, capsys):
     assert "protocol:" in capsys.readouterr().out
 
 
+def test_examples_sets_how_many_photos_each_grid_shows(red_folder, tmp_path):
+    from PIL import Image
+
+    heights = []
+    for count in (1, 3):
+        out = tmp_path / str(count)
+        assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
+                     "--out", str(out), "--examples", str(count)]) == 0
+        heights.append(Image.open(out / "examples-random.png").height)
+    assert heights[1] > 2 * heights[0]
+
+
 def test_the_random_examples_are_the_same_photos_whatever_the_model():
     from polychrome.compare import random_images
 

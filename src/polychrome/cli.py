@@ -124,7 +124,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
     if args.out:
-        write_report(results, models, args.out)
+        write_report(results, models, args.out, args.examples)
         print(f"wrote {args.out}")
     return 0
 
@@ -143,6 +143,7 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the results as JSON")
     parser.add_argument("--out", help="folder for the table, accuracy curves, error histogram and example grids")
+    parser.add_argument("--examples", type=int, default=4, help="photos per example grid in --out (default 4)")
 
 
 def _plot_runs(args: argparse.Namespace) -> int:
