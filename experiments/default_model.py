@@ -6,7 +6,8 @@ annealed-mean temperatures, beside ``gray``. The winner has the highest rebalanc
 settings whose raw AuC stays within ``--raw-margin`` of gray's (the README's promise: clearly more colour
 where colour is rare, without losing accuracy overall). Writes the table to ``--report`` and the model
 to ``--out``. Each evaluation is kept in ``RUN/selection/`` under the checkpoint's hash, so adding a
-candidate re-evaluates only that one (a checkpoint that changes is evaluated afresh):
+candidate re-evaluates only that one (a checkpoint that changes is evaluated afresh; after a change to
+what ``evaluate`` measures, delete the ``selection/`` folders):
 
     python experiments/default_model.py runs/default-rebal runs/default-ce \\
         --out src/polychrome/weights/default.safetensors --report docs/default-model/selection.md

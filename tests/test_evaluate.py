@@ -197,6 +197,9 @@ def test_examples_sets_how_many_photos_each_grid_shows(red_folder, tmp_path):
                      "--out", str(out), "--examples", str(count)]) == 0
         heights.append(Image.open(out / "examples-random.png").height)
     assert heights[1] > 2 * heights[0]
+    assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
+                 "--out", str(tmp_path / "none"), "--examples", "0"]) == 0
+    assert (tmp_path / "none" / "table.md").exists() and not list((tmp_path / "none").glob("examples*"))
 
 
 def test_the_random_examples_are_the_same_photos_whatever_the_model():

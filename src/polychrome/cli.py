@@ -143,7 +143,14 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the results as JSON")
     parser.add_argument("--out", help="folder for the table, accuracy curves, error histogram and example grids")
-    parser.add_argument("--examples", type=int, default=4, help="photos per example grid in --out (default 4)")
+    parser.add_argument("--examples", type=_count, default=4, help="photos per example grid in --out (default 4; 0: no grids)")
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _plot_runs(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ def write_report(results: list[dict], models: dict[str, Colorizer], out: str | P
     """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
 
     One model: its worst, best and random images by mean ab error (gray input / prediction / truth).
-    Several: the same random images side by side for every model.
+    Several: the same random images side by side for every model. ``examples=0``: no grids.
     """
     from polychrome.viz import image_grid, plot_accuracy_curves, plot_error_histogram
 
@@ -67,6 +67,8 @@ def write_report(results: list[dict], models: dict[str, Colorizer], out: str | P
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot_accuracy_curves({r["model"]: r["curves"] for r in results}, out / "curves.png")
     plot_error_histogram({r["model"]: list(r["per_image_error"].values()) for r in results}, out / "errors.png")
+    if not examples:
+        return
 
     first = results[0]
     errors = sorted(first["per_image_error"].items(), key=lambda item: item[1])
