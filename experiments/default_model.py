@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--raw-margin", type=float, default=1.0, help="how far below gray's raw AuC a candidate may be")
     parser.add_argument("--out", required=True, help="the .safetensors file to write")
     parser.add_argument("--report", required=True, help="markdown table of every candidate")
+    parser.add_argument("--half", action="store_true", help="export float16 weights (a wider network within 25 MB)")
     args = parser.parse_args()
 
     gray = evaluate(load_model("gray"), args.data, size=64, workers=1)
@@ -59,7 +60,7 @@ def main() -> None:
                      f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} |")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n")
-    path = export_weights(run, args.out, temperature)
+    path = export_weights(run, args.out, temperature, args.half)
     print("\n".join(lines))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -1,5 +1,6 @@
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +242,19 @@ def test_the_bundled_model_loads_offline_and_beats_gray_on_real_photos():
     assert ours["auc_rebalanced"] > gray["auc_rebalanced"] + 1.0
     assert ours["auc_raw"] > gray["auc_raw"] - 1.0
     assert ours["colorfulness"] > 5 * gray["colorfulness"] + 5
+
+
+def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_units(tmp_path):
+    from polychrome.color import uint8_to_lightness
+    from polychrome.models import load_weights, save_weights
+    from polychrome.models.weights import bundled_weights
+
+    full = load_weights(bundled_weights("default"))
+    path = save_weights(full, tmp_path / "half.safetensors", input_size=full.input_size, temperature=full.temperature, half=True)
+    assert path.stat().st_size < 0.55 * bundled_weights("default").stat().st_size
+    half = load_weights(path)
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    photo = sorted((Path(__file__).parents[1] / "examples" / "photos").glob("*.jpg"))[0]
+    lightness = uint8_to_lightness(torch.from_numpy(np.array(Image.open(photo).convert("RGB").resize((64, 64)))).permute(2, 0, 1)[None])
+    difference = (half.predict_ab(lightness, full.temperature) - full.predict_ab(lightness, full.temperature)).abs().max()
+    assert 0 < difference < 2.0

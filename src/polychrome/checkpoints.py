@@ -43,10 +43,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return model.eval(), config
 
 
-def export_weights(path: str | Path, out: str | Path, temperature: float | None = None) -> Path:
+def export_weights(path: str | Path, out: str | Path, temperature: float | None = None, half: bool = False) -> Path:
     """A checkpoint (or a run directory's best) as a standalone weights file: safetensors plus the
     model's name, options and input size, the decoding temperature, and the run's full config and
-    training commands, so the file alone says how it was made."""
+    training commands, so the file alone says how it was made. ``half``: float16 weights (save_weights)."""
     import json
 
     import yaml
@@ -59,7 +59,7 @@ def export_weights(path: str | Path, out: str | Path, temperature: float | None 
     sessions = json.loads(run_record.read_text())["sessions"] if run_record.is_file() else []
     return save_weights(
         model, out, input_size=config["data"]["size"],
-        temperature=config["temperature"] if temperature is None else temperature,
+        temperature=config["temperature"] if temperature is None else temperature, half=half,
         config=yaml.safe_dump(config, sort_keys=False),
         commands=json.dumps([" ".join(s["command"]) for s in sessions]),
         git_revisions=json.dumps(sorted({s["git_revision"] for s in sessions})),

@@ -189,7 +189,7 @@ def _colorize(args: argparse.Namespace) -> int:
 def _export_weights(args: argparse.Namespace) -> int:
     from polychrome.checkpoints import export_weights
 
-    path = export_weights(args.checkpoint, args.out, args.temperature)
+    path = export_weights(args.checkpoint, args.out, args.temperature, args.half)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
     export.add_argument("out", help="the .safetensors file to write")
     export.add_argument("--temperature", type=float, help="decoding temperature stored with it (default: the run's)")
+    export.add_argument("--half", action="store_true", help="store the learned weights as float16 (half the file)")
     export.set_defaults(run=_export_weights)
 
     onnx = commands.add_parser("export-onnx", help="a model as ONNX, for `colorize --backend onnx` or any onnxruntime")

@@ -55,9 +55,12 @@ def bundled_weights(tag: str) -> Path:
     return path
 
 
-def save_weights(model: Colorizer, path: str | Path, input_size: int, temperature: float = 0.38, **about: str) -> Path:
+def save_weights(model: Colorizer, path: str | Path, input_size: int, temperature: float = 0.38, half: bool = False,
+                 **about: str) -> Path:
     """Write ``model`` (built by ``create_model``) with what rebuilds it; ``about`` adds text fields
-    (the training config, command, revision, measured results). Written atomically."""
+    (the training config, command, revision, measured results). Written atomically. ``half`` stores the
+    learned weights as float16, half the file (a wider network within the package's size budget);
+    BatchNorm's statistics stay float32, and loading casts everything back to the model's float32."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -68,7 +71,9 @@ def save_weights(model: Colorizer, path: str | Path, input_size: int, temperatur
         "input_size": str(input_size),
         "temperature": str(temperature),
     } | about
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    learned = {name for name, _ in model.named_parameters()}
+    state = {k: (v.half() if half and k in learned else v).detach().contiguous().cpu()
+             for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     with atomic_path(path) as temporary:
         save_file(state, str(temporary), metadata=metadata)
     return path
