@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from polychrome.checkpoints import checkpoint_path, export_weights
+from polychrome.files import atomic_path
 from polychrome.evaluate import evaluate
 from polychrome.inference import load_model
 
@@ -41,8 +41,7 @@ def main() -> None:
     gray = evaluate(load_model("gray"), args.data, size=64, workers=1)
     rows = [("gray", "-", "-", gray)]
     for run in args.runs:
-        for temperature in TEMPERATURES:
-            result = evaluate_candidate(run, args.data, temperature)
+        for temperature, result in zip(TEMPERATURES, evaluate_candidate(run, args.data, TEMPERATURES)):
             rows.append((run, checkpoint_path(run).name, temperature, result))
             print(f"{run} T={temperature}: raw {result['auc_raw']:.2f} rebalanced {result['auc_rebalanced']:.2f}", flush=True)
     allowed = [row for row in rows[1:] if row[3]["auc_raw"] >= gray["auc_raw"] - args.raw_margin]
@@ -65,19 +64,22 @@ def main() -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
-def evaluate_candidate(run: str, data: str, temperature: float) -> dict:
-    """evaluate() of the run's chosen checkpoint, read back from RUN/selection/ when already measured."""
+def evaluate_candidate(run: str, data: str, temperatures: tuple[float, ...]) -> list[dict]:
+    """evaluate() of the run's chosen checkpoint at each temperature, read back from RUN/selection/ where
+    already measured; the checkpoint is hashed once and loaded at most once."""
     checkpoint = checkpoint_path(run)
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
-    cache = Path(run) / "selection" / f"{hashlib.sha256(data.encode()).hexdigest()[:8]}-{digest}-T{temperature}.json"
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    result = evaluate(load_model(str(checkpoint)), data, temperature=temperature, workers=1)
-    cache.parent.mkdir(exist_ok=True)
-    partial = cache.with_suffix(".part")
-    partial.write_text(json.dumps(result))
-    os.replace(partial, cache)
-    return result
+    key = f"{hashlib.sha256(data.encode()).hexdigest()[:8]}-{hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]}"
+    model, results = None, []
+    for temperature in temperatures:
+        cache = Path(run) / "selection" / f"{key}-T{temperature}.json"
+        if cache.is_file():
+            results.append(json.loads(cache.read_text()))
+            continue
+        model = model or load_model(str(checkpoint))
+        results.append(evaluate(model, data, temperature=temperature, workers=1))
+        with atomic_path(cache) as temporary:
+            temporary.write_text(json.dumps(results[-1]))
+    return results
 
 
 if __name__ == "__main__":
