@@ -51,12 +51,12 @@ def main() -> None:
 
     lines = [f"Candidates on `{args.data}` (each photo at its own resolution). Chosen: **{run}** at T = {temperature} "
              f"(highest rebalanced AuC with raw AuC at least gray's - {args.raw_margin}).", "",
-             "| run | checkpoint | T | AuC raw | AuC rebalanced | mean ab error | colourfulness (truth) | tint a, b (truth) | tint error |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| run | checkpoint | T | AuC raw | AuC rebalanced | mean ab error | colourfulness (truth) | tint a, b (truth) | tint error | false colour % |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, checkpoint, t, r in rows:
         lines.append(f"| {name} | {checkpoint} | {t} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | {r['mean_ab_error']:.2f} | "
                      f"{r['colorfulness']:.1f} ({r['colorfulness_truth']:.1f}) | {r['tint'][0]:.1f}, {r['tint'][1]:.1f} "
-                     f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} |")
+                     f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} | {100 * r['false_color']:.2f} |")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n")
     path = export_weights(run, args.out, temperature, args.half)

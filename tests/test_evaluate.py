@@ -120,6 +120,9 @@ def test_gray_on_a_known_image_and_a_known_shift(red_folder):
     assert gray["tint"] == pytest.approx([0, 0], abs=1e-4) and gray["tint_truth"] == pytest.approx([a, b], rel=1e-4)
     assert gray["tint_error"] == pytest.approx(chroma, rel=1e-4) and shifted["tint_error"] == pytest.approx(10, abs=1e-3)
     assert shifted["tint"] == pytest.approx([a + 6, b + 8], rel=1e-4)
+    assert gray["false_color"] == 0 and shifted["false_color"] == 0  # 10 off is nearer than gray, far from the margin
+    opposite = evaluate(Constant([-a, -b]), f"folder:{red_folder}", size=8, workers=0)
+    assert opposite["false_color"] == 1 and set(opposite["per_image_false_color"].values()) == {1.0}
     assert evaluate(Constant([a + 9, b + 8]), f"folder:{red_folder}", size=8, workers=0)["segment_accuracy"] == 0
 
 

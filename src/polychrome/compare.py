@@ -15,7 +15,7 @@ from polychrome.inference import colorize_images
 from polychrome.models import Colorizer
 
 COLUMNS = ("model", "images", "mean_ab_error", "total_ab_error", "mean_ab_l1", "auc_raw", "auc_rebalanced", "psnr", "ssim",
-           "colorfulness", "delta_colorfulness", "tint_error", "pixel_accuracy_2pct", "segment_accuracy", "classifier_accuracy")
+           "colorfulness", "delta_colorfulness", "tint_error", "false_color", "pixel_accuracy_2pct", "segment_accuracy", "classifier_accuracy")
 
 
 def _cell(value) -> str:

@@ -18,6 +18,9 @@ Measures, over all evaluated pixels or images:
 - ``tint`` / ``tint_truth``: the mean ab of the predictions / the truth over all images (each image's mean
   weighted equally), and ``tint_error``: the mean over images of the L2 distance between an image's
   predicted and true mean ab. A sepia wash is a tint error that gray, which has none of its own, beats.
+- ``false_color``: the fraction of pixels whose predicted colour is at least 20 ab units further from the
+  truth than gray is (``polychrome.metrics.false_color``): the blotches and casts a person notices first;
+  gray scores 0. ``per_image_false_color`` holds it per image.
 - ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
 - ``segment_accuracy``: the fraction of segments in which most pixels are within ``segment_threshold`` ab
   units, and its curve over thresholds; segments from BSDS500's human segmentations (first annotator)
@@ -51,6 +54,7 @@ from polychrome.metrics import (
     colorfulness,
     curve_from_histogram,
     error_histogram,
+    false_color,
     nazeri_correct,
     psnr,
     segment_median_errors,
@@ -144,6 +148,8 @@ class _Totals:
     colorfulness_truth: list[float] = field(default_factory=list)
     mean_ab: list[Tensor] = field(default_factory=list)  # per image: predicted a, b, true a, b
     nazeri: float = 0.0
+    false_color: float = 0.0
+    per_image_false_color: dict[int, float] = field(default_factory=dict)
     per_image_error: dict[int, float] = field(default_factory=dict)
     per_class: dict[int, list] = field(default_factory=dict)  # label -> [images, error sum, error histogram]
     classifier: np.ndarray = field(default_factory=lambda: np.zeros(4))  # correct colourised, gray, truth; seen
@@ -251,8 +257,11 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
     totals.colorfulness_truth += colorfulness(images).tolist()
     totals.mean_ab += list(torch.cat([ab.mean(dim=(2, 3)), truth_ab.mean(dim=(2, 3))], dim=1).double().cpu())
     totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab).sum())
+    false = false_color(ab, truth_ab).flatten(1).double()
+    totals.false_color += float(false.sum())
     for k, index in enumerate(indices):
         totals.per_image_error[index] = float(error[k].mean())
+        totals.per_image_false_color[index] = float(false[k].mean())
         segmentation = bsds_segments(_source_path(dataset, index)) if eval_size is None else None  # index: whole dataset
         totals.segment_sources.add("bsds500" if segmentation is not None else "slic")
         if segmentation is None:
@@ -301,7 +310,7 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
         "delta_colorfulness": mean(np.abs(np.array(totals.colorfulness) - np.array(totals.colorfulness_truth))),
         "tint": mean_ab[:, :2].mean(0).tolist(), "tint_truth": mean_ab[:, 2:].mean(0).tolist(),
         "tint_error": float(torch.linalg.vector_norm(mean_ab[:, :2] - mean_ab[:, 2:], dim=1).mean()),
-        "pixel_accuracy_2pct": totals.nazeri / pixels,
+        "false_color": totals.false_color / pixels, "pixel_accuracy_2pct": totals.nazeri / pixels,
         "segment_accuracy": segments.accuracy(segment_threshold), "segment_threshold": segment_threshold,
         "segment_source": "+".join(sorted(totals.segment_sources)), "segments": segments.segments,
         "classifier_accuracy": totals.classifier[0] / seen if seen else None,
@@ -309,6 +318,6 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
         "classifier_accuracy_truth": totals.classifier[2] / seen if seen else None,
         "per_class": per_class,
         "curves": {"raw": raw.tolist(), "rebalanced": rebalanced.tolist(), "segments": segments.curve().tolist()},
-        "per_image_error": totals.per_image_error,
+        "per_image_error": totals.per_image_error, "per_image_false_color": totals.per_image_false_color,
         "seconds": seconds,
     }

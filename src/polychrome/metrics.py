@@ -121,6 +121,18 @@ def nazeri_correct(predicted_lab: Tensor, truth_lab: Tensor) -> Tensor:
     return (difference[:, 0] <= 2.0) & (difference[:, 1] <= 4.4) & (difference[:, 2] <= 4.4)
 
 
+FALSE_COLOR_MARGIN = 20.0
+
+
+def false_color(predicted_ab: Tensor, true_ab: Tensor, margin: float = FALSE_COLOR_MARGIN) -> Tensor:
+    """Pixels whose predicted colour is at least ``margin`` ab units further from the truth than gray
+    (ab = 0) is: colour that leaves the photo worse than no colour at all, as a blotch of the wrong hue
+    or a cast over a neutral or differently coloured surface does. AuC and mean error average such pixels
+    away against the many a plausible colour gets right. (N, 2, H, W) -> (N, H, W) bool."""
+    error = torch.linalg.vector_norm(predicted_ab - true_ab, dim=1)
+    return error - torch.linalg.vector_norm(true_ab, dim=1) >= margin
+
+
 def segment_median_errors(error: Tensor, segments: Tensor) -> Tensor:
     """For each segment, the error a majority of its pixels are within: the (n // 2)-th smallest.
 
