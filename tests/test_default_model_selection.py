@@ -19,7 +19,7 @@ def selection(monkeypatch):
 
     def fake_evaluate(model, data, temperature, workers):
         calls.append((model, data, temperature))
-        return {"auc_rebalanced": 70.0 + len(calls), "tint": [1.0, 2.0]}
+        return {measure: 1.0 for measure in module.MEASURES} | {"auc_rebalanced": 70.0 + len(calls)}
 
     loads = []
     monkeypatch.setattr(module, "load_model", lambda path: loads.append(path) or path)
@@ -59,3 +59,29 @@ def test_a_candidate_is_loaded_once_for_all_its_temperatures(selection, tmp_path
     results = module.evaluate_candidate(str(_run(tmp_path, b"weights")), "folder:val", (0.1, 0.38, 1.0))
     assert [temperature for _, _, temperature in calls] == [0.1, 0.38, 1.0] and len(results) == 3
     assert len(module.loads) == 1
+
+
+def test_a_kept_result_without_a_measure_the_rule_reads_is_measured_again(selection, tmp_path):
+    module, calls = selection
+    run = _run(tmp_path, b"weights")
+    module.evaluate_candidate(str(run), "folder:val", (0.6,))
+    (kept,) = (run / "selection").glob("*.json")
+    kept.write_text(kept.read_text().replace('"false_color"', '"something_else"'))  # as an older evaluate wrote it
+    assert "false_color" in module.evaluate_candidate(str(run), "folder:val", (0.6,))[0]
+    assert len(calls) == 2
+
+
+def _row(name, raw, rebalanced, false_color):
+    return (name, "best.ckpt", 0.38, {"auc_raw": raw, "auc_rebalanced": rebalanced, "false_color": false_color})
+
+
+def test_the_rule_keeps_raw_auc_and_breaks_rebalanced_ties_by_false_colour(selection):
+    module, _ = selection
+    gray = {"auc_raw": 89.0}
+    rows = [_row("loses raw AuC", 87.5, 75.0, 0.01), _row("best rebalanced", 88.5, 73.1, 0.08),
+            _row("tied, fewer blotches", 88.6, 73.0, 0.06), _row("clearly behind", 88.9, 72.5, 0.02)]
+    assert module.choose(rows, gray, raw_margin=1.0, tie_margin=0.2)[0] == "tied, fewer blotches"
+    assert module.choose(rows, gray, raw_margin=1.0, tie_margin=0.05)[0] == "best rebalanced"
+    assert module.choose(rows, gray, raw_margin=2.0, tie_margin=0.2)[0] == "loses raw AuC"
+    with pytest.raises(SystemExit, match="no candidate keeps raw AuC"):
+        module.choose(rows, {"auc_raw": 95.0}, raw_margin=1.0, tie_margin=0.2)
