@@ -20,7 +20,8 @@ Measures, over all evaluated pixels or images:
   predicted and true mean ab. A sepia wash is a tint error that gray, which has none of its own, beats.
 - ``false_color``: the fraction of pixels whose predicted colour is at least 20 ab units further from the
   truth than gray is (``polychrome.metrics.false_color``): colour that leaves a pixel worse than none, as
-  blotches and casts do (how much is wrong, not how wrong it looks); gray scores 0. ``per_image_false_color`` holds it per image.
+  blotches and casts do (how much is wrong, not how wrong it looks); gray scores 0.
+  ``per_image_false_color`` holds it per image.
 - ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
 - ``segment_accuracy``: the fraction of segments in which most pixels are within ``segment_threshold`` ab
   units, and its curve over thresholds; segments from BSDS500's human segmentations (first annotator)
