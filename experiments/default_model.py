@@ -28,7 +28,8 @@ from polychrome.evaluate import evaluate
 from polychrome.inference import load_model
 
 TEMPERATURES = (0.1, 0.2, 0.38, 0.6, 1.0)
-MEASURES = ("auc_raw", "auc_rebalanced", "mean_ab_error", "colorfulness", "tint", "tint_error", "false_color")
+MEASURES = ("auc_raw", "auc_rebalanced", "mean_ab_error", "colorfulness", "colorfulness_truth", "tint", "tint_truth",
+            "tint_error", "false_color")  # every key the rule and the report read
 
 
 def main() -> None:
