@@ -13,6 +13,9 @@ afresh):
 
     python experiments/default_model.py runs/default-rebal runs/default-ce \\
         --out src/polychrome/weights/default.safetensors --report docs/default-model/selection.md
+
+A candidate may also be a ``.safetensors`` weights file (a model trained elsewhere, e.g. by
+experiments/gpu_default_model.py on a lent GPU); its evaluations are kept in ``selection/`` beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from polychrome.checkpoints import checkpoint_path, export_weights
 from polychrome.files import atomic_path
 from polychrome.evaluate import evaluate
 from polychrome.inference import load_model
+from polychrome.models import load_weights, save_weights
+from polychrome.models.weights import read_metadata
 
 TEMPERATURES = (0.1, 0.2, 0.38, 0.6, 1.0)
 MEASURES = ("auc_raw", "auc_rebalanced", "mean_ab_error", "colorfulness", "colorfulness_truth", "tint", "tint_truth",
@@ -49,7 +54,7 @@ def main() -> None:
     rows = [("gray", "-", "-", gray)]
     for run in args.runs:
         for temperature, result in zip(TEMPERATURES, evaluate_candidate(run, args.data, TEMPERATURES)):
-            rows.append((run, checkpoint_path(run).name, temperature, result))
+            rows.append((run, candidate_file(run).name, temperature, result))
             print(f"{run} T={temperature}: raw {result['auc_raw']:.2f} rebalanced {result['auc_rebalanced']:.2f}", flush=True)
     run, _, temperature, _ = choose(rows[1:], gray, args.raw_margin, args.tie_margin)
 
@@ -64,7 +69,7 @@ def main() -> None:
                      f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} | {100 * r['false_color']:.2f} |")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n")
-    path = export_weights(run, args.out, temperature, args.half)
+    path = export(run, args.out, temperature, args.half)
     print("\n".join(lines))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -79,14 +84,29 @@ def choose(rows: list[tuple], gray: dict, raw_margin: float, tie_margin: float) 
     return min(tied, key=lambda row: (row[3]["false_color"], -row[3]["auc_rebalanced"]))
 
 
+def candidate_file(run: str) -> Path:
+    """A run directory's best checkpoint, or a weights file as it is."""
+    return Path(run) if run.endswith(".safetensors") else checkpoint_path(run)
+
+
+def export(run: str, out: str, temperature: float, half: bool) -> Path:
+    """The chosen candidate as the bundled weights file, decoding at ``temperature``."""
+    if not run.endswith(".safetensors"):
+        return export_weights(run, out, temperature, half)
+    about = {k: v for k, v in read_metadata(run).items() if k not in ("format", "model", "options", "input_size", "temperature")}
+    model = load_weights(run)
+    return save_weights(model, out, model.input_size, temperature, half, **about)
+
+
 def evaluate_candidate(run: str, data: str, temperatures: tuple[float, ...]) -> list[dict]:
     """evaluate() of the run's chosen checkpoint at each temperature, read back from RUN/selection/ where
     already measured; the checkpoint is hashed once and loaded at most once."""
-    checkpoint = checkpoint_path(run)
+    checkpoint = candidate_file(run)
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
     key = f"{hashlib.sha256(data.encode()).hexdigest()[:8]}-{hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]}"
     model, results = None, []
     for temperature in temperatures:
-        cache = Path(run) / "selection" / f"{key}-T{temperature}.json"
+        cache = folder / "selection" / f"{key}-T{temperature}.json"
         kept = json.loads(cache.read_text()) if cache.is_file() else {}
         if all(measure in kept for measure in MEASURES):
             results.append(kept)

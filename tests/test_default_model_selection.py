@@ -85,3 +85,27 @@ def test_the_rule_keeps_raw_auc_and_breaks_rebalanced_ties_by_false_colour(selec
     assert module.choose(rows, gray, raw_margin=2.0, tie_margin=0.2)[0] == "loses raw AuC"
     with pytest.raises(SystemExit, match="no candidate keeps raw AuC"):
         module.choose(rows, {"auc_raw": 95.0}, raw_margin=1.0, tie_margin=0.2)
+
+
+def test_a_weights_file_is_a_candidate_measured_beside_it_and_exported_at_the_chosen_temperature(selection, tmp_path):
+    """A model trained elsewhere (experiments/gpu_default_model.py) joins the selection as its weights file."""
+    import torch
+
+    from polychrome.models import create_model, load_weights, save_weights
+    from polychrome.models.weights import read_metadata
+
+    module, calls = selection
+    trained = save_weights(create_model("eccv16", width=0.125), tmp_path / "gpu" / "gpu-default.safetensors", 64,
+                           temperature=0.38, half=True, commands='["polychrome train ..."]')
+    module.evaluate_candidate(str(trained), "folder:val", (0.6,))
+    module.evaluate_candidate(str(trained), "folder:val", (0.6,))
+    assert len(calls) == 1 and len(list((tmp_path / "gpu" / "selection").glob("*.json"))) == 1
+
+    out = module.export(str(trained), str(tmp_path / "default.safetensors"), 0.6, half=True)
+    metadata = read_metadata(out)
+    assert (metadata["temperature"], metadata["input_size"], metadata["commands"]) == ("0.6", "64", '["polychrome train ..."]')
+    before, after = load_weights(trained), load_weights(out)
+    assert all(torch.equal(before.state_dict()[k], v) for k, v in after.state_dict().items())
+    from safetensors.torch import load_file
+
+    assert {v.dtype for v in load_file(out).values()} == {torch.float16, torch.float32}  # still half (BatchNorm stats float32)

@@ -120,6 +120,30 @@ def test_a_crash_between_checkpoints_loses_only_the_steps_since_the_last_one(pho
     assert_same(weights(train(tiny_config(photos), tmp_path / "crashed")), straight)
 
 
+class SlowSteps:
+    """A callback that makes every step take ``seconds`` of wall-clock time."""
+
+    def __init__(self, seconds):
+        import lightning as L
+
+        class _Callback(L.Callback):
+            def on_train_batch_end(_, *args):
+                time.sleep(seconds)
+
+        self.callback = _Callback()
+
+
+def test_max_minutes_stops_on_the_clock_saves_the_step_and_a_longer_budget_resumes(photos, tmp_path):
+    """A lent machine's budget: stop on time, not on max_steps, with last.ckpt at the step reached."""
+    budget = tiny_config(photos, "trainer.max_steps=1000", "trainer.max_minutes=0.01")  # 0.6 s at 0.2 s a step
+    stopped = train(budget, tmp_path / "run", callbacks=[SlowSteps(0.2).callback]).global_step
+    assert 1 <= stopped < 20
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == stopped
+    resumed = train(tiny_config(photos, "trainer.max_steps=1000", "trainer.max_minutes=0.03"), tmp_path / "run",
+                    callbacks=[SlowSteps(0.2).callback]).global_step
+    assert stopped < resumed < 1000
+
+
 def test_a_copied_run_trained_longer_keeps_last_ckpt_the_newest(photos, tmp_path):
     """The README's recipe for a longer run: copy a finished run, raise max_steps. Lightning would write
     last-v1.ckpt beside the copied last.ckpt, and a crash would then resume from the stale one."""
@@ -266,3 +290,14 @@ def test_a_data_mix_trains_and_exports_as_a_standalone_weights_file(photos, tmp_
     assert (model.input_size, model.temperature) == (16, 0.2)
     lightness = torch.rand(2, 1, 16, 16) * 100
     assert torch.equal(model(lightness), reference(lightness))
+
+
+def test_a_one_dataset_list_trains_like_the_dataset_and_keeps_its_classes(photos):
+    """configs/default-model-gpu.yaml trains on ``[folder:...]``: a list of one is that dataset."""
+    from polychrome.data.datasets import classes_of
+    from polychrome.data.module import ColorizationData
+
+    data = ColorizationData(tiny_config(photos, f"data.train=[folder:{photos}]").data, 6)
+    data.setup()
+    assert classes_of(data.train_set) == ["c0", "c1"]
+    assert len(data.train_set) + len(data.val_set) == 24

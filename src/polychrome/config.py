@@ -50,7 +50,8 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 1000
+    max_steps: int = 1000  # also the length of the learning-rate schedule
+    max_minutes: float | None = None  # a wall-clock stop besides max_steps (a lent machine's budget)
     val_every: int = 250  # validate every N steps
     checkpoint_every: int = 100  # a kill -9 loses at most this many steps
     keep_last: int = 2  # periodic checkpoints kept, besides last.ckpt and the best

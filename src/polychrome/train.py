@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from polychrome.config import TrainConfig, config_to_dict, load_config, save_con
 from polychrome.losses import CLASSIFICATION_LOSSES
 
 # Settings a resumed run may change (how long, how often); anything else means a different experiment.
-RESUMABLE_CHANGES = {"trainer.max_steps", "trainer.val_every", "trainer.checkpoint_every", "trainer.log_every",
+RESUMABLE_CHANGES = {"trainer.max_steps", "trainer.max_minutes", "trainer.val_every", "trainer.checkpoint_every", "trainer.log_every",
                      "trainer.progress", "trainer.keep_last", "data.workers", "trainer.devices", "trainer.accelerator"}
 
 
@@ -126,7 +127,7 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     session = len(list((run_dir / "logs").glob("version_*"))) if (run_dir / "logs").exists() else 0
     trainer = L.Trainer(
-        max_steps=t.max_steps, max_epochs=-1, val_check_interval=t.val_every, check_val_every_n_epoch=None,
+        max_steps=t.max_steps, max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None, max_epochs=-1, val_check_interval=t.val_every, check_val_every_n_epoch=None,
         log_every_n_steps=t.log_every, accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"),
         callbacks=[periodic, best, LearningRateMonitor(logging_interval="step"), *callbacks],

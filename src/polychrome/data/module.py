@@ -6,7 +6,7 @@ import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from polychrome.data.cache import DecodedImages
-from polychrome.data.datasets import SkipUnreadable, collate_images, open_dataset
+from polychrome.data.datasets import SkipUnreadable, classes_of, collate_images, open_dataset
 from polychrome.data.loader import RunSampler, Transformed
 from polychrome.data.transforms import eval_transform, split_train_val, train_transform
 
@@ -28,7 +28,7 @@ class ColorizationData(L.LightningDataModule):
         if isinstance(spec, list):
             parts = [self._source(s)[0] for s in spec]
             mix = ConcatDataset(parts)
-            mix.classes = parts[0].classes if len(parts) == 1 else []  # labels of different data sets do not mix
+            mix.classes = classes_of(parts[0]) if len(parts) == 1 else []  # labels of different data sets do not mix
             return mix, c.cache
         if c.cache:
             return SkipUnreadable(DecodedImages.build(spec, c.cache_size or c.size, workers=c.workers)), True
