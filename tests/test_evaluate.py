@@ -126,6 +126,31 @@ def test_gray_on_a_known_image_and_a_known_shift(red_folder):
     assert evaluate(Constant([a + 9, b + 8]), f"folder:{red_folder}", size=8, workers=0)["segment_accuracy"] == 0
 
 
+@pytest.fixture
+def varied_folder(tmp_path):
+    """Four same-sized photos of different colours and shapes."""
+    folder = tmp_path / "varied"
+    folder.mkdir()
+    y, x = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 24), indexing="ij")
+    for i in range(4):
+        rgb = torch.stack([x * (60 + 60 * i), y * 200, (1 - x) * (200 - 40 * i)], dim=-1)
+        Image.fromarray(rgb.to(torch.uint8).numpy()).save(folder / f"{i}.png")
+    return folder
+
+
+def test_prediction_spread_tells_a_model_that_ignores_its_input(red_folder, varied_folder, monkeypatch, capsys):
+    assert evaluate(Constant([10, 20]), f"folder:{varied_folder}", size=16, workers=0)["prediction_spread"] == 0
+    assert evaluate(load_model("default"), f"folder:{varied_folder}", workers=0)["prediction_spread"] > 1
+    assert evaluate(Constant([10, 20]), f"folder:{red_folder}", size=8, workers=0)["prediction_spread"] is None  # no two of one size
+
+    import polychrome.inference
+
+    monkeypatch.setattr(polychrome.inference, "load_model", lambda name, *args: Constant([10, 20]) if name == "collapsed" else load_model(name))
+    assert main(["compare", "--data", f"folder:{varied_folder}", "--models", "gray,collapsed,default", "--size", "16"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: collapsed predicts the same colours for every image")
+
+
 def test_eval_size_and_limit(red_folder):
     result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, eval_size=6, workers=0, limit=2)
     assert result["images"] + result["grayscale_skipped"] + len(result["unreadable"]) == 2

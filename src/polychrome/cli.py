@@ -12,6 +12,7 @@ import numpy as np
 
 STUDY_DB = "polychrome-studies/studies.sqlite"
 STUDY_DATA = "polychrome-studies"
+CONSTANT_BASELINES = ("gray", "mean")  # models that ignore their input by design
 
 
 def _gamut(args: argparse.Namespace) -> int:
@@ -115,6 +116,9 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
         results.append(result)
         print(f"{name}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
               f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s", file=sys.stderr)
+        if result["prediction_spread"] is not None and result["prediction_spread"] < 1e-3 and name not in CONSTANT_BASELINES:
+            print(f"warning: {name} predicts the same colours for every image (it ignores its input); its numbers "
+                  "measure one fixed pattern, not a colourisation", file=sys.stderr)
     print(markdown_table(results), end="")
     sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
     print(f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "

@@ -22,6 +22,9 @@ Measures, over all evaluated pixels or images:
   truth than gray is (``polychrome.metrics.false_color``): colour that leaves a pixel worse than none, as
   blotches and casts do (how much is wrong, not how wrong it looks); gray scores 0.
   ``per_image_false_color`` holds it per image.
+- ``prediction_spread``: the largest difference (ab units) between the predictions for two images of the
+  same size; 0 means the model ignores its input (a collapsed network predicts one pattern for every
+  image, which can still beat gray on rebalanced AuC); None with no two images of one size.
 - ``pixel_accuracy_2pct``: Nazeri et al. 2018, |dL| <= 2 and |da|, |db| <= 4.4, on the RGB uint8 output.
 - ``segment_accuracy``: the fraction of segments in which most pixels are within ``segment_threshold`` ab
   units, and its curve over thresholds; segments from BSDS500's human segmentations (first annotator)
@@ -150,6 +153,7 @@ class _Totals:
     mean_ab: list[Tensor] = field(default_factory=list)  # per image: predicted a, b, true a, b
     nazeri: float = 0.0
     false_color: float = 0.0
+    prediction_spread: float | None = None  # largest ab difference between two same-sized images' predictions
     per_image_false_color: dict[int, float] = field(default_factory=dict)
     per_image_error: dict[int, float] = field(default_factory=dict)
     per_class: dict[int, list] = field(default_factory=dict)  # label -> [images, error sum, error histogram]
@@ -260,6 +264,9 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
     totals.nazeri += float(nazeri_correct(uint8_to_lab(predicted_rgb), lab).sum())
     false = false_color(ab, truth_ab).flatten(1).double()
     totals.false_color += float(false.sum())
+    if len(members) > 1:
+        spread = float((ab - ab[:1]).abs().amax())
+        totals.prediction_spread = max(spread, totals.prediction_spread or 0.0)
     for k, index in enumerate(indices):
         totals.per_image_error[index] = float(error[k].mean())
         totals.per_image_false_color[index] = float(false[k].mean())
@@ -311,7 +318,8 @@ def _results(name, data, size, eval_size, temperature, segment_threshold, classe
         "delta_colorfulness": mean(np.abs(np.array(totals.colorfulness) - np.array(totals.colorfulness_truth))),
         "tint": mean_ab[:, :2].mean(0).tolist(), "tint_truth": mean_ab[:, 2:].mean(0).tolist(),
         "tint_error": float(torch.linalg.vector_norm(mean_ab[:, :2] - mean_ab[:, 2:], dim=1).mean()),
-        "false_color": totals.false_color / pixels, "pixel_accuracy_2pct": totals.nazeri / pixels,
+        "false_color": totals.false_color / pixels, "prediction_spread": totals.prediction_spread,
+        "pixel_accuracy_2pct": totals.nazeri / pixels,
         "segment_accuracy": segments.accuracy(segment_threshold), "segment_threshold": segment_threshold,
         "segment_source": "+".join(sorted(totals.segment_sources)), "segments": segments.segments,
         "classifier_accuracy": totals.classifier[0] / seen if seen else None,
