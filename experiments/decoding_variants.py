@@ -7,6 +7,7 @@ candidates (an ensemble), and multiplying with the plain-CE model (a product of 
 only where the model trained without rebalancing also finds it likely):
 
     python experiments/decoding_variants.py --report docs/default-model/decoding-variants.md
+    python experiments/decoding_variants.py --figure docs/default-model/decoding-variants.jpg   # 8 val photos, by eye
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.data import open_dataset
 from polychrome.evaluate import evaluate
-from polychrome.inference import load_model
+from polychrome.inference import colorize_images, load_model
 from polychrome.models.base import Colorizer
 
 SHIPPED = "runs/default-mix075-long"
+SHOWN = {"shipped": "shipped", "shipped + third leg + width 0.5 (mean)": "mean of 3 runs",
+         "shipped x plain CE (product)": "x plain CE"}  # variant -> its column in the figure (at T 0.6)
 VARIANTS = {  # name -> (runs, flip, product)
     "shipped": ([SHIPPED], False, False),
     "shipped + its flip": ([SHIPPED], True, False),
@@ -53,18 +58,53 @@ class Combined(Colorizer):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="folder:bsds500/images/val")
-    parser.add_argument("--report", required=True)
+    parser.add_argument("--report", help="measure every variant; write the table here")
+    parser.add_argument("--figure", help="draw a few variants on --examples photos (drawn with seed 0) here")
+    parser.add_argument("--examples", type=int, default=8)
     args = parser.parse_args()
-    lines = [f"Decoding variants on `{args.data}` (experiments/decoding_variants.py).", "",
+    if args.report:
+        report(args.data, args.report)
+    if args.figure:
+        figure(args.data, args.figure, args.examples)
+
+
+def combined(name: str) -> Combined:
+    runs, flip, product = VARIANTS[name]
+    return Combined([load_model(run) for run in runs], flip, product).eval()
+
+
+def report(data: str, path: str) -> None:
+    lines = [f"Decoding variants on `{data}` (experiments/decoding_variants.py).", "",
              "| variant | T | AuC raw | AuC rebalanced | colourfulness | false colour % |", "|---|---:|---:|---:|---:|---:|"]
-    for name, (runs, flip, product) in VARIANTS.items():
-        model = Combined([load_model(run) for run in runs], flip, product).eval()
+    for name in VARIANTS:
+        model = combined(name)
         for temperature in (0.38, 0.6):
-            r = evaluate(model, args.data, temperature=temperature, workers=1)
+            r = evaluate(model, data, temperature=temperature, workers=1)
             lines.append(f"| {name} | {temperature} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | "
                          f"{r['colorfulness']:.1f} | {100 * r['false_color']:.2f} |")
             print(lines[-1], flush=True)
-    Path(args.report).write_text("\n".join(lines) + "\n")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def figure(data: str, path: str, count: int) -> None:
+    from PIL import Image
+
+    from polychrome.viz import image_grid
+
+    dataset = open_dataset(data)
+    photos = [dataset[i][0] for i in torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()]
+    models = [combined(name) for name in SHOWN]
+    rows = []
+    for photo in photos:
+        lab = uint8_to_lab(photo[None])
+        gray = lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))[0]
+        rows.append([gray, *[colorize_images(model, [photo], model.input_size, 0.6)[0] for model in models], photo])
+    png = Path(path).with_suffix(".png")
+    image_grid(rows, png, ["gray", *SHOWN.values(), "truth"], cell=2.6)
+    if png != Path(path):
+        Image.open(png).convert("RGB").save(path, quality=85)
+        png.unlink()
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
