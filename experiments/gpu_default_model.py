@@ -17,7 +17,10 @@ Prepare here (the device sees only the repository; .carry/ is git-ignored and se
 then run on the device (carry [".carry"], timeout_s 600):
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .carry/wheels/*.whl &&
-    PYTHONPATH=src:/tmp/site python3 experiments/gpu_default_model.py --out $OUT --minutes 8
+    POLYCHROME_GIT_REVISION=<git rev-parse HEAD, here> PYTHONPATH=src:/tmp/site \
+    python3 experiments/gpu_default_model.py --out $OUT --minutes 8
+
+(the copy there has no .git, so the run records the revision it is told).
 
 On a CPU it runs the same way, smaller (``--minutes 0.5 --set data.batch_size=8``), which is how it is tested.
 """

@@ -301,3 +301,17 @@ def test_a_one_dataset_list_trains_like_the_dataset_and_keeps_its_classes(photos
     data.setup()
     assert classes_of(data.train_set) == ["c0", "c1"]
     assert len(data.train_set) + len(data.val_set) == 24
+
+
+def test_a_copy_without_git_records_the_revision_it_is_told(monkeypatch):
+    """A lent machine gets the working tree without .git; the command passes the revision along."""
+    import polychrome.train
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(polychrome.train.subprocess, "run", no_git)
+    monkeypatch.delenv("POLYCHROME_GIT_REVISION", raising=False)
+    assert polychrome.train.git_revision() == "unknown (not a git checkout)"
+    monkeypatch.setenv("POLYCHROME_GIT_REVISION", "b5e9883")
+    assert polychrome.train.git_revision() == "b5e9883"

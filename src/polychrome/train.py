@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 import time
@@ -39,8 +40,8 @@ def git_revision() -> str:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
         return revision + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
+    except (OSError, subprocess.CalledProcessError):  # a copy without .git (a lent machine) may be told its revision
+        return os.environ.get("POLYCHROME_GIT_REVISION", "unknown (not a git checkout)")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
