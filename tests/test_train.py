@@ -62,6 +62,11 @@ def test_a_run_directory_holds_config_revision_metrics_and_checkpoints(photos, t
     assert session["git_revision"] and session["torch"] == torch.__version__
     header = (run / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert "train/loss" in header and "val/auc_rebalanced" in header and "val/auc_raw" in header
+    import csv
+
+    with open(run / "logs" / "version_0" / "metrics.csv", newline="") as f:
+        spreads = [float(row["val/prediction_spread"]) for row in csv.DictReader(f) if row.get("val/prediction_spread")]
+    assert len(spreads) == 2 and min(spreads) > 0  # validated at steps 3 and 6; the network looks at its input
     assert list((run / "tb" / "version_0").glob("events.out.tfevents.*"))
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["best.ckpt", "last.ckpt", "step0000004.ckpt", "step0000006.ckpt"]  # keep_last = 2

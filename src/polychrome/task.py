@@ -94,13 +94,15 @@ class ColorizationTask(_Task):
 
     def on_validation_epoch_start(self) -> None:
         self._curves = AccuracyCurves(self.eval_bins)
+        self._spread = 0.0  # the largest ab difference between two images' predictions: 0 = input ignored
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
         lightness, ab = self._lab(batch)
         colour = ~is_grayscale(ab)
         if colour.any():
-            predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:])
-            self._curves.update(predicted.float(), ab[colour])
+            predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]).float()
+            self._curves.update(predicted, ab[colour])
+            self._spread = max(self._spread, float((predicted - predicted[:1]).abs().amax()))
 
     def on_validation_epoch_end(self) -> None:
         counts = self.trainer.strategy.reduce(self._curves.counts.to(self.device), reduce_op="sum")
@@ -109,6 +111,7 @@ class ColorizationTask(_Task):
         if self._curves.pixels:
             for name, value in self._curves.auc().items():
                 self.log(f"val/{name}", value, prog_bar=name != "mean_ab_error", sync_dist=False, rank_zero_only=False)
+            self.log("val/prediction_spread", self._spread, sync_dist=True)
         self._tick = None
 
 
