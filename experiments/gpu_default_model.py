@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> Path:
     config.trainer.max_steps = max(every, int(rate * seconds * LEFT_FOR_VALIDATION) // every * every)
     config.trainer.max_minutes = seconds / 60
     print(f"probe: {rate:.1f} steps/s; training {config.trainer.max_steps} steps in at most {seconds:.0f} s", flush=True)
+    shutil.rmtree(args.run_dir, ignore_errors=True)  # one call, one run: Lightning's clock would carry a leftover's time over
     trainer = train(config, args.run_dir)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
