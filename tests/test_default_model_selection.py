@@ -109,3 +109,4 @@ def test_a_weights_file_is_a_candidate_measured_beside_it_and_exported_at_the_ch
     from safetensors.torch import load_file
 
     assert {v.dtype for v in load_file(out).values()} == {torch.float16, torch.float32}  # still half (BatchNorm stats float32)
+    assert out.stat().st_mode & 0o777 == 0o644  # readable by others: safetensors alone writes 0600

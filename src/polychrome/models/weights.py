@@ -76,6 +76,7 @@ def save_weights(model: Colorizer, path: str | Path, input_size: int, temperatur
              for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     with atomic_path(path) as temporary:
         save_file(state, str(temporary), metadata=metadata)
+        temporary.chmod(0o644)  # safetensors writes 0600; a weights file is made to be shared
     return path
 
 
