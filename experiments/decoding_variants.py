@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.compare import as_gray
 from polychrome.data import open_dataset
 from polychrome.evaluate import evaluate
 from polychrome.inference import colorize_images, load_model
@@ -96,9 +96,7 @@ def figure(data: str, path: str, count: int) -> None:
     models = [combined(name) for name in SHOWN]
     rows = []
     for photo in photos:
-        lab = uint8_to_lab(photo[None])
-        gray = lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))[0]
-        rows.append([gray, *[colorize_images(model, [photo], model.input_size, 0.6)[0] for model in models], photo])
+        rows.append([as_gray(photo), *[colorize_images(model, [photo], model.input_size, 0.6)[0] for model in models], photo])
     png = Path(path).with_suffix(".png")
     image_grid(rows, png, ["gray", *SHOWN.values(), "truth"], cell=2.6)
     if png != Path(path):

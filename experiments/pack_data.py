@@ -31,12 +31,12 @@ def pack(folders: list[str], out: str | Path, size: int, quality: int = 70, root
     Returns (photos written, one line per photo that could not be read). A copy already there is kept,
     so an interrupted pack resumes."""
     root, out = Path(root or data_root()), Path(out)
-    written, failed = 0, []
+    written, failed, extensions = 0, [], set(image_extensions())
     for folder in folders:
         source = root / folder
         if not source.is_dir():
             raise SystemExit(f"no folder {source}: give folders relative to the data root {root} (POLYCHROME_DATA)")
-        for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in set(image_extensions())):
+        for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in extensions):
             target = (out / folder / path.relative_to(source)).with_suffix(".jpg")
             if target.is_file():
                 continue

@@ -32,7 +32,8 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _gray(image: torch.Tensor) -> torch.Tensor:
+def as_gray(image: torch.Tensor) -> torch.Tensor:
+    """The photo's own L with no colour: uint8 RGB (3, H, W) -> uint8 RGB (3, H, W)."""
     lab = uint8_to_lab(image[None])
     return lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))[0]
 
@@ -80,11 +81,11 @@ def write_report(results: list[dict], models: dict[str, Colorizer], out: str | P
         for kind, indices in picks.items():
             images = _images(first["data"], protocol["eval_size"], indices)
             predicted = colorize_images(model, images, protocol["size"], protocol["temperature"])
-            rows = [[_gray(image), colour, image] for image, colour in zip(images, predicted)]
+            rows = [[as_gray(image), colour, image] for image, colour in zip(images, predicted)]
             titles = [f"#{i}: {first['per_image_error'][i]:.1f}" for i in indices]
             image_grid(rows, out / f"examples-{kind}.png", ["gray input", name, "truth"], titles)
     else:
         images = _images(first["data"], protocol["eval_size"], random_pick)
         columns = [colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"]) for (name, model), r in zip(models.items(), results)]
-        rows = [[_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
+        rows = [[as_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
         image_grid(rows, out / "examples.png", ["gray input", *models, "truth"])

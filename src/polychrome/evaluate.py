@@ -60,6 +60,7 @@ from polychrome.metrics import (
     error_histogram,
     false_color,
     nazeri_correct,
+    prediction_spread,
     psnr,
     segment_median_errors,
     ssim,
@@ -265,8 +266,7 @@ def _measure(members, dataset, eval_size, segment_threshold, classifier, curves,
     false = false_color(ab, truth_ab).flatten(1).double()
     totals.false_color += float(false.sum())
     if len(members) > 1:
-        spread = float((ab - ab[:1]).abs().amax())
-        totals.prediction_spread = max(spread, totals.prediction_spread or 0.0)
+        totals.prediction_spread = max(float(prediction_spread(ab)), totals.prediction_spread or 0.0)
     for k, index in enumerate(indices):
         totals.per_image_error[index] = float(error[k].mean())
         totals.per_image_false_color[index] = float(false[k].mean())

@@ -133,6 +133,12 @@ def false_color(predicted_ab: Tensor, true_ab: Tensor, margin: float = FALSE_COL
     return error - torch.linalg.vector_norm(true_ab, dim=1) >= margin
 
 
+def prediction_spread(predicted_ab: Tensor) -> Tensor:
+    """The largest difference between the predictions for a stack of images (N, 2, H, W), in ab units:
+    0 when the model paints the same pattern on every image, i.e. ignores its input."""
+    return (predicted_ab - predicted_ab[:1]).abs().amax()
+
+
 def segment_median_errors(error: Tensor, segments: Tensor) -> Tensor:
     """For each segment, the error a majority of its pixels are within: the (n // 2)-th smallest.
 

@@ -18,7 +18,7 @@ from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.config import TrainConfig, config_to_dict, load_config
 from polychrome.data.datasets import Batch
 from polychrome.losses import colour_loss
-from polychrome.metrics import AccuracyCurves
+from polychrome.metrics import AccuracyCurves, prediction_spread
 from polychrome.models import create_model
 from polychrome.models.base import upsample_ab
 from polychrome.models.fusion import timm_mean_std
@@ -94,7 +94,7 @@ class ColorizationTask(_Task):
 
     def on_validation_epoch_start(self) -> None:
         self._curves = AccuracyCurves(self.eval_bins)
-        self._spread = 0.0  # the largest ab difference between two images' predictions: 0 = input ignored
+        self._spread = torch.zeros((), device=self.device)  # a tensor: no device sync per step
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
         lightness, ab = self._lab(batch)
@@ -102,7 +102,7 @@ class ColorizationTask(_Task):
         if colour.any():
             predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]).float()
             self._curves.update(predicted, ab[colour])
-            self._spread = max(self._spread, float((predicted - predicted[:1]).abs().amax()))
+            self._spread = torch.maximum(self._spread, prediction_spread(predicted))
 
     def on_validation_epoch_end(self) -> None:
         counts = self.trainer.strategy.reduce(self._curves.counts.to(self.device), reduce_op="sum")

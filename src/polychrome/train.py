@@ -128,7 +128,8 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     session = len(list((run_dir / "logs").glob("version_*"))) if (run_dir / "logs").exists() else 0
     trainer = L.Trainer(
-        max_steps=t.max_steps, max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None, max_epochs=-1, val_check_interval=t.val_every, check_val_every_n_epoch=None,
+        max_steps=t.max_steps, max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None, max_epochs=-1,
+        val_check_interval=t.val_every, check_val_every_n_epoch=None,
         log_every_n_steps=t.log_every, accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"),
         callbacks=[periodic, best, LearningRateMonitor(logging_interval="step"), *callbacks],
