@@ -187,46 +187,20 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
     (``entropy_quantile_pixels``), marked at the cell's centre. Entropy is in nats (0 to ln Q). Saved as PNG,
     atomically.
     """
-    from matplotlib import patheffects
     from matplotlib.figure import Figure
 
     rgb = np.asarray(rgb)
     probabilities = probabilities.detach().float().cpu()
     _check_distribution_inputs(rgb, probabilities, bins)
-    (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
     entropy = bin_entropy(probabilities[None])[0]
-    if pixels is None:
-        centres = entropy_quantile_pixels(entropy)
-        pixels = [(int((r + 0.5) * height / h), int((c + 0.5) * width / w)) for r, c in centres]
-    pixels = [(int(row), int(col)) for row, col in pixels]
-    if not pixels:
-        raise ValueError("pixels must name at least one (row, col)")
-    for row, col in pixels:
-        if not (0 <= row < height and 0 <= col < width):
-            raise ValueError(f"pixel {(row, col)} lies outside the {height}x{width} image")
-    cells = [(row * h // height, col * w // width) for row, col in pixels]
-
+    pixels = _inspected_pixels(pixels, entropy, rgb.shape[:2])
     figure = Figure(figsize=(3.2 * max(len(pixels), 2), 6.6), layout="constrained")
     top, bottom = figure.subfigures(2, 1)
-    image_ax, entropy_ax = top.subplots(1, 2)
-    image_ax.imshow(rgb)
-    image_ax.set_title("colourised")
-    shown = entropy_ax.imshow(entropy.numpy(), extent=(0, width, height, 0), interpolation="nearest",
-                              cmap="magma", vmin=0, vmax=float(np.log(len(bins))))
-    top.colorbar(shown, ax=entropy_ax, label=f"entropy (nats; uniform = ln {len(bins)})")
-    entropy_ax.set_title(f"entropy of p(ab) at {h}x{w}")
-    for ax in (image_ax, entropy_ax):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for number, (row, col) in enumerate(pixels, 1):
-            ax.plot(col, row, marker="o", markersize=11, markerfacecolor="none", markeredgecolor="white",
-                    markeredgewidth=2, path_effects=[patheffects.withStroke(linewidth=4, foreground="black")])
-            ax.annotate(str(number), (col, row), xytext=(6, 6), textcoords="offset points", color="white",
-                        fontweight="bold",
-                        bbox=dict(boxstyle="round,pad=0.15", facecolor="black", alpha=0.6, linewidth=0))
-
+    _plot_image_and_entropy(top, rgb, entropy, pixels, len(bins))
+    (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
     panels = np.atleast_1d(bottom.subplots(1, len(pixels)))
-    for number, (ax, (row, col), (r, c)) in enumerate(zip(panels, pixels, cells), 1):
+    for number, (ax, (row, col)) in enumerate(zip(panels, pixels), 1):
+        r, c = row * h // height, col * w // width  # the output cell that covers the pixel
         p = probabilities[:, r, c].numpy()
         mode = int(p.argmax())
         a, b = bins[mode].tolist()
@@ -238,6 +212,44 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
 
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
+
+
+def _inspected_pixels(pixels: list[tuple[int, int]] | None, entropy: Tensor, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """The full-resolution (row, col) to inspect: the caller's, checked, or the entropy quantiles' cell centres."""
+    (height, width), (h, w) = size, entropy.shape
+    if pixels is None:
+        centres = entropy_quantile_pixels(entropy)
+        pixels = [(int((r + 0.5) * height / h), int((c + 0.5) * width / w)) for r, c in centres]
+    pixels = [(int(row), int(col)) for row, col in pixels]
+    if not pixels:
+        raise ValueError("pixels must name at least one (row, col)")
+    for row, col in pixels:
+        if not (0 <= row < height and 0 <= col < width):
+            raise ValueError(f"pixel {(row, col)} lies outside the {height}x{width} image")
+    return pixels
+
+
+def _plot_image_and_entropy(top, rgb: np.ndarray, entropy: Tensor, pixels: list[tuple[int, int]], bins: int) -> None:
+    """The colourised image and its entropy map side by side, the inspected pixels numbered on both."""
+    from matplotlib import patheffects
+
+    (height, width), (h, w) = rgb.shape[:2], entropy.shape
+    image_ax, entropy_ax = top.subplots(1, 2)
+    image_ax.imshow(rgb)
+    image_ax.set_title("colourised")
+    shown = entropy_ax.imshow(entropy.numpy(), extent=(0, width, height, 0), interpolation="nearest",
+                              cmap="magma", vmin=0, vmax=float(np.log(bins)))
+    top.colorbar(shown, ax=entropy_ax, label=f"entropy (nats; uniform = ln {bins})")
+    entropy_ax.set_title(f"entropy of p(ab) at {h}x{w}")
+    for ax in (image_ax, entropy_ax):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for number, (row, col) in enumerate(pixels, 1):
+            ax.plot(col, row, marker="o", markersize=11, markerfacecolor="none", markeredgecolor="white",
+                    markeredgewidth=2, path_effects=[patheffects.withStroke(linewidth=4, foreground="black")])
+            ax.annotate(str(number), (col, row), xytext=(6, 6), textcoords="offset points", color="white",
+                        fontweight="bold",
+                        bbox=dict(boxstyle="round,pad=0.15", facecolor="black", alpha=0.6, linewidth=0))
 
 
 BASELINE_STYLES = {"gray": "--", "random": ":", "mean": "-."}

@@ -80,7 +80,13 @@ def test_soft_encoding_of_far_out_of_gamut_pixels_does_not_underflow():
 def test_soft_encoding_chunks_give_the_same_answer():
     ab = torch.randn(1, 2, 16, 16, generator=torch.Generator().manual_seed(2)) * 40
     whole, parts = encode_soft(ab, BINS), encode_soft(ab, BINS, chunk=7)
-    assert torch.equal(whole.index, parts.index) and torch.allclose(whole.weight, parts.weight)
+    assert torch.equal(whole.index, parts.index)
+    # torch.cdist takes its matrix-product path (|x|^2 + |c|^2 - 2 x.c) for large chunks and the direct one for
+    # small, so the squared distances may differ by a few float32 epsilons of |x|^2 + |c|^2; the logits divide
+    # that by 2 sigma^2, and a softmax moves by at most twice its largest logit change.
+    squared = ab.square().sum(1).max() + BINS.square().sum(1).max()
+    tolerance = 2 * 4 * torch.finfo(torch.float32).eps * squared / (2 * 5.0**2)
+    assert (whole.weight - parts.weight).abs().max() <= tolerance
 
 
 def test_soft_encoding_a_256px_batch_stays_within_memory():
