@@ -91,14 +91,22 @@ class TrainConfig:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
 
 
+def check_keys(cls: type, values: dict, where: str = "", source: str = "") -> None:
+    """Fail on a key of ``values`` that the dataclass ``cls`` has no field for, naming it (``where`` is its
+    dotted section, ``source`` the file) and the valid keys: run configs and study files share this, so a
+    typo reads the same in both."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown config key {', '.join(f'{where}{k}' for k in unknown)}{f' in {source}' if source else ''}; "
+                         f"valid keys in {where or 'the top level'}: {', '.join(sorted(names))}")
+
+
 def _build(cls: type, values: dict, where: str):
     if not isinstance(values, dict):
         raise ValueError(f"{where or 'config'} must be a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown config key {', '.join(f'{where}{k}' for k in unknown)}; valid keys in {where or 'the top level'}: {', '.join(sorted(names))}")
+    check_keys(cls, values, where)
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
