@@ -1,5 +1,9 @@
 """The colourise page in a real browser: Debian's chromium driven by Playwright, against uvicorn.
 
+One server and one browser serve the whole module; each test opens its own page (a fresh browser
+context, so no state leaks between tests). The server's limits are small (UPLOAD_LIMIT, MAX_PIXELS)
+so the tests can cross them with small files.
+
 With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/colorize.png (to regenerate the
 README's picture); otherwise into the test's temporary folder.
 """
@@ -10,8 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
+from PIL import Image
 
 import polychrome
 from polychrome.serve import create_app
@@ -19,6 +25,10 @@ from tests.conftest import shared
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPOSITORY = Path(__file__).resolve().parents[2]
+UPLOAD_LIMIT = 2 * 2**20
+MAX_PIXELS = 1_000_000
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
 
 # The page's result image as a checksum of its decoded pixels, to tell two renderings apart.
 PIXELS = """() => {
@@ -36,15 +46,22 @@ DRAWN = """() => {
   for (let i = 0; i < data.length; i += 4) drawn += data[i + 3] > 0 && (data[i] < 250 || data[i + 1] < 250 || data[i + 2] < 250);
   return drawn;
 }"""
+# True once the page has finished with an upload: a new result shown, or an error said.
+SETTLED = """(previous) => {
+  const status = document.getElementById("status"), result = document.getElementById("result");
+  if (status.classList.contains("error")) return true;
+  return result.src !== previous && result.complete && result.naturalWidth > 0 && !status.textContent.startsWith("Colourising");
+}"""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server():
     """The app on a free loopback port (bound here, so no other process can take it first)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(create_app(["default", "gray"]), log_level="warning"))
+    app = create_app(["default", "gray"], upload_limit=UPLOAD_LIMIT, max_pixels=MAX_PIXELS)
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -57,42 +74,192 @@ def server():
     sock.close()
 
 
-def test_colourise_a_photo_change_the_temperature_and_inspect_a_pixel(server, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
-    photo = shared("sample-photos", "kodak_kodim05_half.png")
-    screenshots = REPOSITORY / "docs" / "screenshots" if os.environ.get("POLYCHROME_SCREENSHOTS") == "1" else tmp_path
-
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(20_000)
-            elsewhere = []
-            page.on("request", lambda request: request.url.startswith((server, "blob:", "data:")) or elsewhere.append(request.url))
-            page.goto(server + "/")
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+        yield chromium
+        chromium.close()
 
-            page.set_input_files("#file", photo)
-            page.wait_for_function("(document.getElementById('result').dataset.temperature || '') !== ''")
-            own = float(page.eval_on_selector("#result", "image => image.dataset.temperature"))
-            assert own == polychrome.load_colorizer("default").temperature  # the slider starts at the model's own
-            assert page.eval_on_selector("#result", "image => [image.naturalWidth, image.naturalHeight]") == [384, 256]
-            assert page.is_visible("#compare") and page.is_visible("#download")
-            first = page.evaluate(PIXELS)
 
-            page.fill("#temperature", "0.2")
-            page.wait_for_function("document.getElementById('result').dataset.temperature === '0.2'")
-            assert page.evaluate(PIXELS) != first
+@pytest.fixture
+def open_page(server, browser):
+    """Opens the colourise page in a fresh context: ``open_page(viewport, **context_options)``."""
+    contexts = []
 
-            page.click("#compare", position={"x": 420, "y": 150})
-            page.wait_for_selector("#dist-top:has-text('most likely ab')")
-            assert page.evaluate(DRAWN) > 1000
-            page.screenshot(path=str(screenshots / "colorize.png"), full_page=True)
+    def open_(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(server + "/")
+        return page
 
-            page.select_option("#model", "gray")
-            page.wait_for_selector("#note:has-text('regression')")
-            assert page.is_disabled("#temperature")
-            assert elsewhere == []  # the page works offline
-        finally:
-            browser.close()
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Test files: the parrots (384x256), an 1800x300 panorama, and a JPEG over MAX_PIXELS."""
+    folder = tmp_path_factory.mktemp("photos")
+    ramp = np.linspace(0, 255, 1800, dtype=np.uint8)
+    Image.fromarray(np.tile(ramp, (300, 1))).save(folder / "panorama_1800x300.png")
+    Image.new("RGB", (1500, 1000), "gray").save(folder / "over_pixels_1500x1000.jpg")
+    return {"parrots": shared("sample-photos", "kodak_kodim23_half.png"),
+            "panorama": folder / "panorama_1800x300.png", "over_pixels": folder / "over_pixels_1500x1000.jpg"}
+
+
+def upload(page, path) -> None:
+    """Choose ``path`` in the file chooser and wait until the page shows its result or an error."""
+    previous = page.eval_on_selector("#result", "image => image.src")
+    page.set_input_files("#file", path)
+    page.wait_for_function(SETTLED, arg=previous)
+
+
+def status(page) -> tuple[str, bool]:
+    return page.inner_text("#status"), page.eval_on_selector("#status", "s => s.classList.contains('error')")
+
+
+def test_colourise_a_photo_change_the_temperature_and_inspect_a_pixel(server, open_page, tmp_path):
+    screenshots = REPOSITORY / "docs" / "screenshots" if os.environ.get("POLYCHROME_SCREENSHOTS") == "1" else tmp_path
+    page = open_page(DESKTOP)
+    elsewhere = []
+    page.on("request", lambda request: request.url.startswith((server, "blob:", "data:")) or elsewhere.append(request.url))
+    page.reload()
+
+    upload(page, shared("sample-photos", "kodak_kodim05_half.png"))
+    own = float(page.eval_on_selector("#result", "image => image.dataset.temperature"))
+    assert own == polychrome.load_colorizer("default").temperature  # the slider starts at the model's own
+    assert page.eval_on_selector("#result", "image => [image.naturalWidth, image.naturalHeight]") == [384, 256]
+    assert page.is_visible("#compare") and page.is_visible("#download")
+    first = page.evaluate(PIXELS)
+
+    page.fill("#temperature", "0.2")
+    page.wait_for_function("document.getElementById('result').dataset.temperature === '0.2'")
+    assert page.evaluate(PIXELS) != first
+
+    page.click("#compare", position={"x": 420, "y": 150})
+    page.wait_for_selector("#dist-top:has-text('most likely ab')")
+    assert page.evaluate(DRAWN) > 1000
+    page.screenshot(path=str(screenshots / "colorize.png"), full_page=True)
+
+    page.select_option("#model", "gray")
+    page.wait_for_selector("#note:has-text('regression')")
+    assert page.is_disabled("#temperature")
+    assert elsewhere == []  # the page works offline
+
+
+def test_a_rejected_upload_leaves_the_shown_photo_and_its_name_alone(open_page, photos):
+    page = open_page(DESKTOP)
+    upload(page, photos["parrots"])
+    page.click("#compare", position={"x": 100, "y": 100})
+    page.wait_for_selector("#dist-top:has-text('most likely ab')")
+
+    upload(page, photos["over_pixels"])
+    message, is_error = status(page)
+    assert is_error and "over_pixels_1500x1000.jpg" in message and "kodak_kodim23_half.png" in message
+    assert page.is_visible("#marker") and page.evaluate(DRAWN) > 1000  # the parrots' pixel, still inspected
+    assert page.get_attribute("#download", "download") == "kodak_kodim23_half-colourised.png"
+
+    page.fill("#temperature", "0.3")
+    page.wait_for_function("document.getElementById('result').dataset.temperature === '0.3'")
+    message, is_error = status(page)
+    assert not is_error and "kodak_kodim23_half.png" in message
+    with page.expect_download() as saving:
+        page.click("#download")
+    download = saving.value
+    assert download.suggested_filename == "kodak_kodim23_half-colourised.png"
+    with Image.open(download.path()) as saved:
+        assert saved.size == (384, 256)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_photos_keep_their_aspect_ratio(open_page, photos, viewport):
+    page = open_page(viewport)
+    for name in ("panorama", "parrots"):
+        upload(page, photos[name])
+        shown = page.eval_on_selector("#result", "image => { const box = image.getBoundingClientRect();"
+                                      " return [box.width, box.height, image.naturalWidth, image.naturalHeight]; }")
+        width, height, natural_width, natural_height = shown
+        assert abs(width - height * natural_width / natural_height) <= 1, f"{name} drawn {width}x{height}"
+        assert width <= viewport["width"]
+
+
+def test_the_upload_limit_counts_the_file_and_names_sizes_a_person_can_compare(open_page, tmp_path):
+    page = open_page(DESKTOP)
+    sent = []
+    page.on("request", lambda request: "api/predict" in request.url and sent.append(request.url))
+    at_limit, over_limit = tmp_path / "at_limit.jpg", tmp_path / "one_byte_over.jpg"
+    at_limit.write_bytes(b"\0" * UPLOAD_LIMIT)
+    over_limit.write_bytes(b"\0" * (UPLOAD_LIMIT + 1))
+
+    upload(page, over_limit)
+    message, is_error = status(page)
+    assert is_error and sent == []
+    assert f"{UPLOAD_LIMIT + 1:,} bytes" in message and f"{UPLOAD_LIMIT:,} bytes" in message
+
+    upload(page, at_limit)  # within the limit: the page sends it, and the server judges it
+    assert len(sent) == 1
+
+
+def test_the_keyboard_reaches_the_file_chooser_visibly_and_inspects_pixels(open_page, photos):
+    page = open_page(DESKTOP)
+    outline = "() => { const style = getComputedStyle(document.getElementById('drop'));" \
+              " return style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0; }"
+    assert not page.evaluate(outline)
+    page.focus("#file")
+    assert page.evaluate(outline)  # the 1x1 input is invisible; its drop zone shows the focus
+
+    upload(page, photos["parrots"])
+    page.focus("#file")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "compare"
+    page.keyboard.press("ArrowRight")  # the first key puts the marker in the middle
+    page.wait_for_selector("#dist-top:has-text('most likely ab')")
+    assert page.is_visible("#marker") and page.evaluate(DRAWN) > 1000
+    first = page.inner_text("#dist-top")
+    assert first.startswith("pixel (192, 128)")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("!document.getElementById('dist-top').textContent.startsWith('pixel (192, 128)')")
+    x, y = (int(v) for v in page.inner_text("#dist-top").split(")")[0].removeprefix("pixel (").split(", "))
+    assert x > 192 and y > 128
+    marker = page.eval_on_selector("#marker", "m => [parseFloat(m.style.left), parseFloat(m.style.top)]")
+    assert marker == pytest.approx([(x + 0.5) / 384 * 100, (y + 0.5) / 256 * 100])
+
+
+def test_a_tap_on_a_phone_brings_the_distribution_into_view(open_page, photos):
+    page = open_page(PHONE, has_touch=True, is_mobile=True)
+    upload(page, photos["parrots"])
+    page.tap("#compare")
+    page.wait_for_selector("#dist-top:has-text('most likely ab')")
+    page.wait_for_function("""() => {
+      const box = document.getElementById("distribution").getBoundingClientRect();
+      return box.top >= 0 && box.bottom <= window.innerHeight;
+    }""")
+
+
+def test_the_temperature_shown_is_the_selected_models_own_and_says_when_it_does_not_apply(open_page, photos):
+    own = polychrome.load_colorizer("default").temperature
+    page = open_page(DESKTOP)
+    page.wait_for_function(f"document.getElementById('temperature-value').textContent === '{own:.2f}'")
+
+    upload(page, photos["parrots"])
+    assert page.inner_text("#temperature-value") == f"{own:.2f}"  # no jump on the first upload
+    page.fill("#temperature", "0.2")
+    page.wait_for_function("document.getElementById('result').dataset.temperature === '0.2'")
+
+    page.select_option("#model", "gray")
+    page.wait_for_selector("#note:has-text('regression')")
+    assert page.is_disabled("#temperature")
+    assert "does not apply" in page.inner_text("#temperature-value")
+
+    page.select_option("#model", "default")
+    page.wait_for_function(f"document.getElementById('result').dataset.temperature === '{own:g}'")
+    assert page.inner_text("#temperature-value") == f"{own:.2f}"
+    assert f"{own:.2f}" in page.inner_text("#temperature-origin") and "default" in page.inner_text("#temperature-origin")

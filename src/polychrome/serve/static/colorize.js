@@ -1,21 +1,28 @@
 // The colourise page. A photo is sent once (POST api/predict, one forward pass); every temperature is
-// then a re-decoding of the server's cached prediction (GET api/render/TOKEN), and a click asks for one
-// pixel's distribution over the ab bins (GET api/distribution/TOKEN), drawn here on the ab plane.
+// then a re-decoding of the server's cached prediction (GET api/render/TOKEN), and a click, tap or arrow
+// key asks for one pixel's distribution over the ab bins (GET api/distribution/TOKEN), drawn here on the
+// ab plane. What the page shows always belongs to one accepted upload: a file the server (or the size
+// check here) refuses leaves the photo on show, its name and its Download as they were.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = $("colorize"), file = $("file"), drop = $("drop"), model = $("model");
-  const slider = $("temperature"), shownTemperature = $("temperature-value"), split = $("split");
-  const compare = $("compare"), before = $("before"), result = $("result"), marker = $("marker");
+  const slider = $("temperature"), shownTemperature = $("temperature-value"), origin = $("temperature-origin");
+  const split = $("split"), compare = $("compare"), before = $("before"), result = $("result"), marker = $("marker");
   const status = $("status"), note = $("note"), download = $("download");
-  const canvas = $("distribution"), caption = $("dist-top");
+  const figure = $("distribution-figure"), canvas = $("distribution"), caption = $("dist-top");
   const uploadLimit = Number(page.dataset.uploadLimit);
   const GRID = 10, RANGE = 120; // ab bin spacing and the half-width of the plotted ab plane
+  const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  const HINT = caption.textContent;
 
-  // photo: the chosen File; the rest is what api/predict answered for it.
+  // photo: the accepted File; current: what api/predict answered for it, plus its file name. The two
+  // change together, only when the server accepts an upload.
   let photo = null, current = null, url = null, asked = 0;
   let rendering = false, renderAgain = false;
+  let adopted = null, applies = false; // the model whose facts the controls show; whether it takes a temperature
+  let inspected = null, looked = 0; // the pixel whose distribution is shown, and a counter of asks for one
 
   function say(text, isError = false) {
     status.textContent = text;
@@ -29,34 +36,65 @@
     throw new Error(message);
   }
 
-  async function predict() {
-    if (!photo) return;
-    if (photo.size > uploadLimit) {
-      const mib = (n) => (n / 2 ** 20).toFixed(1);
-      say(`${photo.name} is ${mib(photo.size)} MiB, above this server's limit of ${mib(uploadLimit)} MiB; choose a smaller file.`, true);
+  // A file's size and the limit in units a person can compare: MiB, or bytes where the MiB read the same.
+  function comparableSizes(size, limit) {
+    const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`, bytes = (n) => `${n.toLocaleString("en")} bytes`;
+    const unit = mib(size) === mib(limit) ? bytes : mib;
+    return [unit(size), unit(limit)];
+  }
+
+  // A refused upload or model choice: say why, and that the photo on show (if any) stays.
+  function refuse(text) {
+    const kept = current ? ` Still showing ${current.file} (${current.name}).` : "";
+    say(`${text.replace(/\.$/, "")}.${kept}`, true);
+    if (current) model.value = current.name;
+  }
+
+  async function predict(candidate) {
+    if (!candidate) return;
+    if (candidate.size > uploadLimit) {
+      const [size, limit] = comparableSizes(candidate.size, uploadLimit);
+      refuse(`${candidate.name} is ${size}, above this server's limit of ${limit}; choose a smaller file`);
       return;
     }
-    say(`Colourising ${photo.name} with ${model.value}…`);
+    say(`Colourising ${candidate.name} with ${model.value}…`);
     const question = ++asked; // a newer upload or model choice makes this answer stale
     const form = new FormData();
-    form.append("image", photo);
+    form.append("image", candidate);
     form.append("model", model.value);
     try {
       const answer = await (await check(await fetch("api/predict", { method: "POST", body: form }))).json();
       if (question !== asked) return;
-      current = answer;
-      const classification = current.head === "classification";
-      slider.disabled = !classification;
-      if (classification) setTemperature(current.temperature);
-      note.hidden = classification;
-      canvas.parentElement.classList.toggle("disabled", !classification);
-      note.textContent = classification ? "" :
-        `${current.name} predicts colours directly (regression): it has no temperature and no distribution to show.`;
+      photo = candidate;
+      current = { ...answer, file: candidate.name };
+      adoptModel(current);
       clearDistribution();
       await render();
     } catch (error) {
-      say(error.message, true);
+      if (question === asked) refuse(`${candidate.name}: ${error.message}`);
     }
+  }
+
+  // The controls for a model's facts ({name, head, temperature}, from api/models or api/predict). The
+  // slider moves to the model's own temperature, saying so, only when the model changes: a new photo
+  // with the same model keeps the temperature chosen.
+  function adoptModel(facts) {
+    const classification = facts.head === "classification";
+    slider.disabled = !classification || !current;
+    note.hidden = classification;
+    note.textContent = classification ? "" :
+      `${facts.name} predicts colours directly (regression): it has no temperature and no distribution to show.`;
+    figure.classList.toggle("disabled", !classification);
+    origin.hidden = !classification;
+    if (facts.name === adopted) return;
+    const was = applies ? shownTemperature.textContent : null, first = adopted === null;
+    adopted = facts.name;
+    applies = classification;
+    if (!classification) { shownTemperature.textContent = "does not apply"; return; }
+    setTemperature(facts.temperature);
+    const own = shownTemperature.textContent;
+    origin.textContent = first ? `${own} is ${facts.name}'s own temperature.` :
+      `Set to ${own}, ${facts.name}'s own temperature` + (was && was !== own ? ` (was ${was}).` : ".");
   }
 
   // One render at a time; slider moves during a render are folded into one more render at the end.
@@ -64,14 +102,16 @@
     if (rendering) { renderAgain = true; return; }
     rendering = true;
     try {
+      let entry;
       do {
         renderAgain = false;
+        entry = current;
         const temperature = slider.disabled ? "" : slider.value;
         const query = temperature ? `?temperature=${temperature}` : "";
-        const blob = await (await check(await fetch(`api/render/${current.token}${query}`))).blob();
-        await show(blob, temperature);
+        const blob = await (await check(await fetch(`api/render/${entry.token}${query}`))).blob();
+        await show(blob, temperature, entry);
       } while (renderAgain);
-      say(`${current.width}×${current.height} px, ${current.name}` + (slider.disabled ? "" : `, temperature ${slider.value}`));
+      say(`${entry.file}: ${entry.width}×${entry.height} px, ${entry.name}` + (slider.disabled ? "" : `, temperature ${shownTemperature.textContent}`));
     } catch (error) {
       say(error.message, true);
     } finally {
@@ -79,14 +119,15 @@
     }
   }
 
-  async function show(blob, temperature) {
+  async function show(blob, temperature, entry) {
     const previous = url;
     url = URL.createObjectURL(blob);
     result.src = before.src = download.href = url;
     await result.decode();
     if (previous) URL.revokeObjectURL(previous);
     result.dataset.temperature = temperature;
-    download.download = `${photo.name.replace(/\.[^.]*$/, "")}-colourised.png`;
+    compare.style.setProperty("--ratio", entry.height / entry.width);
+    download.download = `${entry.file.replace(/\.[^.]*$/, "")}-colourised.png`;
     compare.hidden = download.hidden = false;
   }
 
@@ -95,31 +136,39 @@
     shownTemperature.textContent = Number(slider.value).toFixed(2);
   }
 
-  function choose(chosen) {
-    if (!chosen) return;
-    photo = chosen;
-    predict();
-  }
+  const inspectable = () => current && current.head === "classification";
 
-  // The pixel under a click, in the photo's own coordinates.
+  // The pixel under a click or tap, in the photo's own coordinates.
   function pixelAt(event) {
     const box = result.getBoundingClientRect();
-    const clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.floor(v)));
-    return [clamp((event.clientX - box.left) / box.width * current.width, current.width),
-            clamp((event.clientY - box.top) / box.height * current.height, current.height)];
+    return [(event.clientX - box.left) / box.width * current.width, (event.clientY - box.top) / box.height * current.height];
   }
 
-  async function inspect(event) {
-    if (!current || slider.disabled) return;
-    const [x, y] = pixelAt(event);
-    marker.style.left = `${(x + 0.5) / current.width * 100}%`;
-    marker.style.top = `${(y + 0.5) / current.height * 100}%`;
+  // Arrow keys move the marker by a fiftieth of the photo's longer side (Shift: by one pixel); the
+  // first press puts it in the middle.
+  function pixelAfter(key, shiftKey) {
+    if (!inspected) return [current.width / 2, current.height / 2];
+    const stride = shiftKey ? 1 : Math.max(1, Math.round(Math.max(current.width, current.height) / 50));
+    const [dx, dy] = ARROWS[key];
+    return [inspected[0] + dx * stride, inspected[1] + dy * stride];
+  }
+
+  async function inspect(pixel) {
+    const entry = current, clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.floor(v)));
+    const [x, y] = inspected = [clamp(pixel[0], entry.width), clamp(pixel[1], entry.height)];
+    marker.style.left = `${(x + 0.5) / entry.width * 100}%`;
+    marker.style.top = `${(y + 0.5) / entry.height * 100}%`;
     marker.hidden = false;
+    const question = ++looked; // held arrow keys ask faster than answers come: draw only the latest
     try {
-      const shown = await (await check(await fetch(`api/distribution/${current.token}?x=${x}&y=${y}`))).json();
+      const shown = await (await check(await fetch(`api/distribution/${entry.token}?x=${x}&y=${y}`))).json();
+      if (question !== looked || entry !== current) return;
       drawDistribution(shown);
       const [a, b] = shown.top;
       caption.textContent = `pixel (${x}, ${y}): most likely ab = (${a}, ${b}), p = ${shown.top_p.toFixed(3)}`;
+      // On a phone the figure sits below the photo, off-screen: bring it into view.
+      const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+      figure.scrollIntoView({ block: "nearest", behavior: still ? "auto" : "smooth" });
     } catch (error) {
       say(error.message, true);
     }
@@ -128,7 +177,9 @@
   function clearDistribution() {
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     marker.hidden = true;
-    caption.textContent = "Click a pixel of the result to see the colours the model considered there.";
+    inspected = null;
+    looked++;
+    caption.textContent = HINT;
   }
 
   // Zhang et al.'s per-pixel figure: each ab bin a square in its colour at L = 50, faded by its
@@ -160,19 +211,38 @@
     context.fillText("+b", canvas.width / 2 + 4, 12);
   }
 
-  file.addEventListener("change", () => choose(file.files[0]));
+  // Before any upload the temperature shown is the selected model's own, from the server's list.
+  async function describeModels() {
+    try {
+      const facts = await (await check(await fetch("api/models"))).json();
+      const byName = new Map(facts.map((entry) => [entry.name, entry]));
+      const showSelected = () => { if (!current && byName.has(model.value)) adoptModel(byName.get(model.value)); };
+      model.addEventListener("change", showSelected);
+      showSelected();
+    } catch (error) {
+      say(`cannot describe this server's models: ${error.message}`, true);
+    }
+  }
+
+  file.addEventListener("change", () => predict(file.files[0]));
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("over");
-    choose(event.dataTransfer.files[0]);
+    predict(event.dataTransfer.files[0]);
   });
-  model.addEventListener("change", predict);
+  model.addEventListener("change", () => predict(photo));
   slider.addEventListener("input", () => {
     setTemperature(slider.value);
     if (current) render();
   });
   split.addEventListener("input", () => compare.style.setProperty("--split", `${split.value}%`));
-  compare.addEventListener("click", inspect);
+  compare.addEventListener("click", (event) => { if (inspectable()) inspect(pixelAt(event)); });
+  compare.addEventListener("keydown", (event) => {
+    if (!(event.key in ARROWS) || !inspectable()) return;
+    event.preventDefault(); // the arrows move the marker, not the page
+    inspect(pixelAfter(event.key, event.shiftKey));
+  });
+  describeModels();
 })();
