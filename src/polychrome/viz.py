@@ -89,10 +89,10 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
             if points:
                 steps, values = zip(*points)
                 ax.plot(steps, values, label=name, marker="o" if metric.startswith("val") else None, markersize=3)
-        for name, values in (baselines or {}).items():
-            if metric in values:
-                ax.axhline(values[metric], linestyle="--", color="gray", linewidth=1)
-                ax.annotate(name, (0, values[metric]), xycoords=("axes fraction", "data"), fontsize=8, color="gray", va="bottom")
+        for name, measured in (baselines or {}).items():
+            if metric in measured:
+                ax.axhline(measured[metric], linestyle="--", color="gray", linewidth=1)
+                ax.annotate(name, (0, measured[metric]), xycoords=("axes fraction", "data"), fontsize=8, color="gray", va="bottom")
         ax.set_xlabel("step")
         ax.set_title(metric)
         ax.grid(True, linewidth=0.3)
@@ -195,7 +195,7 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
     entropy = bin_entropy(probabilities[None])[0]
     pixels = _inspected_pixels(pixels, entropy, rgb.shape[:2])
     figure = Figure(figsize=(3.2 * max(len(pixels), 2), 6.6), layout="constrained")
-    top, bottom = figure.subfigures(2, 1)
+    top, bottom = np.atleast_1d(figure.subfigures(2, 1))
     _plot_image_and_entropy(top, rgb, entropy, pixels, len(bins))
     (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
     panels = np.atleast_1d(bottom.subplots(1, len(pixels)))

@@ -16,7 +16,7 @@ So two gamuts are offered:
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -78,7 +78,8 @@ def ab_gamut(name: str = "zhang", device: torch.device | str | None = None) -> T
     return torch.from_numpy(_gamut_array(name).copy()).to(device)
 
 
-class SoftEncoding(NamedTuple):
+@dataclass(frozen=True)
+class SoftEncoding:
     """Sparse soft-encoding: ``weight[n, j, h, w]`` of bin ``index[n, j, h, w]``, j < k; weights sum to 1."""
 
     index: Tensor  # (N, k, H, W) int64

@@ -50,7 +50,8 @@ def uint8_to_lightness(images: Tensor) -> Tensor:
     if images.dtype != torch.uint8:
         raise TypeError(f"uint8_to_lightness expects uint8 images, got {images.dtype}")
     table, index = _LUMINANCE.to(images.device), images.int()
-    y = sum(table[c].index_select(0, index[:, c].flatten()) for c in range(3)).view(images.shape[0], 1, *images.shape[2:])
+    y = sum((table[c].index_select(0, index[:, c].flatten()) for c in range(1, 3)), table[0].index_select(0, index[:, 0].flatten()))
+    y = y.view(images.shape[0], 1, *images.shape[2:])
     threshold = 0.008856  # CIE: cube root above, linear below (kornia's constants)
     return torch.where(y > threshold, y.clamp(min=threshold).pow_(1 / 3).mul_(116).sub_(16), y.mul(116 * 7.787).add_(116 * 4 / 29 - 16))
 

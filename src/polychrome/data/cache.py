@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from polychrome.data.datasets import (
     SkipUnreadable,
     Transform,
     collate_images,
+    length,
     open_dataset,
     parse_spec,
 )
@@ -44,7 +45,7 @@ def fingerprint(dataset: Dataset) -> str:
             stat = path.stat()
             digest.update(f"{path.relative_to(dataset.root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     else:
-        digest.update(f"{getattr(getattr(dataset, 'dataset', None), 'root', '')}\0{len(dataset)}".encode())
+        digest.update(f"{getattr(getattr(dataset, 'dataset', None), 'root', '')}\0{length(dataset)}".encode())
     return digest.hexdigest()[:12]
 
 
@@ -119,11 +120,11 @@ class DecodedImages(Dataset):
 
 def _decode_into(folder: Path, source: Dataset, size: int, batch_size: int, workers: int, progress: bool) -> None:
     with atomic_dir(folder) as tmp:
-        shape = (len(source), size, size, 3)
+        shape = (length(source), size, size, 3)
         array = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
         labels: list[int] = []
         unreadable: list[str] = []
-        batches = skipping_loader(source, batch_size, workers)
+        batches: Iterable = skipping_loader(source, batch_size, workers)
         if progress:
             from tqdm import tqdm
 

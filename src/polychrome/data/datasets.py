@@ -19,7 +19,7 @@ imagenet, which then live at ``<data root>/<kind>``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,7 +163,7 @@ class TorchvisionImages(Dataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return length(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         picture, label = self.dataset[index]
@@ -188,8 +188,9 @@ def open_dataset(spec: str | DatasetSpec, transform: Transform | None = None) ->
         if spec.kind == "cifar10":
             if (spec.path / "cifar-10-batches-py").is_dir():
                 return TorchvisionImages(tvd.CIFAR10(spec.path, train=spec.split == "train"), transform)
-            if (spec.path / spec.split).is_dir():
-                return ImageFolder(spec.path / spec.split, transform)
+            split_folder = spec.path / str(spec.split)  # parse_spec gives every kind but folder a split
+            if split_folder.is_dir():
+                return ImageFolder(split_folder, transform)
             raise DatasetNotFoundError(_missing(spec))
         if spec.kind == "places365":
             places = tvd.Places365(spec.path, split=spec.split, small=True, loader=load_rgb)
@@ -206,7 +207,15 @@ def _missing(spec: DatasetSpec) -> str:
     return f"{spec.kind} ({spec.split}) not found at {where}: {how}"
 
 
-def classes_of(dataset: Dataset) -> list:
+def length(dataset: Dataset) -> int:
+    """The number of samples of a map-style dataset. torch's ``Dataset`` declares no ``__len__`` (an iterable
+    dataset has none); every dataset polychrome reads is map-style, and one that is not fails here by name."""
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no length: polychrome reads map-style datasets only")
+    return len(dataset)
+
+
+def classes_of(dataset: Dataset | None) -> list:
     """The class names of a dataset, looking through wrappers (Subset, SkipUnreadable, ...)."""
     while dataset is not None:
         classes = getattr(dataset, "classes", None)
@@ -227,7 +236,7 @@ class SkipUnreadable(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return length(self.dataset)
 
     def __getitem__(self, index: int):
         try:

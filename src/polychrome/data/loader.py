@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from polychrome.data.datasets import Transform, classes_of
+from polychrome.data.datasets import Transform, classes_of, length
 
 
 def _mix(seed: int, position: int) -> int:
@@ -40,7 +40,7 @@ class RunSampler(Sampler):
         return len(range(self.rank, self.stop, self.world_size))
 
     def __iter__(self):
-        epoch, permutation = -1, None
+        epoch, permutation = -1, torch.arange(self.length)
         for position in range(self.start + self.rank, self.stop, self.world_size):
             if position // self.length != epoch:
                 epoch = position // self.length
@@ -57,7 +57,7 @@ class Transformed(Dataset):
         self.classes = classes_of(dataset)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return length(self.dataset)
 
     def __getitem__(self, key):
         index, seed = key if isinstance(key, tuple) else (key, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ class DatasetStats:
     images: int  # readable images
     grayscale: int  # of those, grayscale by Zhang's rule (no pixel with |ab| > 5)
     unreadable: list[str] = field(default_factory=list)  # "path: reason"
-    counts: np.ndarray | None = None  # (Q,) pixels per bin over the colour images
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (Q,) pixels per bin over the colour images
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "counts"} | {"colour_pixels": int(self.counts.sum())}
@@ -53,7 +54,7 @@ def dataset_stats(
     unreadable: list[str] = []
 
     def batches():
-        loader = skipping_loader(dataset, batch_size, workers)
+        loader: Iterable = skipping_loader(dataset, batch_size, workers)
         if progress:
             from tqdm import tqdm
 
@@ -76,5 +77,5 @@ def dataset_prior(spec: str | DatasetSpec | list, size: int = 64, gamut: str = "
     """Zhang's smoothed empirical prior p~ (Q,) of a dataset, or of a mix (a list, counts summed, a
     repeated entry counted again) (float64, sums to 1)."""
     specs = spec if isinstance(spec, list) else [spec]
-    counts = sum(torch.from_numpy(dataset_stats(s, size, gamut, **kwargs).counts) for s in specs)
+    counts = torch.stack([torch.from_numpy(dataset_stats(s, size, gamut, **kwargs).counts) for s in specs]).sum(0)
     return smooth_prior(counts, ab_gamut(gamut), sigma)

@@ -9,6 +9,8 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
+from polychrome.data.datasets import length
+
 
 def train_transform(size: int, flip: bool = True, resize: bool = True) -> v2.Compose:
     """Resize the shorter side to ``size`` (unless ``resize=False``, for images already at least that
@@ -28,7 +30,7 @@ def split_train_val(dataset: Dataset, val_fraction: float, seed: int = 0) -> tup
     """Split into (train, validation) subsets, the same way for the same seed and length on any machine."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    n = len(dataset)
+    n = length(dataset)
     n_val = max(1, round(n * val_fraction))
     if n_val >= n:
         raise ValueError(f"a dataset of {n} images is too small for a validation fraction of {val_fraction}")
