@@ -195,7 +195,7 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
     entropy = bin_entropy(probabilities[None])[0]
     pixels = _inspected_pixels(pixels, entropy, rgb.shape[:2])
     figure = Figure(figsize=(3.2 * max(len(pixels), 2), 6.6), layout="constrained")
-    top, bottom = np.atleast_1d(figure.subfigures(2, 1))
+    top, bottom = np.asarray(figure.subfigures(2, 1), dtype=object)
     _plot_image_and_entropy(top, rgb, entropy, pixels, len(bins))
     (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
     panels = np.atleast_1d(bottom.subplots(1, len(pixels)))
