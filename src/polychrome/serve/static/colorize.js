@@ -36,11 +36,12 @@
     throw new Error(message);
   }
 
-  // A file's size and the limit in units a person can compare: MiB, or bytes where the MiB read the same.
+  // A file's size and the limit in words a person can compare: MiB, with the bytes too where the MiB
+  // read the same ("25.0 MiB (26,214,401 bytes)", as the server words it).
   function comparableSizes(size, limit) {
-    const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`, bytes = (n) => `${n.toLocaleString("en")} bytes`;
-    const unit = mib(size) === mib(limit) ? bytes : mib;
-    return [unit(size), unit(limit)];
+    const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`, exact = (n) => `${mib(n)} (${n.toLocaleString("en")} bytes)`;
+    const words = mib(size) === mib(limit) ? exact : mib;
+    return [words(size), words(limit)];
   }
 
   // A refused upload or model choice: say why, and that the photo on show (if any) stays.
