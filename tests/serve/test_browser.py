@@ -177,6 +177,10 @@ def test_a_rejected_upload_leaves_the_shown_photo_and_its_name_alone(open_page, 
     with Image.open(download.path()) as saved:
         assert saved.size == (384, 256)
 
+    page.eval_on_selector("#status", "s => { s.textContent = ''; s.classList.remove('error'); }")
+    upload(page, photos["over_pixels"])  # the same file again is still a choice the page answers
+    assert status(page)[1]
+
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_photos_keep_their_aspect_ratio(open_page, photos, viewport):

@@ -225,7 +225,10 @@
     }
   }
 
-  file.addEventListener("change", () => predict(file.files[0]));
+  file.addEventListener("change", () => {
+    predict(file.files[0]);
+    file.value = ""; // so that choosing the same file again (say, after a refusal) is a change too
+  });
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => {
