@@ -83,11 +83,11 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
 
     figure = Figure(figsize=(5 * len(metrics), 4))
     axes = figure.subplots(1, len(metrics))
-    for ax, metric in zip(np.atleast_1d(axes), metrics):
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
         for name, series in runs.items():
             points = series.get(metric, [])
             if points:
-                steps, values = zip(*points)
+                steps, values = zip(*points, strict=True)
                 ax.plot(steps, values, label=name, marker="o" if metric.startswith("val") else None, markersize=3)
         for name, measured in (baselines or {}).items():
             if metric in measured:
@@ -110,7 +110,7 @@ def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | 
 
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
-    for ax, kind in zip(axes, ("raw", "rebalanced")):
+    for ax, kind in zip(axes, ("raw", "rebalanced"), strict=True):
         for k, (name, model_curves) in enumerate(curves.items()):
             values = model_curves[kind]
             ax.plot(np.arange(len(values)) * step, np.array(values) * 100, label=name, color=f"C{k % 10}",
@@ -199,7 +199,7 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
     _plot_image_and_entropy(top, rgb, entropy, pixels, len(bins))
     (height, width), (h, w) = rgb.shape[:2], probabilities.shape[1:]
     panels = np.atleast_1d(bottom.subplots(1, len(pixels)))
-    for number, (ax, (row, col)) in enumerate(zip(panels, pixels), 1):
+    for number, (ax, (row, col)) in enumerate(zip(panels, pixels, strict=True), 1):
         r, c = row * h // height, col * w // width  # the output cell that covers the pixel
         p = probabilities[:, r, c].numpy()
         mode = int(p.argmax())
@@ -265,7 +265,7 @@ def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]
 
     figure = Figure(figsize=(5 * len(panels), 3.6))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (metric, series) in zip(axes, panels.items()):
+    for ax, (metric, series) in zip(axes, panels.items(), strict=True):
         for k, (name, stats) in enumerate(series.items()):
             xs = [i for i, s in enumerate(stats) if s is not None]
             ax.errorbar(xs, [stats[i][0] for i in xs], yerr=[0 if np.isnan(stats[i][1]) else stats[i][1] for i in xs],

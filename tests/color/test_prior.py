@@ -34,11 +34,11 @@ def test_uniform_mix_of_one_gives_equal_weights():
 
 def test_smoothing_spreads_a_single_bin_to_its_neighbours_and_keeps_mass():
     counts = torch.zeros(313, dtype=torch.float64)
-    centre = ((BINS == torch.tensor([0.0, 0.0])).all(1)).nonzero().item()
+    centre = ((torch.tensor([0.0, 0.0]) == BINS).all(1)).nonzero().item()
     counts[centre] = 100
     prior = smooth_prior(counts, BINS, sigma=5.0)
     assert torch.isclose(prior.sum(), torch.tensor(1.0, dtype=torch.float64))
-    right = ((BINS == torch.tensor([10.0, 0.0])).all(1)).nonzero().item()
+    right = ((torch.tensor([10.0, 0.0]) == BINS).all(1)).nonzero().item()
     # Gaussian sigma 5 on a grid of 10: a neighbour gets exp(-100 / 50) of the centre's share.
     assert torch.isclose(prior[right] / prior[centre], torch.exp(torch.tensor(-2.0, dtype=torch.float64)))
     assert torch.equal(smooth_prior(counts, BINS, sigma=0), counts / 100)

@@ -58,7 +58,7 @@ def _srgb_bins() -> np.ndarray:
     return (torch.stack([a, b], dim=1) - 32).mul(GRID).numpy().astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gamut_array(name: str) -> np.ndarray:
     if name == "zhang":
         return _zhang_bins()
