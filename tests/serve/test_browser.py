@@ -267,3 +267,13 @@ def test_the_temperature_shown_is_the_selected_models_own_and_says_when_it_does_
     page.wait_for_function(f"document.getElementById('result').dataset.temperature === '{own:g}'")
     assert page.inner_text("#temperature-value") == f"{own:.2f}"
     assert f"{own:.2f}" in page.inner_text("#temperature-origin") and "default" in page.inner_text("#temperature-origin")
+
+
+def test_a_model_chosen_while_a_photo_is_on_its_way_applies_to_that_photo(open_page, photos):
+    page = open_page(DESKTOP)
+    upload(page, photos["parrots"])
+    page.set_input_files("#file", shared("sample-photos", "kodak_kodim05_half.png"))
+    page.select_option("#model", "gray")
+    page.wait_for_function("document.getElementById('status').textContent.endsWith(', gray')")
+    assert page.inner_text("#status").startswith("kodak_kodim05_half.png:")
+    assert page.get_attribute("#download", "download") == "kodak_kodim05_half-colourised.png"

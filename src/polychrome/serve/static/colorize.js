@@ -18,8 +18,9 @@
   const HINT = caption.textContent;
 
   // photo: the accepted File; current: what api/predict answered for it, plus its file name. The two
-  // change together, only when the server accepts an upload.
-  let photo = null, current = null, url = null, asked = 0;
+  // change together, only when the server accepts an upload. pending: a File sent and not yet answered
+  // (a model chosen meanwhile applies to it).
+  let photo = null, current = null, pending = null, url = null, asked = 0;
   let rendering = false, renderAgain = false;
   let adopted = null, applies = false; // the model whose facts the controls show; whether it takes a temperature
   let inspected = null, looked = 0; // the pixel whose distribution is shown, and a counter of asks for one
@@ -60,19 +61,23 @@
     }
     say(`Colourising ${candidate.name} with ${model.value}…`);
     const question = ++asked; // a newer upload or model choice makes this answer stale
+    pending = candidate;
     const form = new FormData();
     form.append("image", candidate);
     form.append("model", model.value);
     try {
       const answer = await (await check(await fetch("api/predict", { method: "POST", body: form }))).json();
       if (question !== asked) return;
+      pending = null;
       photo = candidate;
       current = { ...answer, file: candidate.name };
       adoptModel(current);
       clearDistribution();
       await render();
     } catch (error) {
-      if (question === asked) refuse(`${candidate.name}: ${error.message}`);
+      if (question !== asked) return;
+      pending = null;
+      refuse(`${candidate.name}: ${error.message}`);
     }
   }
 
@@ -236,7 +241,7 @@
     drop.classList.remove("over");
     predict(event.dataTransfer.files[0]);
   });
-  model.addEventListener("change", () => predict(photo));
+  model.addEventListener("change", () => predict(pending || photo));
   slider.addEventListener("input", () => {
     setTemperature(slider.value);
     if (current) render();
