@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 
-STUDY_DB = "polychrome-studies/studies.sqlite"
-STUDY_DATA = "polychrome-studies"
+STUDY_HOME = "$POLYCHROME_STUDIES, else $XDG_DATA_HOME/polychrome/studies (~/.local/share/polychrome/studies)"
 CONSTANT_BASELINES = ("gray", "mean")  # models that ignore their input by design
 
 
@@ -232,34 +231,40 @@ def _study_report(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import secrets
 
+    from polychrome.human_study import default_db, studies_home
     from polychrome.serve import serve
 
     token = args.admin_token or secrets.token_urlsafe(16)
     print(f"polychrome: http://{args.host}:{args.port}/ ; human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}")
-    serve(args.model or None, args.host, args.port, args.db, upload_limit=int(args.upload_limit * 2**20), max_pixels=args.max_pixels,
-          study_data=args.study_data, admin_token=token)
+    serve(args.model or None, args.host, args.port, args.db or str(default_db()), upload_limit=int(args.upload_limit * 2**20),
+          max_pixels=args.max_pixels, study_data=args.study_data or studies_home(), admin_token=token)
     return 0
 
 
 def _human_study_create(args: argparse.Namespace) -> int:
-    from polychrome.serve.human_study import create_study, open_store
+    from polychrome.human_study import create_study, default_db, open_store, studies_home
 
+    db, study_data = args.db or str(default_db()), args.study_data or str(studies_home())
     models = [name.strip() for name in args.models.split(",") if name.strip()]
-    study = create_study(open_store(args.db), args.name, args.images, models, args.pairs, args.practice, args.exposure, args.study_data)
+    study = create_study(open_store(db), args.name, args.images, models, args.pairs, args.practice, args.exposure, study_data)
+    serve = "polychrome serve" + ("" if args.db is None and args.study_data is None else f" --db {db} --study-data {study_data}")
     print(f"created study {study.name!r}: {len(models)} models, {args.practice} practice + {args.pairs} test pairs per participant; "
-          f"run `polychrome serve --db {args.db} --study-data {args.study_data}` and open /study/{study.name}")
+          f"run `{serve}` and open /study/{study.name}")
     return 0
 
 
 def _human_study_results(args: argparse.Namespace) -> int:
-    from polychrome.serve.human_study import fool_rates, open_store, results_csv
+    from polychrome.human_study import StudyError, default_db, fool_rates, open_store, results_csv, store_exists
     from polychrome.viz import plot_fool_rates
 
-    store = open_store(args.db)
+    db = args.db or str(default_db())
+    if not store_exists(db):
+        raise StudyError(f"there is no study database at {db}; create a study with `polychrome human-study create`, or pass --db")
+    store = open_store(db)
     rates = fool_rates(store, args.name)
-    print("| model | fool rate | 95% CI | participants | judgements |\n|---|---:|---:|---:|---:|")
-    for r in rates:
-        print(f"| {r['model']} | {r['fool_rate']:.1%} | {r['ci_low']:.1%} - {r['ci_high']:.1%} | {r['participants']} | {r['judgements']} |")
+    print(_fool_rate_table(rates), end="")
+    if not any(r["judgements"] for r in rates):
+        print(f"no judgements yet: nobody has answered a test pair of study {args.name!r}")
     if args.csv:
         results_csv(store, args.name, args.csv)
         print(f"wrote {args.csv}")
@@ -267,6 +272,19 @@ def _human_study_results(args: argparse.Namespace) -> int:
         plot_fool_rates(rates, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _fool_rate_table(rates: list[dict]) -> str:
+    """The fool rates as a Markdown table; a model nobody has judged yet shows "-"."""
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    lines = ["| model | fool rate | 95% CI | participants | judgements |", "|---|---:|---:|---:|---:|"]
+    for r in rates:
+        interval = "-" if r["ci_low"] is None else f"{percent(r['ci_low'])} - {percent(r['ci_high'])}"
+        lines.append(f"| {r['model']} | {percent(r['fool_rate'])} | {interval} | {r['participants']} | {r['judgements']} |")
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,11 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", action="append", help="a model to offer (repeat; default: default and gray)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--db", default=STUDY_DB, help=f"human-study database: an SQLite file or an SQLAlchemy URL (default {STUDY_DB})")
-    serve.add_argument("--study-data", default=STUDY_DATA, help=f"folder of the studies' prepared images (default {STUDY_DATA})")
+    serve.add_argument("--db", help="human-study database: an SQLite file or an SQLAlchemy URL, opened only when a study is "
+                       f"asked for (default: studies.sqlite in {STUDY_HOME})")
+    serve.add_argument("--study-data", help=f"folder of the studies' prepared images (default: {STUDY_HOME})")
     serve.add_argument("--admin-token", help="token for the results pages (default: a random one, printed)")
     serve.add_argument("--upload-limit", type=float, default=25, help="largest upload in MB (default 25)")
-    serve.add_argument("--max-pixels", type=int, default=50_000_000, help="largest photo in pixels (default 50 megapixels)")
+    serve.add_argument("--max-pixels", type=int, default=50_000_000, help="largest photo in pixels (default 50 megapixels); "
+                       "larger uploads are refused")
     serve.set_defaults(run=_serve)
 
     human = commands.add_parser("human-study", help="Zhang et al.'s real-or-fake test").add_subparsers(dest="human_command", required=True)
@@ -378,12 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--pairs", type=int, default=40, help="test pairs per participant (default 40)")
     create.add_argument("--practice", type=int, default=10, help="practice pairs with feedback (default 10)")
     create.add_argument("--exposure", type=float, default=1.0, help="seconds each pair is shown (default 1; 0 = until answered)")
-    create.add_argument("--db", default=STUDY_DB)
-    create.add_argument("--study-data", default=STUDY_DATA)
+    create.add_argument("--db", help=f"study database: an SQLite file or an SQLAlchemy URL (default: studies.sqlite in {STUDY_HOME})")
+    create.add_argument("--study-data", help=f"folder for the study's prepared images (default: {STUDY_HOME})")
     create.set_defaults(run=_human_study_create)
-    results = human.add_parser("results", help="fool rate per model with a 95% bootstrap interval")
+    results = human.add_parser("results", help="fool rate per model with a 95%% bootstrap interval")
     results.add_argument("name")
-    results.add_argument("--db", default=STUDY_DB)
+    results.add_argument("--db", help=f"study database (default: studies.sqlite in {STUDY_HOME})")
     results.add_argument("--csv", help="write every judgement as CSV")
     results.add_argument("--plot", help="draw the fool rates (PNG)")
     results.set_defaults(run=_human_study_results)

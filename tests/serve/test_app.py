@@ -87,9 +87,14 @@ def test_each_model_is_loaded_once(tiny, monkeypatch):
     assert sorted(loads) == sorted([tiny, "gray"])
 
 
-@pytest.mark.parametrize("data", [b"not an image at all", png()[:60], b""])
+@pytest.mark.parametrize("data", [b"not an image at all", png()[:60]])
 def test_an_unreadable_upload_is_422(client, data):
     assert "cannot use this image" in error_of(client.post("/api/colorize", files=upload(data)), 422)
+
+
+def test_an_empty_file_is_called_empty(client):
+    message = error_of(client.post("/api/colorize", files=upload(b"")), 422)
+    assert "the file is empty (0 bytes)" in message and "Pillow" not in message
 
 
 def test_missing_or_malformed_fields_are_json_errors(client):
@@ -97,16 +102,77 @@ def test_missing_or_malformed_fields_are_json_errors(client):
     assert "x" in error_of(client.get(f"/api/distribution/{predict(client, 'gray')['token']}?x=left&y=1"), 422)
 
 
-def test_an_upload_above_the_limit_is_413(tiny):
+def padded_png(size: int) -> bytes:
+    """A readable PNG of exactly ``size`` bytes (Pillow ignores what follows the image's end)."""
+    data = png((8, 8))
+    assert len(data) <= size
+    return data + bytes(size - len(data))
+
+
+def test_the_limit_counts_the_file_not_the_request(tiny):
+    with TestClient(create_app([tiny], upload_limit=2048)) as client:
+        image_of(client.post("/api/colorize", files=upload(padded_png(2048))))  # exactly the limit: accepted
+        message = error_of(client.post("/api/colorize", files=upload(padded_png(2049))), 413)
+    assert message == "the file is 2.0 KiB (2,049 bytes), above this server's limit of 2.0 KiB (2,048 bytes); send a smaller file"
+
+
+def test_a_request_far_above_the_limit_is_413_before_or_while_it_is_read(tiny):
     with TestClient(create_app([tiny], upload_limit=1000)) as client:
-        big = png((64, 64))
-        assert "limit of 1,000 bytes" in error_of(client.post("/api/colorize", files=upload(big)), 413)
-        # The declared length alone is refused before anything is read ...
-        declared = client.post("/api/colorize", content=b"x", headers={"content-length": "5000", "content-type": "multipart/form-data; boundary=b"})
-        assert "5,000 bytes" in error_of(declared, 413)
+        # The declared length alone is refused before the app reads anything ...
+        declared = client.post("/api/colorize", content=b"x", headers={"content-length": "500000", "content-type": "multipart/form-data; boundary=b"})
+        assert error_of(declared, 413).startswith("the upload is 488.3 KiB (500,000 bytes), above this server's limit of 1,000 bytes")
         # ... and a chunked upload (no length declared) is counted as it arrives.
-        chunked = client.post("/api/colorize", content=iter([b"x" * 600] * 3), headers={"content-type": "multipart/form-data; boundary=b"})
-        assert "larger than this server's limit" in error_of(chunked, 413)
+        chunked = client.post("/api/colorize", content=iter([b"x" * 60_000] * 3), headers={"content-type": "multipart/form-data; boundary=b"})
+        assert "larger than this server's limit of 1,000 bytes" in error_of(chunked, 413)
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny):
+    """The app on a real uvicorn server (the default 25 MiB limit), for what only real sockets show."""
+    from tests.serve.conftest import running
+
+    with running(create_app([tiny])) as url:
+        yield url
+
+
+# A 30 MB upload as a browser would send it, sent whole without waiting for "100 Continue".
+PART = b'--b\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n'
+OVERSIZED = PART + bytes(30_000_000 - len(PART) - 9) + b"\r\n--b--\r\n"
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=b"}
+
+
+def test_urllib_sending_30_mb_at_once_reads_the_413(live_server):
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(live_server + "/api/colorize", data=OVERSIZED, headers=MULTIPART)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert "above this server's limit of 25.0 MiB (26,214,400 bytes)" in json.loads(refused.value.read())["error"]
+
+
+def test_requests_sending_30_mb_at_once_reads_the_413(live_server):
+    requests = pytest.importorskip("requests")
+    for _ in range(3):  # the reset was a race with the client's sending; a few tries make a pass mean something
+        response = requests.post(live_server + "/api/colorize", data=OVERSIZED, headers=MULTIPART, timeout=30)
+        assert "the upload is 28.6 MiB (30,000,000 bytes)" in error_of(response, 413)
+
+
+def test_a_chunked_30_mb_upload_reads_the_413(live_server):
+    import requests
+
+    chunks = (OVERSIZED[i:i + 2**20] for i in range(0, len(OVERSIZED), 2**20))  # no length declared
+    response = requests.post(live_server + "/api/colorize", data=chunks, headers=MULTIPART, timeout=30)
+    assert "larger than this server's limit of 25.0 MiB" in error_of(response, 413)
+
+
+def test_a_small_upload_still_works_on_the_real_server(live_server):
+    import requests
+
+    response = requests.post(live_server + "/api/colorize", files=upload(png()), timeout=30)
+    assert image_of(response).size == (37, 23)
 
 
 @pytest.mark.parametrize("value", ["warm", "0", "-1", "nan", "inf", "11"])
@@ -121,10 +187,22 @@ def test_an_unknown_model_is_400(client, tiny):
     assert "'nope'" in message and tiny in message and "gray" in message
 
 
-def test_too_many_pixels_are_refused(tiny):
+def test_too_many_pixels_are_refused_in_words_for_the_person_uploading(tiny, caplog):
+    caplog.set_level("INFO", logger="polychrome.serve")
     with TestClient(create_app([tiny], max_pixels=500)) as client:
         message = error_of(client.post("/api/colorize", files=upload(png((37, 23)))), 422)
-    assert "851 pixels, above the limit of 500" in message
+    assert message == ("this photo has too many pixels: 37x23 is 851 pixels, above this server's limit of 500 "
+                       "(0.0005 megapixels); send a smaller photo")
+    assert "polychrome serve --max-pixels" in caplog.text  # the advice goes to whoever runs the server
+
+
+def test_pages_get_an_html_error_page_and_the_api_json(client):
+    for address in ("/no/such/page", "/static/missing.css"):
+        page = client.get(address)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "<h1>Not Found</h1>" in page.text
+    assert error_of(client.get("/api/no-such-thing"), 404) == "Not Found"
+    assert "upload the photo again" in error_of(client.get("/api/render/no-such-token"), 404)
 
 
 def test_a_request_that_waits_past_the_queue_timeout_gets_503(tiny):

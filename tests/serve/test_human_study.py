@@ -17,10 +17,11 @@ from PIL import Image
 from sqlalchemy import select
 
 import polychrome
+from polychrome import human_study as hs
 from polychrome.models import create_model, save_weights
-from polychrome.serve import human_study as hs
 from polychrome.serve.app import create_app
 from polychrome.serve.study_routes import COOKIE
+
 PRACTICE, PAIRS = 2, 4
 
 
@@ -86,7 +87,7 @@ def test_create_study_colourises_every_photo_ahead_of_time(tmp_path):
 
 
 def test_create_study_refuses_too_few_photos_a_taken_name_and_a_bad_name(study, tmp_path):
-    store, data, models = study
+    store, data, _ = study
     with pytest.raises(hs.StudyError, match=r"has 6 photos.*2 practice \+ 5 test = 7"):
         hs.create_study(store, "other", tmp_path / "photos", ["gray"], pairs=5, practice=2, data_dir=data)
     with pytest.raises(hs.StudyError, match="already exists"):
@@ -169,7 +170,7 @@ def test_fool_rates_csv_and_figure(study, tmp_path):
     assert hs.fool_rates(store, "demo", bootstrap=500, seed=1) == rates  # seeded: the same intervals every time
 
     hs.results_csv(store, "demo", tmp_path / "results.csv")
-    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text())))
     assert len(rows) == 3 * (PRACTICE + PAIRS) and tuple(rows[0]) == hs.CSV_COLUMNS
     assert Counter(r["phase"] for r in rows) == {"practice": 3 * PRACTICE, "test": 3 * PAIRS}
     assert all(r["answer"] == "left" and r["fooled"] == str(int(r["real_side"] == "right")) for r in rows)
@@ -192,10 +193,10 @@ def test_http_study_flow_and_errors(study):
     app = study_app(store, data)
     alice, bob = TestClient(app), TestClient(app)
 
-    assert alice.get("/study/nope").status_code == 404 and "error" in alice.get("/study/nope").json()
     page = alice.get("/study/demo?exposure=0")
     assert page.status_code == 200 and "Which one is real?" in page.text and COOKIE not in page.cookies
-    assert alice.get("/api/study/demo/next").status_code == 400  # not started
+    assert "start the study first" in alice.get("/api/study/demo/next").json()["error"]  # not started
+    assert alice.get("/api/study/demo/next").status_code == 401
 
     started = alice.post("/api/study/demo/start").json()
     assert alice.cookies[COOKIE] == started["participant"] and not started["resumed"]
@@ -222,6 +223,58 @@ def test_http_study_flow_and_errors(study):
     while not (pair := alice.get("/api/study/demo/next").json())["done"]:
         answers.append(alice.post("/api/study/demo/answer", json={"trial": pair["trial"], "side": "right"}).json())
     assert answers[-PAIRS:] == [{"phase": "test", "recorded": True}] * PAIRS  # no feedback on test pairs, not even in JSON
+
+
+def test_a_page_that_lost_its_cookie_resumes_its_participant(study):
+    store, data, _ = study
+    app = study_app(store, data)
+    page, stranger = TestClient(app), TestClient(app)
+    participant = page.post("/api/study/demo/start").json()["participant"]
+    first = page.get("/api/study/demo/next").json()
+    page.post("/api/study/demo/answer", json={"trial": first["trial"], "side": "left"})
+
+    page.cookies.clear()  # the browser dropped the cookie mid-study
+    lost = page.get("/api/study/demo/next")
+    assert lost.status_code == 401 and "start the study first" in lost.json()["error"]
+    again = page.post("/api/study/demo/start", json={"participant": participant}).json()
+    assert again == {"participant": participant, "resumed": True} and page.cookies[COOKIE] == participant
+    assert page.get("/api/study/demo/next").json()["position"] == 1  # where they were, not a new plan
+
+    made_up = stranger.post("/api/study/demo/start", json={"participant": "made-up"})
+    assert made_up.status_code == 401 and "start again" in made_up.json()["error"] and COOKIE not in stranger.cookies
+    assert not stranger.post("/api/study/demo/start", json={}).json()["resumed"]  # a fresh start
+
+
+def test_study_pages_show_html_errors_and_the_study_api_json(study):
+    store, data, _ = study
+    client = TestClient(study_app(store, data, admin_token="secret"))
+    for address, status, words in [("/study/nosuch", 404, "there is no study named &#39;nosuch&#39;"),
+                                   ("/study/demo/results", 403, "results need the admin token"),
+                                   ("/study/demo/results?token=wrong", 403, "results need the admin token")]:
+        page = client.get(address)
+        assert page.status_code == status and page.headers["content-type"].startswith("text/html"), address
+        assert words in page.text and "<h1>" in page.text, page.text
+    for address, status in [("/api/study/nosuch/next", 404), ("/api/study/demo/results.csv?token=wrong", 403)]:
+        answer = client.get(address)
+        assert answer.status_code == status and set(answer.json()) == {"error"}, address
+
+
+def test_a_server_writes_no_study_store_until_a_study_exists(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYCHROME_STUDIES", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    from polychrome.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert args.db is None and args.study_data is None  # resolved when the command runs, not at import
+    assert hs.default_db() == tmp_path / "xdg" / "polychrome" / "studies" / "studies.sqlite"
+    client = TestClient(create_app(models=["gray"], db=hs.default_db(), study_data=hs.studies_home(), admin_token="t"))
+    assert client.get("/").status_code == 200
+    assert "no study has been created" in client.get("/study/demo").text
+    assert client.post("/api/study/demo/start").status_code == 404
+    assert list(tmp_path.iterdir()) == []  # neither polychrome-studies/ here nor anything in the data folder
+    monkeypatch.setenv("POLYCHROME_STUDIES", str(tmp_path / "mine"))
+    assert hs.studies_home() == tmp_path / "mine"
 
 
 def test_http_images_stay_inside_the_study_folder(study, tmp_path):
@@ -254,7 +307,7 @@ def test_http_results_need_the_admin_token(study):
 
 def test_the_cli_creates_a_study_and_reports_its_fool_rates(tmp_path, capsys):
     from polychrome.cli import main
-    from polychrome.serve.human_study import answer, next_trial, open_store, start_participant
+    from polychrome.human_study import answer, next_trial, open_store, start_participant
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -263,8 +316,13 @@ def test_the_cli_creates_a_study_and_reports_its_fool_rates(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(photos / f"{i}.png")
     db, data = tmp_path / "db" / "studies.sqlite", tmp_path / "data"
     common = ["--db", str(db)]
+    assert main(["human-study", "results", "cli", *common]) == 2  # no database yet: one line, nothing created
+    assert "no study database" in capsys.readouterr().err and not db.exists()
     assert main(["human-study", "create", "cli", "--images", str(photos), "--models", "gray", "--pairs", "3", "--practice", "1",
                  "--exposure", "0", "--study-data", str(data), *common]) == 0
+    assert main(["human-study", "results", "cli", *common]) == 0  # before anyone has answered
+    printed = capsys.readouterr().out
+    assert "| gray | - | - | 0 | 0 |" in printed and "no judgements yet" in printed
     store = open_store(db)
     participant = start_participant(store, "cli")
     while (trial := next_trial(store, participant)) is not None:

@@ -25,6 +25,16 @@ class ImageReadError(Exception):
         super().__init__(f"{path}: {reason}")
 
 
+class TooManyPixels(ImageReadError):
+    """An image above a pixel limit; ``width``, ``height`` and ``limit`` let a caller (the web app) word
+    its own message for whoever can act on it."""
+
+    def __init__(self, path: str | Path, width: int, height: int, limit: int):
+        self.width, self.height, self.limit = width, height, limit
+        super().__init__(path, f"{width}x{height} is {width * height:,} pixels, above the limit of {limit:,} "
+                               "(raise max_pixels if the file is trusted)")
+
+
 def image_extensions() -> tuple[str, ...]:
     """File extensions of every format this Pillow can read (lower case, with the dot)."""
     Image.init()
@@ -90,10 +100,7 @@ def _read(path: str | Path, max_pixels: int, convert):
             with Image.open(path) as image:
                 pixels = image.width * image.height
                 if pixels > max_pixels:
-                    raise ImageReadError(
-                        path, f"{image.width}x{image.height} is {pixels:,} pixels, above the limit of "
-                        f"{max_pixels:,} (raise max_pixels if the file is trusted)"
-                    )
+                    raise TooManyPixels(path, image.width, image.height, max_pixels)
                 image.load()
                 return convert(image)
     except ImageReadError:

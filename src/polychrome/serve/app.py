@@ -1,120 +1,169 @@
 """The web app: a colourise page and its JSON/PNG API (``create_app``), served by uvicorn (``serve``).
 
 Pages are rendered on the server with Jinja2 and need a little plain JavaScript, all shipped inside the
-package: the app works offline and fetches nothing from another host. Every error is JSON
-``{"error": "..."}`` with a status that says whose fault it was.
+package: the app works offline and fetches nothing from another host. Every error under ``/api/`` is
+JSON ``{"error": "..."}``, and an HTML page elsewhere, with a status that says whose fault it was.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
-from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from polychrome.color import DEFAULT_TEMPERATURE
 from polychrome.data import ImageReadError
-from polychrome.serve import inference
-from polychrome.serve.inference import Entry, Gate, Models, PredictionCache, QueueTimeout
-from polychrome.serve.middleware import CatchAll, UploadLimit
+from polychrome.data.images import TooManyPixels
+from polychrome.serve import prediction_cache
+from polychrome.serve.errors import error_response
+from polychrome.serve.middleware import CatchAll, UploadLimit, size_in_words
+from polychrome.serve.prediction_cache import Entry, Gate, Models, PredictionCache, QueueTimeout
+
+if TYPE_CHECKING:
+    from polychrome.human_study import Store
 
 HERE = Path(__file__).parent
 DEFAULT_MODELS = ["default", "gray"]
 MAX_TEMPERATURE = 10.0  # far flatter than the mean (T = 1); anything above is a typo
+log = logging.getLogger("polychrome.serve")
 
 
-def create_app(models: list[str] | None = None, db: str | None = None, upload_limit: int = 25 * 2**20,
+def create_app(models: list[str] | None = None, db: Store | str | Path | None = None, upload_limit: int = 25 * 2**20,
                max_pixels: int = 50_000_000, queue_timeout: float = 30.0, study_data: str | Path | None = None,
                admin_token: str | None = None) -> FastAPI:
     """The app serving ``models`` (names or paths as ``polychrome.load_colorizer`` takes them, each loaded
-    on first use). Uploads above ``upload_limit`` bytes or ``max_pixels`` pixels are refused; a request
-    that waits more than ``queue_timeout`` seconds for the network gets 503. With ``db`` (a database URL)
-    the human-study pages are mounted too, with ``study_data`` and ``admin_token``.
+    on first use). Files above ``upload_limit`` bytes or ``max_pixels`` pixels are refused; a request
+    that waits more than ``queue_timeout`` seconds for the network gets 503. With ``db`` (a database URL
+    or path, opened when a study is first asked for) the human-study pages are mounted too, with
+    ``study_data`` (default ``polychrome.human_study.studies_home()``) and ``admin_token``.
     """
     # No /docs: FastAPI's API explorer loads its scripts from a CDN, and these pages fetch nothing from elsewhere.
     app = FastAPI(title="polychrome", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.models = pool = Models(models or DEFAULT_MODELS)
-    app.state.gate = gate = Gate(queue_timeout)
-    app.state.cache = cache = PredictionCache()
-    templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.models = Models(models or DEFAULT_MODELS)
+    app.state.gate = Gate(queue_timeout)
+    app.state.cache = PredictionCache()
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.upload_limit, app.state.max_pixels = upload_limit, max_pixels
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(UploadLimit, limit=upload_limit)
     app.add_middleware(CatchAll)
+    add_error_handlers(app)
+    app.include_router(router)
+    if db is not None:
+        from polychrome.human_study import studies_home
+        from polychrome.serve.study_routes import mount_studies
+
+        mount_studies(app, db, study_data if study_data is not None else studies_home(), admin_token)
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Errors as JSON under /api/ and as an HTML page elsewhere (``error_response``), with a status that
+    says whose fault it was."""
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        return error_response(request, error.status_code, error.detail, error.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = "; ".join(f"{e['loc'][-1]} ({e['loc'][0]}): {e['msg']}" for e in error.errors())
-        return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
+        return error_response(request, 422, f"invalid request: {problems}")
 
     @app.exception_handler(ImageReadError)
-    async def unreadable(request: Request, error: ImageReadError) -> JSONResponse:
-        return JSONResponse({"error": f"cannot use this image: {error.reason}"}, status_code=422)
+    async def unreadable(request: Request, error: ImageReadError) -> Response:
+        if isinstance(error, TooManyPixels):
+            log.info("refused a %dx%d photo above the limit of %d pixels; `polychrome serve --max-pixels N` allows larger ones",
+                     error.width, error.height, error.limit)
+            return error_response(request, 422, f"this photo has too many pixels: {error.width}x{error.height} is "
+                                  f"{error.width * error.height:,} pixels, above this server's limit of {error.limit:,} "
+                                  f"({error.limit / 1e6:g} megapixels); send a smaller photo")
+        return error_response(request, 422, f"cannot use this image: {error.reason}")
 
     @app.exception_handler(QueueTimeout)
-    async def busy(request: Request, error: QueueTimeout) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=503, headers={"Retry-After": str(max(1, math.ceil(error.seconds)))})
+    async def busy(request: Request, error: QueueTimeout) -> Response:
+        return error_response(request, 503, str(error), {"Retry-After": str(max(1, math.ceil(error.seconds)))})
 
-    @app.get("/", response_class=HTMLResponse)
-    async def colorize_page(request: Request) -> HTMLResponse:
-        context = {"models": pool.names, "upload_limit": upload_limit, "max_pixels": max_pixels}
-        return templates.TemplateResponse(request, "colorize.html", context)
 
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok"}
+def photo(request: Request, image: Annotated[UploadFile, File()]) -> BinaryIO:
+    """The uploaded file, refused when empty or above the upload limit (the file, not the request, is counted)."""
+    size, limit = image.size, request.app.state.upload_limit
+    if size == 0:
+        raise HTTPException(422, "cannot use this image: the file is empty (0 bytes); choose a photo")
+    if size is not None and size > limit:
+        raise HTTPException(413, f"the file is {size_in_words(size)}, above this server's limit of {size_in_words(limit)}; "
+                                 "send a smaller file")
+    return image.file
 
-    @app.get("/api/models")
-    async def list_models() -> list[dict]:
-        return await run_in_threadpool(pool.describe)
 
-    @app.post("/api/colorize")
-    async def colorize(image: Annotated[UploadFile, File()], model: Annotated[str | None, Form()] = None,
-                       temperature: Annotated[str | None, Form()] = None) -> Response:
-        """The upload colourised, as a PNG at its own size (alpha kept)."""
-        name, temperature = choose_model(pool, model), parse_temperature(temperature)
-        png = await gate.run(inference.colorize_png, pool, name, image.file, max_pixels, temperature)
-        return Response(png, media_type="image/png")
+Photo = Annotated[BinaryIO, Depends(photo)]
+router = APIRouter()
 
-    @app.post("/api/predict")
-    async def predict(image: Annotated[UploadFile, File()], model: Annotated[str | None, Form()] = None) -> dict:
-        """One forward pass, kept under a token for ``/api/render`` and ``/api/distribution``."""
-        name = choose_model(pool, model)
-        entry = await gate.run(inference.predict, pool, name, image.file, max_pixels)
-        height, width = entry.prediction.lightness.shape[-2:]
-        return {"token": cache.put(entry), "width": width, "height": height} | inference.describe(name, entry.pipeline)
 
-    @app.get("/api/render/{token}")
-    async def render(token: str, temperature: str | None = None) -> Response:
-        """A kept prediction decoded at ``temperature``, as PNG: no second forward pass."""
-        entry, temperature = find(cache, token), parse_temperature(temperature)
-        return Response(await gate.run(inference.render_png, entry, temperature), media_type="image/png")
+@router.get("/", response_class=HTMLResponse)
+async def colorize_page(request: Request) -> HTMLResponse:
+    state = request.app.state
+    context = {"models": state.models.names, "upload_limit": state.upload_limit, "max_pixels": state.max_pixels}
+    return state.templates.TemplateResponse(request, "colorize.html", context)
 
-    @app.get("/api/distribution/{token}")
-    async def distribution(token: str, x: Annotated[int, Query()], y: Annotated[int, Query()]) -> dict:
-        """The predicted distribution over the ab bins at pixel (x, y) of a kept prediction."""
-        entry = find(cache, token)
-        if entry.pipeline.model.head != "classification":
-            raise HTTPException(400, f"{entry.model} predicts ab directly (a regression model): it has no distribution over colours")
-        height, width = entry.prediction.lightness.shape[-2:]
-        if not (0 <= x < width and 0 <= y < height):
-            raise HTTPException(400, f"pixel ({x}, {y}) lies outside the {width}x{height} image; x must be in [0, {width}) and y in [0, {height})")
-        return await run_in_threadpool(inference.distribution, entry, x, y)
 
-    if db is not None:
-        from polychrome.serve.study_routes import make_router
+@router.get("/healthz")
+async def healthz() -> dict:
+    return {"status": "ok"}
 
-        app.include_router(make_router(db, study_data, admin_token, templates))
-    return app
+
+@router.get("/api/models")
+async def list_models(request: Request) -> list[dict]:
+    return await run_in_threadpool(request.app.state.models.describe)
+
+
+@router.post("/api/colorize")
+async def colorize(request: Request, image: Photo, model: Annotated[str | None, Form()] = None,
+                   temperature: Annotated[str | None, Form()] = None) -> Response:
+    """The upload colourised, as a PNG at its own size (alpha kept)."""
+    state = request.app.state
+    name = choose_model(state.models, model)
+    png = await state.gate.run(prediction_cache.colorize_png, state.models, name, image, state.max_pixels, parse_temperature(temperature))
+    return Response(png, media_type="image/png")
+
+
+@router.post("/api/predict")
+async def predict(request: Request, image: Photo, model: Annotated[str | None, Form()] = None) -> dict:
+    """One forward pass, kept under a token for ``/api/render`` and ``/api/distribution``."""
+    state = request.app.state
+    name = choose_model(state.models, model)
+    entry = await state.gate.run(prediction_cache.predict, state.models, name, image, state.max_pixels)
+    height, width = entry.prediction.lightness.shape[-2:]
+    return {"token": state.cache.put(entry), "width": width, "height": height} | prediction_cache.describe(name, entry.pipeline)
+
+
+@router.get("/api/render/{token}")
+async def render(request: Request, token: str, temperature: str | None = None) -> Response:
+    """A kept prediction decoded at ``temperature``, as PNG: no second forward pass."""
+    entry = find(request.app.state.cache, token)
+    png = await request.app.state.gate.run(prediction_cache.render_png, entry, parse_temperature(temperature))
+    return Response(png, media_type="image/png")
+
+
+@router.get("/api/distribution/{token}")
+async def distribution(request: Request, token: str, x: Annotated[int, Query()], y: Annotated[int, Query()]) -> dict:
+    """The predicted distribution over the ab bins at pixel (x, y) of a kept prediction."""
+    entry = find(request.app.state.cache, token)
+    if entry.pipeline.card.head != "classification":
+        raise HTTPException(400, f"{entry.model} predicts ab directly (a regression model): it has no distribution over colours")
+    height, width = entry.prediction.lightness.shape[-2:]
+    if not (0 <= x < width and 0 <= y < height):
+        raise HTTPException(400, f"pixel ({x}, {y}) lies outside the {width}x{height} image; x must be in [0, {width}) and y in [0, {height})")
+    return await run_in_threadpool(prediction_cache.distribution, entry, x, y)
 
 
 def choose_model(models: Models, name: str | None) -> str:
@@ -136,7 +185,7 @@ def parse_temperature(text: str | None) -> float | None:
         value = math.nan
     if not 0 < value <= MAX_TEMPERATURE:  # NaN fails every comparison
         raise HTTPException(400, f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {text!r}; "
-                                 "0.38 is Zhang et al.'s, 1 the plain mean, smaller is more vivid")
+                                 f"{DEFAULT_TEMPERATURE} is Zhang et al.'s, 1 the plain mean, smaller is more vivid")
     return value
 
 

@@ -1,6 +1,8 @@
 // The "real or fake?" study page. The server holds the plan and the clock: this script only fetches the
 // current pair, shows it for the stored exposure (0: until the answer), and sends the chosen side.
-// Nothing here is read from the page's URL, so a query string cannot change the study.
+// Nothing here is read from the page's URL, so a query string cannot change the study. A participant whose
+// cookie is lost mid-study (cleared, blocked, expired) is resumed once with the id this page was given;
+// failing that, the page offers Start again instead of repeating the error.
 "use strict";
 (() => {
   const root = document.getElementById("study");
@@ -11,13 +13,15 @@
   const images = { left: $("study-left"), right: $("study-right") };
   const choices = [$("study-pick-left"), $("study-pick-right")];
   const progress = $("study-progress"), feedback = $("study-feedback"), onward = $("study-continue");
+  const startButton = $("study-start"), lost = $("study-lost");
   let current = null; // the pair that may be answered now; null while waiting
   let hideTimer = null;
+  let participant = null; // this page's participant, as the server named them on start
 
   async function call(url, options = {}) {
     const response = await fetch(url, { credentials: "same-origin", ...options });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+    if (!response.ok) throw Object.assign(new Error(body.error || `${response.status} ${response.statusText}`), { status: response.status });
     return body;
   }
 
@@ -78,17 +82,46 @@
     onward.focus();
   }
 
-  // Any failure is shown, and "Next pair" asks the server again where this participant stands.
-  function guarded(action) {
-    return (...args) => action(...args).catch((error) => {
-      say(`Something went wrong: ${error.message}`, "wrong");
-      onward.hidden = false;
-    });
+  function fail(error) {
+    say(`Something went wrong: ${error.message}`, "wrong");
+    onward.hidden = false;
   }
 
-  $("study-start").addEventListener("click", guarded(async () => {
-    await call(root.dataset.start, { method: "POST" });
+  async function start(body) {
+    const started = await call(root.dataset.start, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    participant = started.participant;
+  }
+
+  // The server no longer knows who this is (401): resume this page's participant, else offer Start again.
+  async function recover() {
+    try {
+      if (!participant) throw Object.assign(new Error("no participant"), { status: 401 });
+      await start({ participant });
+      await show();
+    } catch (error) {
+      if (error.status !== 401) return fail(error);
+      participant = null;
+      current = null;
+      enable(false);
+      trialBox.hidden = true;
+      intro.hidden = false;
+      lost.hidden = false;
+      startButton.textContent = "Start again";
+      startButton.focus();
+    }
+  }
+
+  // Any failure is shown, and "Next pair" asks the server again where this participant stands.
+  function guarded(action) {
+    return (...args) => action(...args).catch((error) => (error.status === 401 ? recover() : fail(error)));
+  }
+
+  startButton.addEventListener("click", guarded(async () => {
+    await start({});
     intro.hidden = true;
+    lost.hidden = true;
     trialBox.hidden = false;
     await show();
   }));
