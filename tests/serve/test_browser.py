@@ -9,21 +9,17 @@ README's picture); otherwise into the test's temporary folder.
 """
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 import polychrome
 from polychrome.serve import create_app
 from tests.conftest import shared
+from tests.serve.conftest import chromium_path, missing_browser, running
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPOSITORY = Path(__file__).resolve().parents[2]
 UPLOAD_LIMIT = 2 * 2**20
 MAX_PIXELS = 1_000_000
@@ -56,33 +52,22 @@ SETTLED = """(previous) => {
 
 @pytest.fixture(scope="module")
 def server():
-    """The app on a free loopback port (bound here, so no other process can take it first)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(["default", "gray"], upload_limit=UPLOAD_LIMIT, max_pixels=MAX_PIXELS)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with running(create_app(["default", "gray"], upload_limit=UPLOAD_LIMIT, max_pixels=MAX_PIXELS)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-        yield chromium
-        chromium.close()
+    """One chromium for the module (conftest's ``browser`` launches one per test)."""
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_browser("needs Playwright (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"], headless=True)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture
