@@ -95,8 +95,11 @@ def photos(tmp_path_factory):
     ramp = np.linspace(0, 255, 1800, dtype=np.uint8)
     Image.fromarray(np.tile(ramp, (300, 1))).save(folder / "panorama_1800x300.png")
     Image.new("RGB", (1500, 1000), "gray").save(folder / "over_pixels_1500x1000.jpg")
-    return {"parrots": shared("sample-photos", "kodak_kodim23_half.png"),
-            "panorama": folder / "panorama_1800x300.png", "over_pixels": folder / "over_pixels_1500x1000.jpg"}
+    return {
+        "parrots": shared("sample-photos", "kodak_kodim23_half.png"),
+        "panorama": folder / "panorama_1800x300.png",
+        "over_pixels": folder / "over_pixels_1500x1000.jpg",
+    }
 
 
 def upload(page, path) -> None:
@@ -114,7 +117,9 @@ def test_colourise_a_photo_change_the_temperature_and_inspect_a_pixel(server, op
     screenshots = REPOSITORY / "docs" / "screenshots" if os.environ.get("POLYCHROME_SCREENSHOTS") == "1" else tmp_path
     page = open_page(DESKTOP)
     elsewhere = []
-    page.on("request", lambda request: request.url.startswith((server, "blob:", "data:")) or elsewhere.append(request.url))
+    page.on(
+        "request", lambda request: request.url.startswith((server, "blob:", "data:")) or elsewhere.append(request.url)
+    )
     page.reload()
 
     upload(page, shared("sample-photos", "kodak_kodim05_half.png"))
@@ -172,8 +177,11 @@ def test_photos_keep_their_aspect_ratio(open_page, photos, viewport):
     page = open_page(viewport)
     for name in ("panorama", "parrots"):
         upload(page, photos[name])
-        shown = page.eval_on_selector("#result", "image => { const box = image.getBoundingClientRect();"
-                                      " return [box.width, box.height, image.naturalWidth, image.naturalHeight]; }")
+        shown = page.eval_on_selector(
+            "#result",
+            "image => { const box = image.getBoundingClientRect();"
+            " return [box.width, box.height, image.naturalWidth, image.naturalHeight]; }",
+        )
         width, height, natural_width, natural_height = shown
         assert abs(width - height * natural_width / natural_height) <= 1, f"{name} drawn {width}x{height}"
         assert width <= viewport["width"]
@@ -190,8 +198,10 @@ def test_the_upload_limit_counts_the_file_and_names_sizes_a_person_can_compare(o
     upload(page, over_limit)
     message, is_error = status(page)
     assert is_error and sent == []
-    assert message.startswith(f"one_byte_over.jpg is 2.0 MiB ({UPLOAD_LIMIT + 1:,} bytes), "
-                              f"above this server's limit of 2.0 MiB ({UPLOAD_LIMIT:,} bytes)")
+    assert message.startswith(
+        f"one_byte_over.jpg is 2.0 MiB ({UPLOAD_LIMIT + 1:,} bytes), "
+        f"above this server's limit of 2.0 MiB ({UPLOAD_LIMIT:,} bytes)"
+    )
 
     upload(page, at_limit)  # within the limit: the page sends it, and the server judges it
     assert len(sent) == 1
@@ -199,8 +209,10 @@ def test_the_upload_limit_counts_the_file_and_names_sizes_a_person_can_compare(o
 
 def test_the_keyboard_reaches_the_file_chooser_visibly_and_inspects_pixels(open_page, photos):
     page = open_page(DESKTOP)
-    outline = "() => { const style = getComputedStyle(document.getElementById('drop'));" \
-              " return style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0; }"
+    outline = (
+        "() => { const style = getComputedStyle(document.getElementById('drop'));"
+        " return style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0; }"
+    )
     assert not page.evaluate(outline)
     page.focus("#file")
     assert page.evaluate(outline)  # the 1x1 input is invisible; its drop zone shows the focus
@@ -251,7 +263,8 @@ def test_the_temperature_shown_is_the_selected_models_own_and_says_when_it_does_
     page.select_option("#model", "default")
     page.wait_for_function(f"document.getElementById('result').dataset.temperature === '{own:g}'")
     assert page.inner_text("#temperature-value") == f"{own:.2f}"
-    assert f"{own:.2f}" in page.inner_text("#temperature-origin") and "default" in page.inner_text("#temperature-origin")
+    said = page.inner_text("#temperature-origin")
+    assert f"{own:.2f}" in said and "default" in said
 
 
 def test_a_model_chosen_while_a_photo_is_on_its_way_applies_to_that_photo(open_page, photos):
