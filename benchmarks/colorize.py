@@ -68,7 +68,7 @@ def timed(run, repeat: int) -> float:
 
 
 def onnx_difference(torch_pipeline, onnx_pipeline, paths: list[Path]) -> float:
-    from polychrome.inference import lightness_of, model_input
+    from polychrome.pipeline import lightness_of, model_input
 
     planes = [lightness_of(torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)) for p in paths]
     lightness = model_input(planes, torch_pipeline.input_size)

@@ -11,12 +11,12 @@ import polychrome
 from polychrome.cli import main
 from polychrome.colorize import ColorizationPipeline, plan_outputs
 from polychrome.color import uint8_to_lab
-from polychrome.models import create_model
+from polychrome.models import build_model
 
 
 def tiny_pipeline():
     torch.manual_seed(0)
-    return ColorizationPipeline(create_model("eccv16", width=0.125), input_size=16)
+    return ColorizationPipeline(build_model("eccv16", width=0.125).with_card(input_size=16))
 
 
 def lightness(rgb):
@@ -102,7 +102,7 @@ def test_outputs_never_land_inside_or_over_the_inputs(odd_inputs, tmp_path):
 
 
 def test_the_full_resolution_merge_in_stripes_equals_the_whole_image_merge(monkeypatch):
-    import polychrome.inference as inference
+    import polychrome.pipeline as pipeline_module
     from polychrome.color import lab_to_uint8
     from polychrome.models import upsample_ab
 
@@ -111,10 +111,10 @@ def test_the_full_resolution_merge_in_stripes_equals_the_whole_image_merge(monke
     ab = torch.randn(2, 16, 12) * 30
     plane = uint8_to_lab(image[None])[0, :1]
     whole = lab_to_uint8(torch.cat([plane, upsample_ab(ab[None], (301, 457))[0]])[None])[0]
-    monkeypatch.setattr(inference, "STRIPE_PIXELS", 5000)  # 10 rows a stripe
-    striped = inference.lightness_of(image)
+    monkeypatch.setattr(pipeline_module, "STRIPE_PIXELS", 5000)  # 10 rows a stripe
+    striped = pipeline_module.lightness_of(image)
     assert (striped - plane).abs().max() < 1e-4
-    merged = inference.merge(striped, ab)
+    merged = pipeline_module.merge(striped, ab)
     assert merged.dtype == torch.uint8 and merged.shape == (3, 301, 457)
     assert (merged.int() - whole.int()).abs().max() <= 1  # float rounding only
 
@@ -125,14 +125,14 @@ def test_weights_files_load_by_path_and_one_for_another_network_fails_in_one_lin
     from polychrome.models import WeightsError, load_weights, save_weights
 
     torch.manual_seed(0)
-    model = create_model("eccv16", width=0.125).eval()
+    model = build_model("eccv16", width=0.125).eval()
     path = save_weights(model, tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
     pipeline = polychrome.load_colorizer(str(path))
     assert (pipeline.input_size, pipeline.temperature) == (16, 0.3)
     lightness_batch = torch.rand(1, 1, 16, 16) * 100
-    assert torch.allclose(pipeline.predict_ab(lightness_batch), model.predict_ab(lightness_batch, 0.3))
+    assert torch.allclose(pipeline.predict_ab(lightness_batch), model.network.predict_ab(lightness_batch, 0.3))
 
-    other = save_weights(create_model("eccv16", width=0.25), tmp_path / "other.safetensors", input_size=16)
+    other = save_weights(build_model("eccv16", width=0.25), tmp_path / "other.safetensors", input_size=16)
     mislabelled = tmp_path / "mislabelled.safetensors"  # width-0.25 tensors under width-0.125 metadata
     from safetensors import safe_open
 
@@ -156,7 +156,7 @@ def test_distribution_view_is_written_for_classification_models_only(tmp_path, c
     from polychrome.models import save_weights
 
     torch.manual_seed(0)
-    weights = save_weights(create_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16)
+    weights = save_weights(build_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16)
     Image.new("RGB", (30, 20), (90, 120, 200)).save(tmp_path / "photo.png")
     out = tmp_path / "out"
     assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(out), "--model", str(weights), "--distribution", "--quiet"]) == 0
@@ -199,7 +199,7 @@ def test_export_onnx_and_colourise_with_onnxruntime_like_pytorch(tmp_path, capsy
     from polychrome.models import save_weights
 
     torch.manual_seed(0)
-    weights = save_weights(create_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
+    weights = save_weights(build_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
     assert main(["export-onnx", str(weights), str(tmp_path / "tiny.onnx")]) == 0
     assert "input 16x16" in capsys.readouterr().out
     photo = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
@@ -234,7 +234,7 @@ def test_the_bundled_model_loads_offline_and_beats_gray_on_real_photos():
     metadata = read_metadata(path)
     assert "polychrome train" in metadata["commands"] and "imagenette" in metadata["config"]
     pipeline = polychrome.load_colorizer("default")
-    assert pipeline.model.head == "classification" and pipeline.input_size == int(metadata["input_size"])
+    assert pipeline.card.head == "classification" and pipeline.input_size == int(metadata["input_size"])
     assert pipeline.temperature == float(metadata["temperature"])
     photos = f"folder:{shared('bsds500', 'images', 'test')}"
     ours = evaluate(pipeline.model, photos, pipeline.input_size, temperature=pipeline.temperature, limit=24, workers=0)
@@ -248,13 +248,13 @@ def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_unit
     from safetensors import safe_open
 
     from polychrome.color import uint8_to_lightness
-    from polychrome.models import create_model, load_weights, save_weights
+    from polychrome.models import load_weights, save_weights
     from polychrome.models.weights import bundled_weights
 
     with safe_open(bundled_weights("default"), "pt") as bundled:  # shipped as float16, BatchNorm statistics float32
         assert {str(bundled.get_slice(k).get_dtype()) for k in bundled.keys()} == {"F16", "F32"}
     torch.manual_seed(0)
-    full = create_model("eccv16", width=0.25).eval()  # float32 weights, off float16's grid
+    full = build_model("eccv16", width=0.25).eval()  # float32 weights, off float16's grid
     path_full = save_weights(full, tmp_path / "full.safetensors", input_size=64)
     path_half = save_weights(full, tmp_path / "half.safetensors", input_size=64, half=True)
     assert path_half.stat().st_size < 0.55 * path_full.stat().st_size
@@ -262,5 +262,5 @@ def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_unit
     assert all(p.dtype == torch.float32 for p in half.parameters())
     photo = sorted((Path(__file__).parents[1] / "examples" / "photos").glob("*.jpg"))[0]
     lightness = uint8_to_lightness(torch.from_numpy(np.array(Image.open(photo).convert("RGB").resize((64, 64)))).permute(2, 0, 1)[None])
-    difference = (half.predict_ab(lightness) - full.predict_ab(lightness)).abs().max()
+    difference = (half.network.predict_ab(lightness) - full.network.predict_ab(lightness)).abs().max()
     assert 0 < difference < 2.0

@@ -91,11 +91,11 @@ def test_a_weights_file_is_a_candidate_measured_beside_it_and_exported_at_the_ch
     """A model trained elsewhere (experiments/gpu_default_model.py) joins the selection as its weights file."""
     import torch
 
-    from polychrome.models import create_model, load_weights, save_weights
+    from polychrome.models import build_model, load_weights, save_weights
     from polychrome.models.weights import read_metadata
 
     module, calls = selection
-    trained = save_weights(create_model("eccv16", width=0.125), tmp_path / "gpu" / "gpu-default.safetensors", 64,
+    trained = save_weights(build_model("eccv16", width=0.125), tmp_path / "gpu" / "gpu-default.safetensors", 64,
                            temperature=0.38, half=True, commands='["polychrome train ..."]')
     module.evaluate_candidate(str(trained), "folder:val", (0.6,))
     module.evaluate_candidate(str(trained), "folder:val", (0.6,))

@@ -41,7 +41,7 @@ def test_packing_shrinks_keeps_paths_skips_the_unreadable_and_resumes(tmp_path):
 
 def test_the_budgeted_run_probes_trains_and_sends_back_loadable_weights(tmp_path, monkeypatch):
     """The device script on a CPU, small: probe, a run sized to the budget, float16 weights that load."""
-    from polychrome.inference import load_model
+    from polychrome.pipeline import load_model
 
     rng = np.random.default_rng(1)
     y, x = np.mgrid[0:24, 0:24] / 23
@@ -58,6 +58,6 @@ def test_the_budgeted_run_probes_trains_and_sends_back_loadable_weights(tmp_path
         "--out", str(tmp_path / "out"), "--minutes", "0.6", "--probe-steps", "5", "--data", str(tmp_path / "data"),
         "--run-dir", str(tmp_path / "run"), *[f"--set={s}" for s in sets]])
     model = load_model(str(weights))
-    assert model.input_size == 16 and model.registry_options["width"] == 0.125
+    assert model.card.input_size == 16 and model.card.options["width"] == 0.125
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.yaml", "gpu-default.safetensors", "metrics.csv", "run.json"]
     assert not (tmp_path / "run-probe").exists()

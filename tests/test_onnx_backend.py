@@ -11,8 +11,10 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from polychrome.models import create_model  # noqa: E402
-from polychrome.onnx_backend import OnnxColorizer, OnnxModelError, export_onnx  # noqa: E402
+from polychrome.colorize import load_colorizer  # noqa: E402
+from polychrome.models import build_model  # noqa: E402
+from polychrome.onnx_backend import OnnxModelError, export_onnx, load_onnx  # noqa: E402
+from polychrome.pipeline import ColorizationPipeline  # noqa: E402
 
 SIZE = 32
 
@@ -20,9 +22,9 @@ SIZE = 32
 @pytest.fixture(scope="module", params=["eccv16", "eccv16_regress"])
 def exported(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = create_model(request.param, width=0.125).eval()
+    model = build_model(request.param, width=0.125).eval()
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / f"{request.param}.onnx", SIZE)
-    return model, OnnxColorizer(path)
+    return model, load_onnx(path)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -31,50 +33,51 @@ def test_matches_pytorch(exported, batch, temperature):
     model, onnx_model = exported
     lightness = torch.rand(batch, 1, SIZE, SIZE) * 100
     with torch.no_grad():
-        expected = model.predict_ab(lightness, temperature)
-    got = onnx_model.predict_ab(lightness, temperature)
+        expected = model.network.predict_ab(lightness, temperature)
+    got = ColorizationPipeline(onnx_model).predict_ab(lightness, temperature)
     assert got.shape == expected.shape
     difference = (got - expected).abs().max().item()
-    print(f"{model.head}, batch {batch}, T={temperature}: max |ab difference| = {difference:.2e}")
+    print(f"{model.card.head}, batch {batch}, T={temperature}: max |ab difference| = {difference:.2e}")
     assert difference < 1e-2
 
 
-def test_metadata_describes_decoding(exported):
+def test_the_card_travels_in_the_metadata(exported):
     model, onnx_model = exported
-    assert (onnx_model.head, onnx_model.input_size) == (model.head, SIZE)
+    path = onnx_model.card.weights
+    expected = model.card.replace(input_size=SIZE, weights=path, weights_sha256=onnx_model.card.weights_sha256)
+    assert onnx_model.card == expected  # name, options, head, gamut, temperature, inputs
+    assert len(onnx_model.card.weights_sha256) == 64
     assert torch.equal(onnx_model.bins, model.bins)
-    props = {p.key: p.value for p in onnx.load(str(onnx_model.path)).metadata_props}
-    assert props["head"] == model.head and props["input_size"] == str(SIZE)
-    assert ("bins" in props) == (model.head == "classification")
-    if model.head == "classification":
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert props["head"] == model.card.head and props["input_size"] == str(SIZE)
+    assert ("bins" in props) == (model.card.head == "classification")
+    if model.card.head == "classification":
         assert json.loads(props["bins"]) == model.bins.tolist()
 
 
-def test_stands_in_for_a_colorizer(exported):
+def test_runs_on_the_cpu_only_and_says_what_shape_it_takes(exported, tmp_path):
     _, onnx_model = exported
-    assert onnx_model.to("cpu").eval() is onnx_model
-    assert next(onnx_model.buffers()).device.type == "cpu"
     with pytest.raises(ValueError, match="CPU only"):
-        onnx_model.to("cuda")
+        load_colorizer(onnx_model.card.weights, device="cuda", backend="onnx")
     with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\)"):
-        onnx_model.predict_ab(torch.zeros(1, 1, 64, 64))
+        ColorizationPipeline(onnx_model).predict_ab(torch.zeros(1, 1, 64, 64))
 
 
 def test_recorded_temperature_is_the_default(tmp_path):
-    model = create_model("eccv16", width=0.125).eval()
-    onnx_model = OnnxColorizer(export_onnx(model, tmp_path / "model.onnx", SIZE, temperature=0.0))
+    model = build_model("eccv16", width=0.125).eval()
+    onnx_model = load_onnx(export_onnx(model, tmp_path / "model.onnx", SIZE, temperature=0.0))
     lightness = torch.rand(2, 1, SIZE, SIZE) * 100
     with torch.no_grad():
-        mode = model.predict_ab(lightness, 0.0)
-    assert onnx_model.temperature == 0.0
-    assert torch.allclose(onnx_model.predict_ab(lightness), mode, atol=1e-2)
+        mode = model.network.predict_ab(lightness, 0.0)
+    assert onnx_model.card.temperature == 0.0
+    assert torch.allclose(ColorizationPipeline(onnx_model).predict_ab(lightness), mode, atol=1e-2)
 
 
 def test_bad_files_fail_clearly(tmp_path):
     text = tmp_path / "notes.onnx"
     text.write_text("not a model")
     with pytest.raises(OnnxModelError, match="not an ONNX model") as error:
-        OnnxColorizer(text)
+        load_onnx(text)
     assert str(text) in str(error.value) and "\n" not in str(error.value)
 
     graph = onnx.helper.make_graph(
@@ -85,14 +88,14 @@ def test_bad_files_fail_clearly(tmp_path):
     foreign = tmp_path / "identity.onnx"
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), str(foreign))
     with pytest.raises(OnnxModelError, match="no polychrome metadata") as error:
-        OnnxColorizer(foreign)
+        load_onnx(foreign)
     assert str(foreign) in str(error.value)
 
     with pytest.raises(OnnxModelError, match="no ONNX model at"):
-        OnnxColorizer(tmp_path / "missing.onnx")
+        load_onnx(tmp_path / "missing.onnx")
 
 
 def test_missing_onnxruntime_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ImportError, match=r'pip install "polychrome\[onnx\]"'):
-        OnnxColorizer(tmp_path / "model.onnx")
+        load_onnx(tmp_path / "model.onnx")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import torch
 
-from polychrome.models import Colorizer, WeightsError, create_model
+from polychrome.models import Colorizer, LoadedModel, ModelCard, WeightsError, create_model
+from polychrome.models.card import sha256_of
+from polychrome.models.registry import resolve_options
 from polychrome.models.weights import load_state_strict
 
 
@@ -43,6 +45,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return model.eval(), config
 
 
+def load_checkpoint_model(path: str | Path) -> tuple[LoadedModel, dict]:
+    """``load_checkpoint``'s network with its card: the run's model name and options, the size it was
+    trained at, the checkpoint file and its hash. The temperature stays the default (the run's own
+    becomes the model's when it is exported as a weights file)."""
+    network, config = load_checkpoint(path)
+    source, name = checkpoint_path(path), config["model"]["name"]
+    card = ModelCard(name, network.head, network.gamut, input_size=config["data"]["size"],
+                     options=resolve_options(name, config["model"].get("options", {})),
+                     weights=str(source), weights_sha256=sha256_of(source))
+    return LoadedModel(network, card), config
+
+
 def export_weights(path: str | Path, out: str | Path, temperature: float | None = None, half: bool = False) -> Path:
     """A checkpoint (or a run directory's best) as a standalone weights file: safetensors plus the
     model's name, options and input size, the decoding temperature, and the run's full config and
@@ -54,7 +68,7 @@ def export_weights(path: str | Path, out: str | Path, temperature: float | None 
     from polychrome.models import save_weights
 
     source = checkpoint_path(path)
-    model, config = load_checkpoint(source)
+    model, config = load_checkpoint_model(source)
     run_record = source.parent.parent / "run.json"
     sessions = json.loads(run_record.read_text())["sessions"] if run_record.is_file() else []
     return save_weights(

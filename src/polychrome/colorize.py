@@ -10,106 +10,20 @@ from __future__ import annotations
 
 import glob
 import time
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
-from polychrome.data import ImageReadError, load_rgba, to_rgba, write_png
+from polychrome.data import ImageReadError, load_rgba, write_png
 from polychrome.data.images import image_extensions
-from polychrome.color import DEFAULT_TEMPERATURE, decode_annealed_mean
 from polychrome.files import atomic_path
-from polychrome.inference import OFFICIAL_INPUT_SIZE, colorize_images, lightness_of, load_model, merge, model_input
-from polychrome.models import Colorizer
+from polychrome.pipeline import ColorizationPipeline, Prediction, chw_view, lightness_of, load_model, merge, model_input
 
-
-@dataclass
-class Prediction:
-    """What the network said about one photo, kept so it can be decoded again at another temperature
-    without a second forward pass (the web page's temperature slider)."""
-
-    lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
-    output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
-
-
-class ColorizationPipeline:
-    """A loaded model and the size it works at, ready to colourise images.
-
-    ``temperature=None`` means the model's own (chosen on validation data for the bundled model), else
-    Zhang et al.'s 0.38; regression models ignore it.
-    """
-
-    def __init__(self, model: Colorizer, input_size: int, name: str = "", device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
-        self.input_size = input_size
-        self.name = name
-        self.device = torch.device(device)
-        self.temperature = getattr(model, "temperature", DEFAULT_TEMPERATURE)
-
-    @torch.no_grad()
-    def predict_ab(self, lightness: Tensor, temperature: float | None = None) -> Tensor:
-        """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
-        return self.model.predict_ab(lightness.to(self.device), self._temperature(temperature))
-
-    @torch.no_grad()
-    def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
-        """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
-        torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-        tensors = [_chw_view(image) for image in images]
-        colours = colorize_images(self.model, tensors, self.input_size, self._temperature(temperature))
-        return [colour.permute(1, 2, 0).numpy() for colour in colours]
-
-    @torch.no_grad()
-    def predict(self, image) -> Prediction:
-        """Run the network once on a photo (as ``colorize`` takes it); decode later with ``render``."""
-        rgb = _chw_view(_as_rgb(image)).to(self.device)
-        plane = lightness_of(rgb)
-        return Prediction(plane, self.model(model_input([plane], self.input_size)).float()[0])
-
-    @torch.no_grad()
-    def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
-        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
-        return merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0]).permute(1, 2, 0).cpu().numpy()
-
-    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
-        """The network's output (N, Q, h, w) logits or (N, 2, h, w) ab -> ab (N, 2, h, w): the annealed mean
-        at ``temperature`` for a classification model, the ab itself for a regression model."""
-        if self.model.head != "classification":
-            return output
-        return decode_annealed_mean(output, self.model.bins.to(output.device), self._temperature(temperature), from_logits=True)
-
-    def _temperature(self, temperature: float | None) -> float:
-        return self.temperature if temperature is None else temperature
-
-    def colorize(self, image, temperature: float | None = None) -> np.ndarray:
-        """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
-
-        A colour photo is re-colourised from its own L."""
-        return self.colorize_batch([_as_rgb(image)], temperature)[0]
-
-
-def _chw_view(image: np.ndarray) -> Tensor:
-    """An (H, W, 3) array as a (3, H, W) tensor sharing its memory. Read-only arrays (``np.asarray`` of a
-    PIL image) are fine: nothing here writes into its input, so PyTorch's warning about them is silenced
-    rather than paid for with a copy of a possibly 50-megapixel photo."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(image).permute(2, 0, 1)
-
-
-def _as_rgb(image) -> np.ndarray:
-    """A PIL image or an (H, W) / (H, W, 3) uint8 array -> a contiguous (H, W, 3) uint8 array."""
-    if isinstance(image, Image.Image):
-        return to_rgba(image)[0]
-    array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-        raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
-    return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
+__all__ = ["ColorizationPipeline", "Prediction", "colorize_paths", "load_colorizer", "plan_outputs"]
 
 
 def load_colorizer(name: str = "default", device: str | torch.device = "cpu", backend: str = "torch") -> ColorizationPipeline:
@@ -118,14 +32,16 @@ def load_colorizer(name: str = "default", device: str | torch.device = "cpu", ba
     richzhang/colorization. ``backend="onnx"`` runs the network with onnxruntime: ``name`` is then an
     ``.onnx`` file from ``polychrome export-onnx`` (CPU only)."""
     if backend == "onnx":
-        from polychrome.onnx_backend import OnnxColorizer
+        from polychrome.onnx_backend import load_onnx
 
-        model = OnnxColorizer(name)
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"an ONNX model runs on the CPU only, not on {device}")
+        model = load_onnx(name)
     elif backend == "torch":
         model = load_model(name)
     else:
         raise ValueError(f"backend must be torch or onnx, got {backend!r}")
-    return ColorizationPipeline(model, getattr(model, "input_size", None) or OFFICIAL_INPUT_SIZE, name, device)
+    return ColorizationPipeline(model, device, name)
 
 
 @dataclass
@@ -186,7 +102,7 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
     ``distribution`` also writes ``<target stem>.distribution.png``: the entropy of the predicted colour
     distribution over the image and the distribution itself at a few pixels (Zhang et al.'s Figure 4).
     """
-    if distribution and pipeline.model.head != "classification":
+    if distribution and pipeline.card.head != "classification":
         raise ValueError(f"--distribution needs a classification model; {pipeline.name or 'this model'} predicts ab directly (regression)")
     report = Report()
     start = time.perf_counter()
@@ -210,9 +126,8 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
                 reading = pool.submit(_read_batch, pipeline.input_size, batches[index + 1], overwrite)
             abs_ = []
             if loaded:
-                with torch.no_grad():
-                    output = pipeline.model(torch.cat([small for *_, small in loaded]).to(pipeline.device)).float()
-                    abs_ = pipeline.decode(output, temperature).cpu()
+                output = pipeline.forward(torch.cat([small for *_, small in loaded]))
+                abs_ = pipeline.decode(output, temperature).cpu()
             _collect(writing, report)
             writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_)]
             if distribution and loaded:  # drawn from the same forward pass and the colours just written
@@ -242,7 +157,7 @@ def _read_batch(size: int, jobs: list[Job], overwrite: bool) -> tuple[list, list
         except ImageReadError as error:
             failed.append((job.source, error.reason))
             continue
-        plane = lightness_of(_chw_view(rgb))
+        plane = lightness_of(chw_view(rgb))
         loaded.append((job, alpha, plane, model_input([plane], size)))
     return loaded, failed
 

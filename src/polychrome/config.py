@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from polychrome.color import DEFAULT_TEMPERATURE
 from polychrome.losses import LossConfig
 
 
@@ -84,7 +85,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    temperature: float = 0.38  # annealed-mean decoding for validation metrics
+    temperature: float = DEFAULT_TEMPERATURE  # annealed-mean decoding for validation metrics
 
     def __post_init__(self):
         if self.task not in TASKS:

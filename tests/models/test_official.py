@@ -88,7 +88,7 @@ def test_siggraph17_release_loads_strictly(tmp_path):
     state = {k: v for k, v in SIGGRAPH17Net().state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, tmp_path / "siggraph17.pth")
     model = load_official("siggraph17", tmp_path / "siggraph17.pth")
-    assert torch.equal(model.state_dict()["model5.0.weight"], state["model5.0.weight"])
+    assert torch.equal(model.network.state_dict()["model5.0.weight"], state["model5.0.weight"])
     del state["model_class.0.bias"]
     state["model_extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "broken.pth")
@@ -120,11 +120,12 @@ def test_missing_release_says_where_to_get_it(tmp_path):
 
 def test_official_weights_are_comparable_and_colourise(eccv16_release, tmp_path):
     from polychrome.colorize import load_colorizer
-    from polychrome.inference import load_model
+    from polychrome.pipeline import load_model
 
     _, path = eccv16_release
     model = load_model(f"eccv16-official:{path}")
-    assert model.input_size == 256 and model.head == "classification"
+    assert (model.card.name, model.card.input_size, model.card.head) == ("eccv16", 256, "classification")
+    assert model.card.weights == str(path) and len(model.card.weights_sha256) == 64
     pipeline = load_colorizer(f"eccv16-official:{path}")
     assert pipeline.input_size == 256
     assert pipeline.colorize(torch.randint(0, 256, (20, 30, 3), dtype=torch.uint8).numpy()).shape == (20, 30, 3)

@@ -1,18 +1,26 @@
-"""Models: a registry of named configs (``create_model(name, **overrides)``), as timm has."""
+"""Models: a registry of named configs (``create_model(name, **overrides)``), as timm has, and the card
+every loaded model carries (``build_model``, ``load_weights`` and ``load_official`` return ``LoadedModel``)."""
 
 from polychrome.models import baselines, fusion, official, zhang  # noqa: F401  (registers the models)
-from polychrome.models.base import Colorizer, upsample_ab
+from polychrome.models.base import Colorizer, decode_output, upsample_ab
+from polychrome.models.card import DEFAULT_INPUT_SIZE, LoadedModel, ModelCard, as_loaded
 from polychrome.models.fusion import BackboneError
 from polychrome.models.official import OfficialWeightsError, load_official
-from polychrome.models.registry import count_parameters, create_model, list_models, model_entry
+from polychrome.models.registry import build_model, count_parameters, create_model, list_models, model_entry
 from polychrome.models.weights import WeightsError, bundled_weights, load_weights, save_weights
 
 __all__ = [
     "BackboneError",
     "Colorizer",
+    "DEFAULT_INPUT_SIZE",
+    "LoadedModel",
+    "ModelCard",
     "OfficialWeightsError",
+    "as_loaded",
+    "build_model",
     "count_parameters",
     "create_model",
+    "decode_output",
     "list_models",
     "load_official",
     "model_entry",

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from polychrome.color import ab_gamut, decode_annealed_mean
+from polychrome.color import DEFAULT_TEMPERATURE, ab_gamut, decode_annealed_mean
 
 HEADS = ("classification", "regression")
 AB_SCALE = 110.0  # regression heads predict tanh(x) * 110, covering the ab range of sRGB
@@ -37,12 +37,18 @@ class Colorizer(nn.Module):
     def out_channels(self) -> int:
         return len(self.bins) if self.head == "classification" else 2
 
-    def predict_ab(self, lightness: Tensor, temperature: float = 0.38) -> Tensor:
+    def predict_ab(self, lightness: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
-        output = self(lightness)
-        if self.head == "regression":
-            return output
-        return decode_annealed_mean(output.float(), self.bins, temperature, from_logits=True)
+        return decode_output(self(lightness), self.head, self.bins, temperature)
+
+
+def decode_output(output: Tensor, head: str, bins: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+    """A network's output -> ab (N, 2, h, w): logits (N, Q, h, w) over ``bins`` (Q, 2) decoded by the
+    annealed mean at ``temperature`` (Zhang et al. 2016) for a classification head; a regression head's
+    output is ab already. The one place decoding by head happens (PyTorch, ONNX, the web page)."""
+    if head == "regression":
+        return output
+    return decode_annealed_mean(output.float(), bins.to(output.device), temperature, from_logits=True)
 
 
 def upsample_ab(ab: Tensor, size: tuple[int, int]) -> Tensor:

@@ -16,13 +16,15 @@ from torch import Tensor, nn
 
 from polychrome.color import ab_gamut
 from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
-from polychrome.models.registry import create_model, register
+from polychrome.models.card import LoadedModel, sha256_of
+from polychrome.models.registry import build_model, register
 from polychrome.models.weights import WeightsError, load_state_strict
 
 RELEASES = {
     "eccv16": ("colorization_release_v2-9b330a0b.pth", "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"),
     "siggraph17": ("siggraph17-df00044c.pth", "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"),
 }
+OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
 
 
 class OfficialWeightsError(WeightsError):
@@ -115,13 +117,14 @@ def _read_state_dict(kind: str, path: str | Path) -> dict[str, Tensor]:
     return state
 
 
-def load_official(kind: str, path: str | Path) -> Colorizer:
-    """The ``eccv16`` or ``siggraph17`` network with the released weights from ``path``, in eval mode."""
+def load_official(kind: str, path: str | Path) -> LoadedModel:
+    """The ``eccv16`` or ``siggraph17`` network with the released weights from ``path``, in eval mode
+    (its card: input size 256, the file and its hash)."""
     if kind not in RELEASES:
         raise ValueError(f"unknown official model {kind!r}; choose one of {', '.join(RELEASES)}")
     state = _read_state_dict(kind, path)
+    model = build_model(kind)
     if kind == "eccv16":
-        model: Colorizer = create_model("eccv16")
         model_out = state.pop("model_out.weight", None)
         # model_out is the fixed 313 -> 2 projection onto the bin centres (divided by 110); we decode with
         # the same centres, so check it rather than keep a second copy.
@@ -130,8 +133,6 @@ def load_official(kind: str, path: str | Path) -> Colorizer:
         if not torch.allclose(model_out[:, :, 0, 0].T * AB_SCALE, ab_gamut("zhang"), atol=0.5):
             raise OfficialWeightsError(f"{path}: model_out does not project onto Zhang's 313 bins in order")
         state = {_eccv16_key(k): v for k, v in state.items()}
-    else:
-        model = SIGGRAPH17Net()
-    load_state_strict(model, state, path, OfficialWeightsError)
-    return model.eval()
-
+    load_state_strict(model.network, state, path, OfficialWeightsError)
+    path = Path(path).expanduser()
+    return model.with_card(input_size=OFFICIAL_INPUT_SIZE, weights=str(path), weights_sha256=sha256_of(path)).eval()

@@ -2,16 +2,19 @@
 
 Each registered name maps to a builder function taking keyword options; a config is the builder's
 defaults plus the registered options plus the caller's overrides. An unknown name or option fails with
-the valid choices listed.
+the valid choices listed. ``build_model`` gives the network with its card (models/card.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import nn
+
+from polychrome.models.card import LoadedModel, ModelCard
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,35 @@ def model_entry(name: str) -> Entry:
 
 def create_model(name: str, **overrides) -> nn.Module:
     """Build a registered model; ``overrides`` replace fields of its config (None means 'leave as is')."""
+    return build_model(name, **overrides).network
+
+
+def build_model(name: str, **overrides) -> LoadedModel:
+    """``create_model``'s network with its card: the registered name, the options that rebuild it, its
+    head and gamut; the default input size and temperature until a loader sets what a file records."""
+    options = resolve_options(name, overrides)
+    network = model_entry(name).builder(**options)
+    return LoadedModel(network, ModelCard(name, network.head, network.gamut, options=options))
+
+
+def resolve_options(name: str, overrides: dict) -> dict:
+    """The options ``name`` is built with: the registered ones, then ``overrides`` (None: leave as is);
+    an option the model does not have fails with the valid ones listed."""
     entry = model_entry(name)
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    valid = _valid_options(entry)
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; "
+                         f"valid options: {', '.join(sorted(valid)) or 'none'}")
+    return entry.options | overrides
+
+
+def _valid_options(entry: Entry) -> set[str]:
+    """The config dataclass's fields, else the builder's own keyword parameters."""
     if entry.config_class is not None:
-        valid = {f.name for f in dataclasses.fields(entry.config_class)}
-        unknown = sorted(set(overrides) - valid)
-        if unknown:
-            raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
-    model = entry.builder(**(entry.options | overrides))
-    model.registry_name = name
-    model.registry_options = entry.options | overrides
-    return model
+        return {f.name for f in dataclasses.fields(entry.config_class)}
+    return set(inspect.signature(entry.builder).parameters)
 
 
 def count_parameters(model: nn.Module) -> int:

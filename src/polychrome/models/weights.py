@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from polychrome.files import atomic_path
-from polychrome.models.base import Colorizer
-from polychrome.models.registry import create_model
+from polychrome.models.card import LoadedModel, sha256_of
+from polychrome.models.registry import build_model
 
 BUNDLED = {"default": "default.safetensors"}  # tag -> file in polychrome/weights/
 
@@ -55,25 +55,30 @@ def bundled_weights(tag: str) -> Path:
     return path
 
 
-def save_weights(model: Colorizer, path: str | Path, input_size: int, temperature: float = 0.38, half: bool = False,
-                 **about: str) -> Path:
-    """Write ``model`` (built by ``create_model``) with what rebuilds it; ``about`` adds text fields
-    (the training config, command, revision, measured results). Written atomically. ``half`` stores the
-    learned weights as float16, half the file (a wider network within the package's size budget);
-    BatchNorm's statistics stay float32, and loading casts everything back to the model's float32."""
+def save_weights(model: LoadedModel, path: str | Path, input_size: int | None = None, temperature: float | None = None,
+                 half: bool = False, **about: str) -> Path:
+    """Write ``model`` (from ``build_model`` or a loader) with its card: registered name, options, input
+    size and temperature (``input_size``/``temperature`` given here replace the card's); ``about`` adds
+    text fields (the training config, command, revision, measured results). Written atomically. ``half``
+    stores the learned weights as float16, half the file (a wider network within the package's size
+    budget); BatchNorm's statistics stay float32, and loading casts everything back to float32."""
     from safetensors.torch import save_file
 
-    path = Path(path)
+    if not isinstance(model, LoadedModel):
+        raise TypeError(f"save_weights needs a model with its card (from build_model or a loader), got a bare "
+                        f"{type(model).__name__}: build it with polychrome.models.build_model(name, **options)")
+    path, card = Path(path), model.card
     metadata = {
         "format": "polychrome-weights-1",
-        "model": model.registry_name,
-        "options": json.dumps(model.registry_options),
-        "input_size": str(input_size),
-        "temperature": str(temperature),
+        "model": card.name,
+        "options": json.dumps(dict(card.options)),
+        "input_size": str(input_size or card.input_size),
+        "temperature": str(card.temperature if temperature is None else temperature),
     } | about
-    learned = {name for name, _ in model.named_parameters()}
+    network = model.network
+    learned = {name for name, _ in network.named_parameters()}
     state = {k: (v.half() if half and k in learned else v).detach().contiguous().cpu()
-             for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+             for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
     with atomic_path(path) as temporary:
         save_file(state, str(temporary), metadata=metadata)
         temporary.chmod(0o644)  # safetensors writes 0600; a weights file is made to be shared
@@ -94,8 +99,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return metadata
 
 
-def load_weights(path: str | Path) -> Colorizer:
-    """The model of a weights file, in eval mode, with ``input_size`` and ``temperature`` set."""
+def load_weights(path: str | Path) -> LoadedModel:
+    """The model of a weights file, in eval mode, its card holding the file's input size, temperature and hash."""
     from safetensors.torch import load_file
 
     path = Path(path).expanduser()
@@ -103,10 +108,10 @@ def load_weights(path: str | Path) -> Colorizer:
         raise WeightsError(f"no weights file at {path}")
     metadata = read_metadata(path)
     try:
-        model = create_model(metadata["model"], **json.loads(metadata["options"]))
+        model = build_model(metadata["model"], **json.loads(metadata["options"]))
     except ValueError as error:
         raise WeightsError(f"{path} names a model this polychrome cannot build: {error}") from None
-    load_state_strict(model, load_file(str(path)), path)
-    model.input_size = int(metadata["input_size"])
-    model.temperature = float(metadata["temperature"])
-    return model.eval()
+    load_state_strict(model.network, load_file(str(path)), path)
+    card = model.card.replace(input_size=int(metadata["input_size"]), temperature=float(metadata["temperature"]),
+                              weights=str(path), weights_sha256=sha256_of(path))
+    return LoadedModel(model.network, card).eval()

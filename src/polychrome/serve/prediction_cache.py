@@ -1,4 +1,4 @@
-"""The network behind the web page, with memory bounded however many requests arrive.
+"""The models behind the web page and a cache of their predictions, with memory bounded however many requests arrive.
 
 Each model is loaded once, on first use, and shared. A single slot (``Gate``) admits one job at a time:
 decoding the upload, the forward pass, rendering and PNG encoding all run inside it, in a worker thread,
@@ -25,7 +25,7 @@ import anyio
 import numpy as np
 
 import polychrome
-from polychrome.colorize import ColorizationPipeline, Prediction
+from polychrome.pipeline import ColorizationPipeline, Prediction
 from polychrome.data import load_rgba, write_png
 
 T = TypeVar("T")
@@ -55,9 +55,9 @@ class Models:
 
 
 def describe(name: str, pipeline: ColorizationPipeline) -> dict:
-    head = pipeline.model.head
-    return {"name": name, "head": head, "input_size": pipeline.input_size,
-            "temperature": pipeline.temperature if head == "classification" else None}
+    card = pipeline.card
+    return {"name": name, "head": card.head, "input_size": card.input_size,
+            "temperature": card.temperature if card.head == "classification" else None}
 
 
 class QueueTimeout(Exception):

@@ -1,0 +1,91 @@
+"""A model card: the facts about a loaded model in one frozen record, the way timm's ``pretrained_cfg`` is.
+
+Every loader (a registered name, a run directory or checkpoint, a weights file, the official weights, an
+ONNX file) returns a ``LoadedModel``: the network and its ``ModelCard``. Whatever needs a fact about the
+model (the size it sees, its decoding temperature, its head) reads the card; nothing is attached to the
+network at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from torch import Tensor, nn
+
+from polychrome.color import DEFAULT_TEMPERATURE
+
+# Zhang et al. 2016 train and test at 256 x 256, and so were both official networks; a model that was
+# never trained at a size of its own (a baseline, a freshly built network) is run at this one.
+DEFAULT_INPUT_SIZE = 256
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What polychrome knows about a model. ``options`` are ``create_model``'s (with the registered ones),
+    so ``create_model(name, **options)`` rebuilds the network."""
+
+    name: str  # the registered architecture, e.g. "eccv16"; for a bare network its class name
+    head: str  # "classification" (logits over the gamut's bins) or "regression" (ab)
+    gamut: str  # the bins a classification head's logits are over ("zhang" or "srgb")
+    input_size: int = DEFAULT_INPUT_SIZE  # the side of the square L the network sees
+    temperature: float = DEFAULT_TEMPERATURE  # the annealed-mean temperature it decodes at unless told
+    options: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ("L",)  # the planes it takes, in order
+    weights: str = ""  # the file the weights came from ("" when built without)
+    weights_sha256: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        if self.input_size < 1:
+            raise ValueError(f"input_size must be positive, got {self.input_size}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+    def replace(self, **changes) -> ModelCard:
+        return dataclasses.replace(self, **changes)
+
+
+class LoadedModel(nn.Module):
+    """A network and its card. Calling it runs the network (L (N, 1, S, S) in [0, 100] -> logits
+    (N, Q, h, w) or ab (N, 2, h, w)); ``.to`` and ``.eval`` move and switch the network as for any module.
+    ``network`` is a ``Colorizer`` or a callable with ``bins`` (the ONNX backend's)."""
+
+    def __init__(self, network: nn.Module | Callable[[Tensor], Tensor], card: ModelCard):
+        super().__init__()
+        self.network = network
+        self.card = card
+
+    def forward(self, lightness: Tensor) -> Tensor:
+        return self.network(lightness)
+
+    @property
+    def bins(self) -> Tensor:
+        """The (Q, 2) ab bin centres a classification head's logits are over (empty for regression)."""
+        return self.network.bins
+
+    def with_card(self, **changes) -> LoadedModel:
+        """The same network under a card with ``changes`` (e.g. the input size a file records)."""
+        return LoadedModel(self.network, self.card.replace(**changes))
+
+
+def card_of_network(network: nn.Module) -> ModelCard:
+    """The card of a network built without a loader (a test's, one being trained): its head and gamut,
+    the default input size and temperature, no weights file."""
+    return ModelCard(type(network).__name__, network.head, network.gamut)
+
+
+def as_loaded(model: LoadedModel | nn.Module) -> LoadedModel:
+    """``model`` with its card: a LoadedModel as it is, a bare ``Colorizer`` with ``card_of_network``."""
+    return model if isinstance(model, LoadedModel) else LoadedModel(model, card_of_network(model))
+
+
+def sha256_of(path: str | Path) -> str:
+    """The file's SHA-256, for the card's ``weights_sha256`` (which file, exactly, made these colours)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -1,0 +1,248 @@
+"""From a model to colour at the image's own resolution, the way Zhang et al.'s demo does it: the one
+path L -> network -> decode -> merge that the Python API, ``polychrome colorize``, the web page, the ONNX
+backend and ``evaluate`` all take (``ColorizationPipeline``), and ``load_model`` for every kind of model.
+
+The model sees the image's L resized to its input size; its ab is upsampled back to the image's size
+and joined with the image's own full-resolution L, so colourisation only ever adds colour. For photos
+the full-resolution work goes in horizontal stripes of about a megapixel, so a 50-megapixel photo needs
+its uint8 pixels, one float L plane and the uint8 result, not a dozen float copies
+(benchmarks/colorize.py measures it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from polychrome.color import lab_to_uint8, uint8_to_lightness
+from polychrome.data import to_rgba
+from polychrome.models import (
+    LoadedModel,
+    ModelCard,
+    as_loaded,
+    build_model,
+    decode_output,
+    list_models,
+    load_official,
+    load_weights,
+    upsample_ab,
+)
+from polychrome.models.weights import BUNDLED, bundled_weights
+
+BASELINES_NEEDING_DATA = ("random", "mean")
+STRIPE_PIXELS = 1 << 20  # pixels per stripe of the full-resolution merge
+
+
+def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, fit_images: int = 2048) -> LoadedModel:
+    """Any model by name, in eval mode, with its card:
+
+    - ``default``: the bundled trained model (see README, "The bundled model");
+    - a weights file ``*.safetensors`` written by ``polychrome export-weights``;
+    - a registered name (``gray``; ``random`` / ``mean`` fitted on ``fit_images`` of ``fit_data`` at ``size``);
+    - ``eccv16-official:PATH`` / ``siggraph17-official:PATH``: the released weights (input size 256);
+    - a checkpoint file or run directory (input size: the size it was trained at).
+    """
+    if name_or_path in BUNDLED:
+        return load_weights(bundled_weights(name_or_path))
+    if name_or_path.endswith(".safetensors"):
+        return load_weights(name_or_path)
+    kind, sep, path = name_or_path.partition("-official:")
+    if sep:
+        return load_official(kind, path)
+    if name_or_path in list_models():
+        model = build_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
+        if name_or_path in BASELINES_NEEDING_DATA:
+            _fit(model.network, fit_data, size, fit_images, name_or_path)
+        return model.eval()
+    from polychrome.checkpoints import load_checkpoint_model
+
+    return load_checkpoint_model(name_or_path)[0]
+
+
+def _fit(model: nn.Module, fit_data: str | None, size: int, fit_images: int, name: str) -> None:
+    from torch.utils.data import DataLoader, Subset
+
+    from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
+
+    if fit_data is None:
+        raise ValueError(f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
+                         "(for cifar10, places365 and imagenet the training split is the default)")
+    dataset = open_dataset(fit_data, eval_transform(size))
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
+    loader = DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=256, collate_fn=collate_images)
+    model.fit(batch.images for batch in loader if len(batch.images))
+
+
+def model_input(lightness: list[Tensor], size: int) -> Tensor:
+    """Each L (1, H, W) resized (bilinear, antialiased) to size x size, stacked: (N, 1, size, size)."""
+    return torch.cat([
+        F.interpolate(l[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False) for l in lightness
+    ])
+
+
+def _stripes(height: int, width: int):
+    rows = max(1, STRIPE_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        yield top, min(height, top + rows)
+
+
+def lightness_of(image: Tensor) -> Tensor:
+    """uint8 RGB (3, H, W) -> L (1, H, W) in [0, 100], converted stripe by stripe."""
+    out = torch.empty((1, *image.shape[-2:]), device=image.device)
+    for top, bottom in _stripes(*image.shape[-2:]):
+        out[:, top:bottom] = uint8_to_lightness(image[None, :, top:bottom])[0]
+    return out
+
+
+def _bilinear_rows(ab: Tensor, height: int, top: int, bottom: int) -> Tensor:
+    """Rows top..bottom of ab (2, h, W) upsampled bilinearly to ``height`` rows, as F.interpolate
+    (align_corners=False) computes them for the whole image."""
+    h = ab.shape[1]
+    source = ((torch.arange(top, bottom, device=ab.device, dtype=torch.float32) + 0.5) * (h / height) - 0.5).clamp(min=0)
+    above = source.floor().long().clamp(max=h - 1)
+    below = (above + 1).clamp(max=h - 1)
+    weight = (source - above)[None, :, None]
+    return ab[:, above] * (1 - weight) + ab[:, below] * weight
+
+
+def merge(lightness: Tensor, ab: Tensor) -> Tensor:
+    """The image's own L (1, H, W) joined with ab (2, h, w) upsampled bilinearly to (H, W): uint8 RGB (3, H, W)."""
+    height, width = lightness.shape[-2:]
+    ab = F.interpolate(ab[None].float(), size=(ab.shape[-2], width), mode="bilinear", align_corners=False)[0]  # (2, h, W)
+    out = torch.empty((3, height, width), dtype=torch.uint8, device=lightness.device)
+    for top, bottom in _stripes(height, width):
+        lab = torch.cat([lightness[:, top:bottom], _bilinear_rows(ab, height, top, bottom)])
+        out[:, top:bottom] = lab_to_uint8(lab[None])[0]
+    return out
+
+
+
+
+@dataclass
+class Prediction:
+    """What the network said about one photo, kept so it can be decoded again at another temperature
+    without a second forward pass (the web page's temperature slider)."""
+
+    lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
+    output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
+
+
+class ColorizationPipeline:
+    """A model and its card on a device: L -> network -> decode -> merge, the one way polychrome colours.
+
+    ``temperature=None`` anywhere means the card's (chosen on validation data for the bundled model, else
+    Zhang et al.'s ``DEFAULT_TEMPERATURE``); regression models ignore it. ``device=None`` keeps the model
+    where it is. A bare network (no loader) gets ``card_of_network``'s card.
+    """
+
+    def __init__(self, model: LoadedModel | nn.Module, device: str | torch.device | None = "cpu", name: str = ""):
+        self.model = as_loaded(model)
+        self.device = _device_of(self.model) if device is None else torch.device(device)
+        self.model.to(self.device).eval()
+        self.name = name
+
+    @property
+    def card(self) -> ModelCard:
+        return self.model.card
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    @property
+    def temperature(self) -> float:
+        return self.card.temperature
+
+    @torch.no_grad()
+    def forward(self, lightness: Tensor) -> Tensor:
+        """L (N, 1, S, S) in [0, 100] -> the network's float output, logits (N, Q, h, w) or ab (N, 2, h, w)."""
+        return self.model(lightness.to(self.device)).float()
+
+    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
+        """The network's output -> ab (N, 2, h, w): the annealed mean at ``temperature`` for a
+        classification model, the ab itself for a regression model."""
+        temperature = self.temperature if temperature is None else temperature
+        return decode_output(output, self.card.head, self.model.bins, temperature)
+
+    def predict_ab(self, lightness: Tensor, temperature: float | None = None) -> Tensor:
+        """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
+        return self.decode(self.forward(lightness), temperature)
+
+    def predict_full_ab(self, lightness: list[Tensor], size: int | None = None, temperature: float | None = None) -> list[Tensor]:
+        """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to (H, W)."""
+        if not lightness:
+            return []
+        predicted = self.predict_ab(model_input(lightness, size or self.input_size), temperature)
+        return [upsample_ab(ab[None], l.shape[-2:])[0] for ab, l in zip(predicted, lightness)]
+
+    def colorize_images(self, images: list[Tensor], size: int | None = None, temperature: float | None = None) -> list[Tensor]:
+        """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab."""
+        if not images:
+            return []
+        planes = [lightness_of(image.to(self.device)) for image in images]
+        predicted = self.predict_ab(model_input(planes, size or self.input_size), temperature)
+        return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted)]
+
+    def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
+        """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
+        torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
+        colours = self.colorize_images([chw_view(image) for image in images], temperature=temperature)
+        return [colour.permute(1, 2, 0).numpy() for colour in colours]
+
+    def colorize(self, image, temperature: float | None = None) -> np.ndarray:
+        """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
+
+        A colour photo is re-colourised from its own L."""
+        return self.colorize_batch([_as_rgb(image)], temperature)[0]
+
+    def predict(self, image) -> Prediction:
+        """Run the network once on a photo (as ``colorize`` takes it); decode later with ``render``."""
+        plane = lightness_of(chw_view(_as_rgb(image)).to(self.device))
+        return Prediction(plane, self.forward(model_input([plane], self.input_size))[0])
+
+    @torch.no_grad()
+    def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
+        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
+        return merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0]).permute(1, 2, 0).cpu().numpy()
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where a module's tensors are (the CPU for one without any, such as an ONNX model's wrapper)."""
+    return next(iter(model.buffers()), torch.empty(0)).device
+
+
+def chw_view(image: np.ndarray) -> Tensor:
+    """An (H, W, 3) array as a (3, H, W) tensor sharing its memory. Read-only arrays (``np.asarray`` of a
+    PIL image) are fine: nothing here writes into its input, so PyTorch's warning about them is silenced
+    rather than paid for with a copy of a possibly 50-megapixel photo."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(image).permute(2, 0, 1)
+
+
+def _as_rgb(image) -> np.ndarray:
+    """A PIL image or an (H, W) / (H, W, 3) uint8 array -> a contiguous (H, W, 3) uint8 array."""
+    if isinstance(image, Image.Image):
+        return to_rgba(image)[0]
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+    return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
+
+
+def colorize_images(model: LoadedModel | nn.Module, images: list[Tensor], size: int | None = None,
+                    temperature: float | None = None) -> list[Tensor]:
+    """``ColorizationPipeline.colorize_images`` for a model where it is (compare's and a study's example grids)."""
+    return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature)
+
+
+def predict_full_ab(model: LoadedModel | nn.Module, lightness: list[Tensor], size: int | None = None,
+                    temperature: float | None = None) -> list[Tensor]:
+    """``ColorizationPipeline.predict_full_ab`` for a model where it is (``evaluate``)."""
+    return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature)
