@@ -11,7 +11,8 @@ from PIL import Image
 from polychrome.cli import main
 from polychrome.study import expand, load_study, run_study, write_report
 from polychrome.study.report import example_columns
-from polychrome.study.runner import COLUMNS, run_id
+from polychrome.study.rows import COLUMNS
+from polychrome.study.spec import Run
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,9 @@ def test_runs_expand_one_factor_at_a_time_with_stable_ids(study_file):
     keys = [r.key for r in runs]
     assert keys[:2] == ["baseline--gray--s0", "baseline--mean--s0"]
     assert "dilation--off--s1" in keys and "temperature--0.1--s0" in keys and "budget--x2--s0" in keys
-    base = [r for r in runs if r.factor == "dilation" and r.level == "on" and r.seed == 0][0]
-    assert base.train_id == run_id([], 0) == [r for r in expand(load_study(study_file)) if r.key == "dilation--on--s0"][0].train_id
+    base = next(r for r in runs if r.factor == "dilation" and r.level == "on" and r.seed == 0)
+    again = next(r for r in expand(load_study(study_file)) if r.key == "dilation--on--s0")
+    assert base.train_id == Run("base", "base", 0, []).train_id == again.train_id
     trainings = {r.train_id for r in runs if r.factor in ("dilation",)}
     assert len(trainings) == 4  # 2 levels x 2 seeds; the temperature levels reuse the base run of seed 0
     assert [r.checkpoints for r in runs if r.factor == "budget"] == [[16, 32]]
@@ -162,7 +164,13 @@ def test_the_slurm_executor_runs_the_same_code_through_submitit(study_file, monk
 def test_bad_study_files_name_the_problem(tmp_path, study_file):
     bad = yaml.safe_load(study_file.read_text()) | {"epochs": 3}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ValueError, match="unknown key epochs"):
+    with pytest.raises(ValueError, match=r"unknown config key epochs in .*bad.yaml; valid keys in the top level: .*train_images"):
+        load_study(tmp_path / "bad.yaml")
+    del bad["epochs"]
+    bad["base"] = str(study_file.parent / bad["base"])
+    bad["factors"]["dilation"]["seed"] = [0]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match=r"unknown config key factors.dilation.seed in .*bad.yaml; valid keys in factors.dilation.: .*seeds"):
         load_study(tmp_path / "bad.yaml")
     with pytest.raises(ValueError, match="no study file"):
         load_study(tmp_path / "missing.yaml")
@@ -171,7 +179,7 @@ def test_bad_study_files_name_the_problem(tmp_path, study_file):
 def test_the_shipped_study_files_load_and_the_full_study_shares_the_findings():
     from pathlib import Path
 
-    from polychrome.study.runner import base_config
+    from polychrome.study.spec import base_config
 
     folder = Path(__file__).parents[2] / "configs" / "study"
     cpu, full = load_study(folder / "zhang-cifar10.yaml"), load_study(folder / "zhang-cifar10-full.yaml")
@@ -184,26 +192,25 @@ def test_the_shipped_study_files_load_and_the_full_study_shares_the_findings():
 
 
 def test_a_run_claimed_by_a_live_runner_is_skipped_and_a_dead_ones_claim_taken_over(study_file):
-    import os
     import subprocess
     import sys
-
-    from polychrome.study.runner import run_folder
 
     study = load_study(study_file)
     run_study(study_file, log=lambda *_: None)
     (run,) = [r for r in expand(study) if r.key == "dilation--off--s1"]
-    rows = study.results_dir / "rows" / f"{run.key}.csv"
+    rows = study.rows_path(run)
     rows.unlink()
-    claim = run_folder(study, run) / ".study-claim"
-    claim.write_text(str(os.getpid()))  # a live process: this one, standing in for a second runner
-    messages = []
-    run_study(study_file, only="dilation--off--s1", log=messages.append)
-    assert not rows.exists() and any("skipped" in m for m in messages) and claim.exists()
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    claim.write_text(gone)  # its runner died without cleaning up
+    claim = study.run_folder(run) / ".study-claim"
+    holds = "import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); sys.stdin.read()"
+    with subprocess.Popen([sys.executable, "-c", holds, str(claim)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as other:
+        assert other.stdout.readline().strip() == "held"  # a second runner on this machine, working on the run
+        messages = []
+        run_study(study_file, only="dilation--off--s1", log=messages.append)
+        assert not rows.exists() and any("skipped" in m and run.train_id in m for m in messages)
+        other.kill()  # it dies without releasing its claim
+    assert claim.exists()
     run_study(study_file, only="dilation--off--s1", log=lambda *_: None)
-    assert rows.exists() and not claim.exists()
+    assert rows.exists()
 
 
 def test_an_interrupted_trainings_wall_time_is_kept(study_file, monkeypatch, tmp_path):
@@ -211,7 +218,7 @@ def test_an_interrupted_trainings_wall_time_is_kept(study_file, monkeypatch, tmp
     import time
 
     import polychrome.train
-    from polychrome.study.runner import Run, _train
+    from polychrome.study.execute import train_run
 
     study = load_study(study_file)
     study.runs_root = tmp_path  # a fresh run folder
@@ -222,7 +229,7 @@ def test_an_interrupted_trainings_wall_time_is_kept(study_file, monkeypatch, tmp
 
     monkeypatch.setattr(polychrome.train, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _train(study, Run("dilation", "off", 7, ["model.dilation=1"]))
+        train_run(study, Run("dilation", "off", 7, ["model.dilation=1"]))
     (timing,) = tmp_path.glob("*/*/study-wall.json")
     assert json.loads(timing.read_text())["wall_s"] >= 0.2
 

@@ -11,14 +11,15 @@ A level "differs" from the base only when the means are further apart than the t
 from __future__ import annotations
 
 import csv
-import math
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from polychrome.study.runner import CURVE_STEP, EXAMPLE_SIDE, Factor, Run, Study, example_path, expand, load_study
+from polychrome.study.examples import read_strip
+from polychrome.study.rows import CURVE_STEP
+from polychrome.study.spec import Factor, Run, Study, expand, load_study
 from polychrome.viz import image_grid, plot_accuracy_curves, plot_levels
 
 METRICS = ("auc_rebalanced", "auc_raw", "total_ab_error", "psnr", "ssim", "colorfulness", "segment_accuracy", "classifier_accuracy")
@@ -27,12 +28,11 @@ EVERY_RUN = ("factor", "level", "seed", "eval_set", "checkpoint_images", "params
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
-    return mean, sd
+    """Mean and sample standard deviation over seeds (NaN with one seed: no spread to call a difference by)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
-def _number(text: str) -> float | None:
+def _number(text: str | None) -> float | None:
     return float(text) if text not in ("", None) else None
 
 
@@ -225,8 +225,8 @@ class _Report:
         """The same photos as gray input, as each headline level colourises them (first seed), and the truth."""
         written = False
         for eval_set in self.study.evaluate:
-            strips = [(title, example_path(self.study, key, eval_set)) for title, key in [*example_columns(self.study), ("truth", "truth")]]
-            strips = [(title, _cells(path)) for title, path in strips if path.exists()]
+            paths = [(title, self.study.example_path(key, eval_set)) for title, key in [*example_columns(self.study), ("truth", "truth")]]
+            strips = [(title, read_strip(path)) for title, path in paths if path.exists()]
             if len(strips) < 2:
                 continue
             if not written:
@@ -306,14 +306,6 @@ def _best_against_runner_up(stats: dict) -> str:
 
 def _base_level(factor: Factor) -> str | None:
     return next((level for level, sets in factor.levels.items() if not sets), None)
-
-
-def _cells(path: Path) -> list[torch.Tensor]:
-    """An example strip cut back into its square thumbnails, as uint8 (3, H, W)."""
-    from PIL import Image
-
-    strip = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
-    return list(strip.split(EXAMPLE_SIDE, dim=2))
 
 
 def write_report(study_path: str | Path) -> Path:
