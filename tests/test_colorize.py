@@ -9,8 +9,8 @@ from PIL import Image
 
 import polychrome
 from polychrome.cli import main
-from polychrome.colorize import ColorizationPipeline, plan_outputs
 from polychrome.color import uint8_to_lab
+from polychrome.colorize import ColorizationPipeline, plan_outputs
 from polychrome.models import build_model
 
 

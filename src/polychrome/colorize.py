@@ -120,20 +120,21 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
         reading = pool.submit(_read_batch, pipeline.input_size, batches[0], overwrite) if batches else None
         writing: list[tuple[Job, Future]] = []
         for index in range(len(batches)):
+            assert reading is not None  # submitted for batch 0 above and for each next one below
             loaded, failed = reading.result()
             report.failed += failed
             if index + 1 < len(batches):
                 reading = pool.submit(_read_batch, pipeline.input_size, batches[index + 1], overwrite)
-            abs_ = []
+            abs_: Tensor | list = []
             if loaded:
                 output = pipeline.forward(torch.cat([small for *_, small in loaded]))
                 abs_ = pipeline.decode(output, temperature).cpu()
             _collect(writing, report)
-            writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_)]
+            writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_, strict=True)]
             if distribution and loaded:  # drawn from the same forward pass and the colours just written
                 from polychrome.viz import plot_pixel_distributions
 
-                for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu()):
+                for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu(), strict=True):
                     if future.exception() is None:  # a failed write is reported by _collect
                         plot_pixel_distributions(future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
             if bar is not None:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from polychrome.files import atomic_path
-from polychrome.models.base import HEADS
+from polychrome.models.base import HEADS, Colorizer
 from polychrome.models.card import LoadedModel, ModelCard, as_loaded, sha256_of
 from polychrome.models.weights import WeightsError
 
@@ -38,7 +38,7 @@ def _require(module: str):
         raise ImportError(f'{module} is not installed: pip install "polychrome[onnx]"') from None
 
 
-def export_onnx(model: LoadedModel | nn.Module, path: str | Path, input_size: int | None = None,
+def export_onnx(model: LoadedModel | Colorizer, path: str | Path, input_size: int | None = None,
                 temperature: float | None = None) -> Path:
     """Write ``model``'s forward (L (N, 1, input_size, input_size) -> logits or ab) to an ONNX file, with
     its card in the metadata; ``input_size`` and ``temperature`` replace the card's.
@@ -84,12 +84,14 @@ def load_onnx(path: str | Path) -> LoadedModel:
     return LoadedModel(network, network.card)
 
 
-class OnnxNetwork:
+class OnnxNetwork(nn.Module):
     """An exported network run by onnxruntime on the CPU: called like the PyTorch network it came from
-    (L -> logits or ab), with the ``bins`` its logits are over. Files exported before model cards were
-    written lack name, options and gamut: their card says "" and {} there."""
+    (L -> logits or ab), with the ``bins`` its logits are over (a plain attribute, not a buffer: it holds
+    no tensors ``.to`` would move). Files exported before model cards were written lack name, options
+    and gamut: their card says "" and {} there."""
 
     def __init__(self, path: str | Path):
+        super().__init__()
         ort = _require("onnxruntime")
         self.path = Path(path).expanduser()
         if not self.path.is_file():
@@ -117,13 +119,14 @@ class OnnxNetwork:
         bins = torch.tensor(json.loads(metadata["bins"]) if head == "classification" else [], dtype=torch.float32).reshape(-1, 2)
         if head == "classification" and not len(bins):
             raise ValueError("a classification model needs bins")
-        facts = {"temperature": float(metadata["temperature"])} if "temperature" in metadata else {}
         card = ModelCard(metadata.get("model", ""), head, metadata.get("gamut", ""), int(metadata["input_size"]),
                          options=json.loads(metadata.get("options", "{}")), weights=str(self.path),
-                         weights_sha256=sha256_of(self.path), **facts)
+                         weights_sha256=sha256_of(self.path))
+        if "temperature" in metadata:
+            card = card.replace(temperature=float(metadata["temperature"]))
         return card, bins
 
-    def __call__(self, lightness: Tensor) -> Tensor:
+    def forward(self, lightness: Tensor) -> Tensor:
         """L (N, 1, S, S) in [0, 100], S the input size -> logits (N, Q, h, w) or ab (N, 2, h, w)."""
         expected = (1, self.card.input_size, self.card.input_size)
         if lightness.dim() != 4 or tuple(lightness.shape[1:]) != expected:

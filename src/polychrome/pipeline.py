@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.models import (
+    Colorizer,
     LoadedModel,
     ModelCard,
     as_loaded,
@@ -82,7 +83,7 @@ def _fit(model: nn.Module, fit_data: str | None, size: int, fit_images: int, nam
 def model_input(lightness: list[Tensor], size: int) -> Tensor:
     """Each L (1, H, W) resized (bilinear, antialiased) to size x size, stacked: (N, 1, size, size)."""
     return torch.cat([
-        F.interpolate(l[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False) for l in lightness
+        F.interpolate(plane[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False) for plane in lightness
     ])
 
 
@@ -141,7 +142,7 @@ class ColorizationPipeline:
     where it is. A bare network (no loader) gets ``card_of_network``'s card.
     """
 
-    def __init__(self, model: LoadedModel | nn.Module, device: str | torch.device | None = "cpu", name: str = ""):
+    def __init__(self, model: LoadedModel | Colorizer, device: str | torch.device | None = "cpu", name: str = ""):
         self.model = as_loaded(model)
         self.device = _device_of(self.model) if device is None else torch.device(device)
         self.model.to(self.device).eval()
@@ -179,7 +180,7 @@ class ColorizationPipeline:
         if not lightness:
             return []
         predicted = self.predict_ab(model_input(lightness, size or self.input_size), temperature)
-        return [upsample_ab(ab[None], l.shape[-2:])[0] for ab, l in zip(predicted, lightness)]
+        return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
 
     def colorize_images(self, images: list[Tensor], size: int | None = None, temperature: float | None = None) -> list[Tensor]:
         """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab."""
@@ -187,7 +188,7 @@ class ColorizationPipeline:
             return []
         planes = [lightness_of(image.to(self.device)) for image in images]
         predicted = self.predict_ab(model_input(planes, size or self.input_size), temperature)
-        return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted)]
+        return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted, strict=True)]
 
     def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
@@ -236,13 +237,13 @@ def _as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
 
 
-def colorize_images(model: LoadedModel | nn.Module, images: list[Tensor], size: int | None = None,
+def colorize_images(model: LoadedModel | Colorizer, images: list[Tensor], size: int | None = None,
                     temperature: float | None = None) -> list[Tensor]:
     """``ColorizationPipeline.colorize_images`` for a model where it is (compare's and a study's example grids)."""
     return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature)
 
 
-def predict_full_ab(model: LoadedModel | nn.Module, lightness: list[Tensor], size: int | None = None,
+def predict_full_ab(model: LoadedModel | Colorizer, lightness: list[Tensor], size: int | None = None,
                     temperature: float | None = None) -> list[Tensor]:
     """``ColorizationPipeline.predict_full_ab`` for a model where it is (``evaluate``)."""
     return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature)

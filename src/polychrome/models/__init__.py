@@ -10,23 +10,23 @@ from polychrome.models.registry import build_model, count_parameters, create_mod
 from polychrome.models.weights import WeightsError, bundled_weights, load_weights, save_weights
 
 __all__ = [
+    "DEFAULT_INPUT_SIZE",
     "BackboneError",
     "Colorizer",
-    "DEFAULT_INPUT_SIZE",
     "LoadedModel",
     "ModelCard",
     "OfficialWeightsError",
+    "WeightsError",
     "as_loaded",
     "build_model",
+    "bundled_weights",
     "count_parameters",
     "create_model",
     "decode_output",
     "list_models",
     "load_official",
-    "model_entry",
-    "upsample_ab",
-    "WeightsError",
-    "bundled_weights",
     "load_weights",
+    "model_entry",
     "save_weights",
+    "upsample_ab",
 ]

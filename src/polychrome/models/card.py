@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from polychrome.color import DEFAULT_TEMPERATURE
+from polychrome.models.base import Colorizer
 
 # Zhang et al. 2016 train and test at 256 x 256, and so were both official networks; a model that was
 # never trained at a size of its own (a baseline, a freshly built network) is run at this one.
@@ -54,9 +55,11 @@ class ModelCard:
 class LoadedModel(nn.Module):
     """A network and its card. Calling it runs the network (L (N, 1, S, S) in [0, 100] -> logits
     (N, Q, h, w) or ab (N, 2, h, w)); ``.to`` and ``.eval`` move and switch the network as for any module.
-    ``network`` is a ``Colorizer`` or a callable with ``bins`` (the ONNX backend's)."""
+    ``network`` is a ``Colorizer``, or any module with ``bins`` (the ONNX backend's ``OnnxNetwork``)."""
 
-    def __init__(self, network: nn.Module | Callable[[Tensor], Tensor], card: ModelCard):
+    network: nn.Module
+
+    def __init__(self, network: nn.Module, card: ModelCard):
         super().__init__()
         self.network = network
         self.card = card
@@ -67,25 +70,31 @@ class LoadedModel(nn.Module):
     @property
     def bins(self) -> Tensor:
         """The (Q, 2) ab bin centres a classification head's logits are over (empty for regression)."""
-        return self.network.bins
+        bins = self.network.bins
+        assert isinstance(bins, Tensor)
+        return bins
 
     def with_card(self, **changes) -> LoadedModel:
         """The same network under a card with ``changes`` (e.g. the input size a file records)."""
         return LoadedModel(self.network, self.card.replace(**changes))
 
 
-def card_of_network(network: nn.Module) -> ModelCard:
+def card_of_network(network: Colorizer) -> ModelCard:
     """The card of a network built without a loader (a test's, one being trained): its head and gamut,
     the default input size and temperature, no weights file."""
     return ModelCard(type(network).__name__, network.head, network.gamut)
 
 
-def as_loaded(model: LoadedModel | nn.Module) -> LoadedModel:
+def as_loaded(model: LoadedModel | Colorizer) -> LoadedModel:
     """``model`` with its card: a LoadedModel as it is, a bare ``Colorizer`` with ``card_of_network``."""
     return model if isinstance(model, LoadedModel) else LoadedModel(model, card_of_network(model))
 
 
 def sha256_of(path: str | Path) -> str:
-    """The file's SHA-256, for the card's ``weights_sha256`` (which file, exactly, made these colours)."""
+    """The file's SHA-256, for the card's ``weights_sha256`` (which file, exactly, made these colours);
+    read in 1 MiB blocks (``hashlib.file_digest`` needs Python 3.11)."""
+    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from polychrome.models.base import Colorizer
 from polychrome.models.card import LoadedModel, ModelCard
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., Colorizer]
     config_class: type | None  # the dataclass whose fields are the valid options, when there is one
     options: dict = field(default_factory=dict)
     description: str = ""
@@ -29,7 +30,7 @@ class Entry:
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(name: str, builder: Callable[..., nn.Module], config_class: type | None = None, description: str = "", **options) -> None:
+def register(name: str, builder: Callable[..., Colorizer], config_class: type | None = None, description: str = "", **options) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
     _REGISTRY[name] = Entry(name, builder, config_class, options, description)
@@ -45,17 +46,16 @@ def model_entry(name: str) -> Entry:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **overrides) -> nn.Module:
+def create_model(name: str, **overrides) -> Colorizer:
     """Build a registered model; ``overrides`` replace fields of its config (None means 'leave as is')."""
-    return build_model(name, **overrides).network
+    return model_entry(name).builder(**resolve_options(name, overrides))
 
 
 def build_model(name: str, **overrides) -> LoadedModel:
     """``create_model``'s network with its card: the registered name, the options that rebuild it, its
     head and gamut; the default input size and temperature until a loader sets what a file records."""
-    options = resolve_options(name, overrides)
-    network = model_entry(name).builder(**options)
-    return LoadedModel(network, ModelCard(name, network.head, network.gamut, options=options))
+    network = create_model(name, **overrides)
+    return LoadedModel(network, ModelCard(name, network.head, network.gamut, options=resolve_options(name, overrides)))
 
 
 def resolve_options(name: str, overrides: dict) -> dict:

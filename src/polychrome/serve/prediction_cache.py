@@ -25,8 +25,8 @@ import anyio
 import numpy as np
 
 import polychrome
-from polychrome.pipeline import ColorizationPipeline, Prediction
 from polychrome.data import load_rgba, write_png
+from polychrome.pipeline import ColorizationPipeline, Prediction
 
 T = TypeVar("T")
 CACHE_BYTES = 512 * 2**20  # a 50-megapixel photo's prediction (mostly its float L) is about 250 MB
