@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from polychrome.compare import as_gray
+from polychrome.metrics import as_gray
 from polychrome.data import open_dataset
 from polychrome.evaluate import evaluate
-from polychrome.inference import colorize_images, load_model
+from polychrome.pipeline import colorize_images, load_model
+from polychrome.models import LoadedModel
 from polychrome.models.base import Colorizer
 
 SHIPPED = "runs/default-mix075-long"
@@ -43,7 +44,6 @@ class Combined(Colorizer):
     def __init__(self, members: list[Colorizer], flip: bool = False, product: bool = False):
         super().__init__()
         self.members, self.flip, self.product = nn.ModuleList(members), flip, product
-        self.input_size = members[0].input_size
 
     def forward(self, lightness: Tensor) -> Tensor:
         logs = []
@@ -68,9 +68,11 @@ def main() -> None:
         figure(args.data, args.figure, args.examples)
 
 
-def combined(name: str) -> Combined:
+def combined(name: str) -> LoadedModel:
+    """The variant's network under its first member's card (input size, temperature), named for the variant."""
     runs, flip, product = VARIANTS[name]
-    return Combined([load_model(run) for run in runs], flip, product).eval()
+    members = [load_model(run) for run in runs]
+    return LoadedModel(Combined(members, flip, product), members[0].card.replace(name=name)).eval()
 
 
 def report(data: str, path: str) -> None:
@@ -96,7 +98,7 @@ def figure(data: str, path: str, count: int) -> None:
     models = [combined(name) for name in SHOWN]
     rows = []
     for photo in photos:
-        rows.append([as_gray(photo), *[colorize_images(model, [photo], model.input_size, 0.6)[0] for model in models], photo])
+        rows.append([as_gray(photo), *[colorize_images(model, [photo], model.card.input_size, 0.6)[0] for model in models], photo])
     png = Path(path).with_suffix(".png")
     image_grid(rows, png, ["gray", *SHOWN.values(), "truth"], cell=2.6)
     if png != Path(path):

@@ -12,17 +12,21 @@ from polychrome.cli import main
 from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
 from polychrome.evaluate import evaluate, load_classifier
-from polychrome.inference import load_model
+from polychrome.pipeline import load_model
 from polychrome.metrics import (
+    CURVES,
+    MEASURES,
     AccuracyCurves,
-    SegmentCurve,
+    SegmentAccuracy,
+    TruthCache,
     colorfulness,
+    metrics_for,
     nazeri_correct,
     psnr,
     segment_median_errors,
     ssim,
 )
-from polychrome.models import Colorizer
+from polychrome.models import Colorizer, as_loaded
 from tests.conftest import shared
 
 RED = (200, 40, 40)
@@ -89,9 +93,26 @@ def test_segment_majority_errors():
     assert segment_median_errors(error, segments).tolist() == [2.0, 50.0]
     even = segment_median_errors(torch.tensor([[1.0, 9.0]]), torch.tensor([[3, 3]]))
     assert even.tolist() == [9.0]  # 1 of 2 is not a majority
-    curve = SegmentCurve()
-    curve.update(torch.tensor([2.0, 50.0]))
-    assert curve.accuracy(10) == 0.5 and curve.accuracy(50) == 1.0 and curve.segments == 2
+    measure = SegmentAccuracy(threshold=10)  # the same errors as a prediction off in a by them
+    measure.update(torch.stack([error, torch.zeros_like(error)])[None], torch.zeros(1, 2, 2, 3), [segments], torch.tensor([False]))
+    result = measure.compute()
+    assert result["segment_accuracy"] == 0.5 and result["curve_segments"][50] == 1.0 and result["segments"] == 2
+    assert result["segment_source"] == "slic"
+
+
+def test_ssim_is_scikit_image_structural_similarity_with_the_papers_settings():
+    """SSIM comes from torchmetrics, batched on the device; the numbers are scikit-image's (as measured before)."""
+    from skimage.metrics import structural_similarity
+
+    generator = torch.Generator().manual_seed(1)
+    for side in ((11, 11), (24, 37)):
+        truth = torch.randint(0, 256, (2, 3, *side), dtype=torch.uint8, generator=generator)
+        predicted = (truth.int() + torch.randint(-40, 40, truth.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
+        expected = [structural_similarity(p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy(), channel_axis=2, data_range=255,
+                                          gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+                    for p, t in zip(predicted, truth, strict=True)]
+        assert torch.allclose(ssim(predicted, truth), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
+    assert ssim(truth[..., :10, :], truth[..., :10, :]).isnan().all()  # no window fits: no SSIM
 
 
 def test_an_oracle_scores_perfectly_and_bad_files_are_counted(red_folder):
@@ -143,9 +164,9 @@ def test_prediction_spread_tells_a_model_that_ignores_its_input(red_folder, vari
     assert evaluate(load_model("default"), f"folder:{varied_folder}", workers=0)["prediction_spread"] > 1
     assert evaluate(Constant([10, 20]), f"folder:{red_folder}", size=8, workers=0)["prediction_spread"] is None  # no two of one size
 
-    import polychrome.inference
+    import polychrome.pipeline
 
-    monkeypatch.setattr(polychrome.inference, "load_model", lambda name, *args: Constant([10, 20]) if name == "collapsed" else load_model(name))
+    monkeypatch.setattr(polychrome.pipeline, "load_model", lambda name, *args: as_loaded(Constant([10, 20])) if name == "collapsed" else load_model(name))
     assert main(["compare", "--data", f"folder:{varied_folder}", "--models", "gray,collapsed,default", "--size", "16"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: collapsed predicts the same colours for every image")
@@ -248,13 +269,51 @@ def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
 
 
 def test_what_depends_on_the_true_images_only_is_computed_once_and_gives_the_same_results(red_folder, classifier_dir):
-    import polychrome.evaluate as ev
-
-    ev._MEMO.clear()
-    fresh = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
-    kinds = sorted({key[0] for key in ev._MEMO})
-    assert kinds == ["classify", "slic"]
-    kept = dict(ev._MEMO)
-    again = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
-    assert ev._MEMO.keys() == kept.keys()  # nothing new computed: the second classifier object is the same run
+    cache = TruthCache()
+    fresh = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir), cache=cache)
+    assert sorted({key[0] for key in cache.kept}) == ["classify", "slic"]
+    kept = dict(cache.kept)
+    again = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir), cache=cache)
+    assert cache.kept.keys() == kept.keys()  # nothing new computed: the second classifier object is the same run
     assert {k: v for k, v in fresh.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
+    alone = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    assert {k: v for k, v in alone.items() if k != "seconds"} == {k: v for k, v in fresh.items() if k != "seconds"}
+
+
+def test_every_measure_in_the_table_is_in_the_results_and_every_result_is_in_the_table(red_folder, classifier_dir):
+    result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    for name in MEASURES:
+        assert name in (result["curves"] if name in CURVES else result) or CURVES.get(name) in result["curves"], name
+    bookkeeping = {"model", "data", "protocol", "images", "grayscale_skipped", "unreadable", "pixels", "segment_threshold",
+                   "segment_source", "segments", "curves", "seconds"}
+    assert set(result) - bookkeeping == set(MEASURES) - set(CURVES)
+
+
+def _measurements(seed: int, side: int = 12) -> dict:
+    """Two images' worth of every metric's update arguments, predictions a noisy copy of the truth."""
+    generator = torch.Generator().manual_seed(seed)
+    truth_rgb = torch.randint(0, 256, (2, 3, side, side), dtype=torch.uint8, generator=generator)
+    truth_lab = uint8_to_lab(truth_rgb)
+    predicted_ab = truth_lab[:, 1:] + torch.randn(2, 2, side, side, generator=generator) * 15
+    from polychrome.color import lab_to_uint8
+
+    return {"predicted_ab": predicted_ab, "truth_ab": truth_lab[:, 1:], "truth_lab": truth_lab, "truth_rgb": truth_rgb,
+            "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)), "labels": torch.tensor([0, seed % 2]),
+            "indices": torch.tensor([2 * seed, 2 * seed + 1]), "segments": [torch.arange(side * side).view(side, side) // 30] * 2,
+            "hand_segmented": torch.tensor([False, seed == 0])}
+
+
+def test_the_measures_of_two_processes_merged_are_those_of_one_process_over_all_images(classifier_dir):
+    """What DDP validation relies on: every metric's states reduce across processes (sum, cat or max) to
+    exactly what one process measuring every image holds."""
+    context = {"bins": ab_gamut(), "classes": ["a", "b"], "classifier": load_classifier(classifier_dir)}
+    one, first, second = (metrics_for(list(MEASURES), **context) for _ in range(3))
+    for seed in range(3):
+        one.update(**_measurements(seed))
+        (first if seed < 2 else second).update(**_measurements(seed))
+    for name, metric in first.items():
+        metric.merge_state(second[name])
+    together, apart = (dict(sorted((k, v) for m in c.values() for k, v in m.compute().items())) for c in (one, first))
+    assert together.keys() == apart.keys()
+    for key, value in together.items():
+        assert apart[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), key

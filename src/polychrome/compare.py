@@ -9,33 +9,25 @@ from pathlib import Path
 import torch
 from torch.utils.data import Subset
 
-from polychrome.color import lab_to_uint8, uint8_to_lab
 from polychrome.data import eval_transform, open_dataset
-from polychrome.inference import colorize_images
+from polychrome.pipeline import colorize_images
+from polychrome.metrics import MEASURES, as_gray, format_value
 from polychrome.models import Colorizer
 
-COLUMNS = ("model", "images", "mean_ab_error", "total_ab_error", "mean_ab_l1", "auc_raw", "auc_rebalanced", "psnr", "ssim",
-           "colorfulness", "delta_colorfulness", "tint_error", "false_color", "pixel_accuracy_2pct", "segment_accuracy", "classifier_accuracy")
+__all__ = ["COLUMNS", "as_gray", "markdown_table", "random_images", "write_report"]
+
+# The table's columns: the model, its image count, and every measure MEASURES puts in the table.
+COLUMNS = ("model", "images", *(name for name, measure in MEASURES.items() if measure.table))
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1 else f"{value:.2f}"
-    return str(value)
+def _cell(column: str, value) -> str:
+    return format_value(value, MEASURES[column].format if column in MEASURES else "auto")
 
 
 def markdown_table(results: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(result.get(column)) for column in COLUMNS) + " |" for result in results]
+    lines += ["| " + " | ".join(_cell(column, result.get(column)) for column in COLUMNS) + " |" for result in results]
     return "\n".join(lines) + "\n"
-
-
-def as_gray(image: torch.Tensor) -> torch.Tensor:
-    """The photo's own L with no colour: uint8 RGB (3, H, W) -> uint8 RGB (3, H, W)."""
-    lab = uint8_to_lab(image[None])
-    return lab_to_uint8(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))[0]
 
 
 def _images(data: str, eval_size: int | None, indices: list[int]) -> list[torch.Tensor]:
@@ -81,11 +73,11 @@ def write_report(results: list[dict], models: dict[str, Colorizer], out: str | P
         for kind, indices in picks.items():
             images = _images(first["data"], protocol["eval_size"], indices)
             predicted = colorize_images(model, images, protocol["size"], protocol["temperature"])
-            rows = [[as_gray(image), colour, image] for image, colour in zip(images, predicted)]
+            rows = [[as_gray(image), colour, image] for image, colour in zip(images, predicted, strict=True)]
             titles = [f"#{i}: {first['per_image_error'][i]:.1f}" for i in indices]
             image_grid(rows, out / f"examples-{kind}.png", ["gray input", name, "truth"], titles)
     else:
         images = _images(first["data"], protocol["eval_size"], random_pick)
-        columns = [colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"]) for (name, model), r in zip(models.items(), results)]
+        columns = [colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"]) for (name, model), r in zip(models.items(), results, strict=True)]
         rows = [[as_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
         image_grid(rows, out / "examples.png", ["gray input", *models, "truth"])

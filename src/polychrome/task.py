@@ -8,20 +8,23 @@ Zhang's raw and rebalanced AuC.
 from __future__ import annotations
 
 import math
-import time
 
 import lightning as L
 import torch
 from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
 
+from polychrome.classifier import create_timm_classifier, normalize, timm_mean_std
 from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.config import TrainConfig, config_to_dict, load_config
 from polychrome.data.datasets import Batch
 from polychrome.losses import colour_loss
-from polychrome.metrics import AccuracyCurves, prediction_spread
+from polychrome.metrics import compute_all, metrics_for
 from polychrome.models import create_model
 from polychrome.models.base import upsample_ab
-from polychrome.models.fusion import timm_mean_std
+
+# What validation logs (as val/<name>), read from polychrome.metrics.MEASURES; the first three on the progress bar.
+VALIDATION_MEASURES = ("auc_raw", "auc_rebalanced", "mean_ab_error", "prediction_spread")
 
 
 class _Task(L.LightningModule):
@@ -29,6 +32,7 @@ class _Task(L.LightningModule):
 
     cfg: TrainConfig
     model: torch.nn.Module
+    flops_per_batch = None  # not counted: ThroughputMonitor (train.py) logs images per second only
 
     def configure_optimizers(self):
         return adam_with_schedule(self.model, self.cfg)
@@ -63,9 +67,7 @@ class ColorizationTask(_Task):
         if class_weights is None:
             class_weights = torch.ones(bins)
         self.register_buffer("class_weights", class_weights.float())
-        self.register_buffer("eval_bins", ab_gamut("zhang"), persistent=False)
-        self._curves: AccuracyCurves | None = None
-        self._tick: float | None = None
+        self.measures = metrics_for(VALIDATION_MEASURES, bins=ab_gamut("zhang"))  # summed across processes by torchmetrics
 
     @classmethod
     def from_config(cls, config: TrainConfig, class_weights: Tensor | None = None) -> ColorizationTask:
@@ -86,33 +88,22 @@ class ColorizationTask(_Task):
         output = self.model(lightness)
         loss = colour_loss(output, ab, colour, self.cfg.loss, self.model.bins, self.class_weights)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(ab))
-        now = time.perf_counter()
-        if self._tick is not None:
-            self.log("train/images_per_s", len(ab) * self.trainer.world_size / (now - self._tick), prog_bar=True, batch_size=len(ab))
-        self._tick = now
         return loss
-
-    def on_validation_epoch_start(self) -> None:
-        self._curves = AccuracyCurves(self.eval_bins)
-        self._spread = torch.zeros((), device=self.device)  # a tensor: no device sync per step
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
         lightness, ab = self._lab(batch)
         colour = ~is_grayscale(ab)
         if colour.any():
             predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]).float()
-            self._curves.update(predicted, ab[colour])
-            self._spread = torch.maximum(self._spread, prediction_spread(predicted))
+            self.measures.update(predicted_ab=predicted, truth_ab=ab[colour])
 
     def on_validation_epoch_end(self) -> None:
-        counts = self.trainer.strategy.reduce(self._curves.counts.to(self.device), reduce_op="sum")
-        error_sum = self.trainer.strategy.reduce(torch.tensor(self._curves.error_sum, device=self.device, dtype=torch.float64), reduce_op="sum")
-        self._curves.counts, self._curves.error_sum = counts.cpu(), float(error_sum)
-        if self._curves.pixels:
-            for name, value in self._curves.auc().items():
-                self.log(f"val/{name}", value, prog_bar=name != "mean_ab_error", sync_dist=False, rank_zero_only=False)
-            self.log("val/prediction_spread", self._spread, sync_dist=True)
-        self._tick = None
+        """Log the measures over every process's images (torchmetrics reduces the states), then start afresh."""
+        results = compute_all(self.measures)  # on every process: computing is where torchmetrics reduces
+        for name in VALIDATION_MEASURES:
+            if results[name] is not None:
+                self.log(f"val/{name}", float(results[name]), prog_bar=name in VALIDATION_MEASURES[:2], rank_zero_only=False)
+        self.measures.reset()
 
 
 class ClassificationTask(_Task):
@@ -122,36 +113,30 @@ class ClassificationTask(_Task):
     monitor = "val/accuracy"
 
     def __init__(self, config: dict, num_classes: int):
-        import timm
-
         super().__init__()
         self.save_hyperparameters({"config": config, "num_classes": num_classes})
         self.cfg: TrainConfig = load_config(base=config)
-        self.model = timm.create_model(self.cfg.model.name, pretrained=False, num_classes=num_classes, **self.cfg.model.options)
+        self.model = create_timm_classifier(self.cfg.model.name, num_classes, **self.cfg.model.options)
         mean, std = timm_mean_std(self.model)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
-        self._correct = self._seen = 0
+        self.accuracy = MulticlassAccuracy(num_classes, average="micro")  # summed across processes by torchmetrics
 
     def _logits(self, batch: Batch) -> Tensor:
-        return self.model((batch.images.float() / 255 - self.mean) / self.std)
+        return self.model(normalize(batch.images.float() / 255, self.mean, self.std))
 
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         loss = torch.nn.functional.cross_entropy(self._logits(batch), batch.labels)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.labels))
         return loss
 
-    def on_validation_epoch_start(self) -> None:
-        self._correct = self._seen = 0
-
     def validation_step(self, batch: Batch, batch_index: int) -> None:
-        self._correct += int((self._logits(batch).argmax(1) == batch.labels).sum())
-        self._seen += len(batch.labels)
+        self.accuracy.update(self._logits(batch).argmax(1), batch.labels)
 
     def on_validation_epoch_end(self) -> None:
-        counts = self.trainer.strategy.reduce(torch.tensor([self._correct, self._seen], dtype=torch.float64, device=self.device), reduce_op="sum")
-        if counts[1] > 0:
-            self.log("val/accuracy", float(counts[0] / counts[1]) * 100, prog_bar=True, rank_zero_only=False)
+        if self.accuracy.update_called:
+            self.log("val/accuracy", float(self.accuracy.compute()) * 100, prog_bar=True, rank_zero_only=False)
+        self.accuracy.reset()
 
 
 def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
@@ -170,7 +155,7 @@ def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
             progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
             return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
         if o.schedule == "step":
-            return next((f for m, f in sorted(zip(o.milestones, o.milestone_factors), reverse=True) if step >= m), 1.0)
+            return next((f for m, f in sorted(zip(o.milestones, o.milestone_factors, strict=True), reverse=True) if step >= m), 1.0)
         return 1.0
 
     trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen fusion backbone stays out

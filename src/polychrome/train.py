@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from polychrome.classifier import export_classifier
 from polychrome.color import rebalancing_weights
 from polychrome.config import TrainConfig, config_to_dict, load_config, save_config
 from polychrome.losses import CLASSIFICATION_LOSSES
@@ -85,29 +86,24 @@ def _record_session(run_dir: Path) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
-def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
-    """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished.
-
-    ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests)."""
+def _prepare(config: TrainConfig, run_dir: Path) -> None:
+    """Check the run directory holds this experiment (or none), record the session, seed, set backend flags."""
     import lightning as L
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from polychrome.data.module import ColorizationData
-    from polychrome.task import ClassificationTask, ColorizationTask
-
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_experiment(run_dir, config)
     save_config(config, run_dir / "config.yaml")
     _record_session(run_dir)
-    t = config.trainer
-    L.seed_everything(t.seed, workers=True, verbose=False)
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     # Subnormal floats (tiny probabilities, Adam's second moments) made CPU steps 8x slower after ~1,300
     # steps of the CIFAR-10 run; flushing them to zero costs nothing measurable in accuracy.
     torch.set_flush_denormal(True)
 
-    data = ColorizationData(config.data, t.max_steps)
+
+def _task(config: TrainConfig, data):
+    """The LightningModule of the config's task (a compiled network if asked)."""
+    from polychrome.task import ClassificationTask, ColorizationTask
+
     if config.task == "classify":
         data.setup()
         classes = data.train_set.classes
@@ -116,29 +112,46 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         task = ClassificationTask(config_to_dict(config), len(classes))
     else:
         task = ColorizationTask.from_config(config, class_weights_for(config))
-    if t.compile:
+    if config.trainer.compile:
         task.model = torch.compile(task.model)
-    checkpoints = run_dir / "checkpoints"
+    return task
+
+
+def _callbacks(config: TrainConfig, checkpoints: Path, monitor: str) -> list:
+    """Periodic and best checkpoints, the learning rate, and images per second (as
+    ``train/device/samples_per_sec``, over the last ``log_every`` steps, at least 2)."""
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
+
+    t = config.trainer
     periodic = ModelCheckpoint(dirpath=checkpoints, filename="step{step:07d}", every_n_train_steps=t.checkpoint_every,
                                save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False,
                                enable_version_counter=False)  # a copied run's last.ckpt is ours to replace, not to version
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            auto_insert_metric_name=False, enable_version_counter=False)
-    accelerator = t.accelerator
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    throughput = ThroughputMonitor(batch_size_fn=lambda batch: len(batch.images), window_size=max(2, t.log_every))
+    return [periodic, best, LearningRateMonitor(logging_interval="step"), throughput]
+
+
+def _trainer(config: TrainConfig, run_dir: Path, callbacks: list):
+    """The Lightning Trainer of the config, logging to CSV and TensorBoard in a new session folder."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    t = config.trainer
+    on_gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
     session = len(list((run_dir / "logs").glob("version_*"))) if (run_dir / "logs").exists() else 0
-    trainer = L.Trainer(
+    return L.Trainer(
         max_steps=t.max_steps, max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None, max_epochs=-1,
         val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        log_every_n_steps=t.log_every, accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"),
-        callbacks=[periodic, best, LearningRateMonitor(logging_interval="step"), *callbacks],
+        log_every_n_steps=t.log_every, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"), callbacks=callbacks,
         logger=[CSVLogger(run_dir, name="logs", version=f"version_{session}"), TensorBoardLogger(run_dir, name="tb", version=f"version_{session}")],
         use_distributed_sampler=False, enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )
-    last = checkpoints / "last.ckpt"
-    resume = _newest_checkpoint([last, *run_dir.glob("hpc_ckpt_*.ckpt")])
+
+
+def _fit(trainer, task, data, resume: Path | None) -> None:
     with warnings.catch_warnings():
         # Our sampler resumes mid-epoch exactly (data/loader.py), and a resumed run's folder is not empty.
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
@@ -146,26 +159,27 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
         # Resume without unpickling code, where Lightning lets us say so (Trainer.fit's weights_only, 2.6+).
         safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
         trainer.fit(task, datamodule=data, ckpt_path=resume, **safe)
+
+
+def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
+    """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished.
+
+    ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests)."""
+    from polychrome.data.module import ColorizationData
+
+    run_dir = Path(run_dir)
+    _prepare(config, run_dir)
+    data = ColorizationData(config.data, config.trainer.max_steps)
+    task = _task(config, data)
+    checkpoints = run_dir / "checkpoints"
+    trainer = _trainer(config, run_dir, [*_callbacks(config, checkpoints, task.monitor), *callbacks])
+    last = checkpoints / "last.ckpt"
+    _fit(trainer, task, data, _newest_checkpoint([last, *run_dir.glob("hpc_ckpt_*.ckpt")]))
     if trainer.global_step > saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     if config.task == "classify" and trainer.is_global_zero:
         export_classifier(checkpoints / ("best.ckpt" if (checkpoints / "best.ckpt").exists() else "last.ckpt"), run_dir, data.train_set.classes)
     return trainer
-
-
-def export_classifier(checkpoint: Path, run_dir: Path, classes: list) -> Path:
-    """Write the classifier as ``classifier.safetensors`` + ``classifier.json``: a fusion backbone
-    (``backbone=timm:<arch>``, ``backbone_weights=<run>/classifier.safetensors``)."""
-    from safetensors.torch import save_file
-
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("model."): v.contiguous() for k, v in saved["state_dict"].items() if k.startswith("model.")}
-    config = saved["hyper_parameters"]["config"]
-    save_file(state, run_dir / "classifier.safetensors")
-    meta = {"arch": config["model"]["name"], "num_classes": len(classes), "classes": [str(c) for c in classes],
-            "size": config["data"]["size"], "checkpoint": checkpoint.name, "step": saved["global_step"]}
-    (run_dir / "classifier.json").write_text(json.dumps(meta, indent=1))
-    return run_dir / "classifier.safetensors"
 
 
 def saved_step(path: Path) -> int:

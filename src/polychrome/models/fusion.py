@@ -18,21 +18,18 @@ the same losses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from polychrome.classifier import BackboneError, load_timm_backbone, normalize, timm_mean_std
 from polychrome.color import lab_to_rgb
 from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
 from polychrome.models.registry import register
+from polychrome.models.zhang import scaled_channels
 
 ENCODER = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 1), (256, 1))  # (channels, stride)
-
-
-class BackboneError(Exception):
-    """A backbone that cannot be built or whose weights are missing; the message says what to supply."""
 
 
 @dataclass
@@ -50,49 +47,6 @@ def _conv(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Modul
     return [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1), nn.ReLU(inplace=True)]
 
 
-def _scaled(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
-
-
-def timm_mean_std(model: nn.Module) -> tuple[Tensor, Tensor]:
-    """The input normalisation a timm model expects, as (1, 3, 1, 1) mean and std (ImageNet's by default)."""
-    pretrained = getattr(model, "pretrained_cfg", None) or {}
-    mean = torch.tensor(pretrained.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
-    std = torch.tensor(pretrained.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
-    return mean, std
-
-
-def load_timm_backbone(name: str, weights: str | None, num_classes: int) -> nn.Module:
-    """A frozen timm classifier with weights from a local file (nothing is downloaded)."""
-    import timm
-
-    try:
-        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
-    except RuntimeError as error:
-        raise BackboneError(f"timm has no model {name!r} ({error})") from None
-    if weights is None:
-        raise BackboneError(
-            f"backbone timm:{name} needs its weights as a local file: set backbone_weights=PATH (for "
-            f"inception_resnet_v2, model.safetensors of timm/inception_resnet_v2.tf_in1k on the Hugging Face hub)"
-        )
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise BackboneError(f"backbone weights not found at {path}: download the timm weights for {name} and pass their path")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise BackboneError(f"{path} does not fit timm:{name} with {num_classes} classes: {str(error)[:300]}") from None
-    model.requires_grad_(False)
-    return model.eval()
-
-
 class FusionNet(Colorizer):
     def __init__(self, config: FusionConfig):
         super().__init__(config.head, config.gamut)
@@ -100,8 +54,8 @@ class FusionNet(Colorizer):
         w = config.width
         layers, channels = [], 1
         for out_channels, stride in ENCODER:
-            layers += _conv(channels, _scaled(out_channels, w), stride)
-            channels = _scaled(out_channels, w)
+            layers += _conv(channels, scaled_channels(out_channels, w), stride)
+            channels = scaled_channels(out_channels, w)
         self.encoder = nn.Sequential(*layers)
 
         self.backbone: nn.Module | None = None
@@ -115,9 +69,9 @@ class FusionNet(Colorizer):
             self.register_buffer("backbone_mean", mean, persistent=False)
             self.register_buffer("backbone_std", std, persistent=False)
             embedding = config.backbone_classes
-        self.fusion = nn.Sequential(nn.Conv2d(channels + embedding, _scaled(256, w), 1), nn.ReLU(inplace=True))
+        self.fusion = nn.Sequential(nn.Conv2d(channels + embedding, scaled_channels(256, w), 1), nn.ReLU(inplace=True))
 
-        c = lambda n: _scaled(n, w)  # noqa: E731
+        c = lambda n: scaled_channels(n, w)  # noqa: E731
         decoder = [*_conv(c(256), c(128)), nn.Upsample(scale_factor=2), *_conv(c(128), c(64)), *_conv(c(64), c(64)),
                    nn.Upsample(scale_factor=2), *_conv(c(64), c(32))]
         self.decoder = nn.Sequential(*decoder)
@@ -134,7 +88,7 @@ class FusionNet(Colorizer):
         gray = lab_to_rgb(torch.cat([lightness, torch.zeros_like(lightness).repeat(1, 2, 1, 1)], dim=1).float())
         gray = F.interpolate(gray, size=(self.config.backbone_size,) * 2, mode="bilinear", align_corners=False)
         with torch.no_grad():
-            return self.backbone((gray - self.backbone_mean) / self.backbone_std)
+            return self.backbone(normalize(gray, self.backbone_mean, self.backbone_std))
 
     def forward(self, lightness: Tensor) -> Tensor:
         """L (N, 1, H, W), sides multiples of 8 -> ab (N, 2, H, W) or logits (N, Q, H/2, W/2)."""

@@ -56,7 +56,8 @@ class ZhangConfig:
         return 2 ** (self.downsamples - self.upsamples)
 
 
-def _scaled(channels: int, width: float) -> int:
+def scaled_channels(channels: int, width: float) -> int:
+    """A layer's channels at width multiplier ``width`` (at least one): the architectures' one way to narrow."""
     return max(1, round(channels * width))
 
 
@@ -83,7 +84,7 @@ class ZhangNet(Colorizer):
         self.config = config
         blocks, in_channels = [], 1
         for i in range(config.blocks):
-            out_channels = _scaled(ECCV16_CHANNELS[min(i, len(ECCV16_CHANNELS) - 1)], config.width)
+            out_channels = scaled_channels(ECCV16_CHANNELS[min(i, len(ECCV16_CHANNELS) - 1)], config.width)
             convs = config.convs if config.convs is not None else ECCV16_CONVS[min(i, len(ECCV16_CONVS) - 1)]
             dilation = config.dilation if i in config.dilated_blocks else 1
             down = i < config.downsamples
@@ -95,7 +96,7 @@ class ZhangNet(Colorizer):
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
 
-        decoder_channels = _scaled(config.decoder_channels, config.width)
+        decoder_channels = scaled_channels(config.decoder_channels, config.width)
         layers: list[nn.Module] = []
         for _ in range(config.upsamples):
             if config.upsample == "transposed":
