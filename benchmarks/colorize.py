@@ -37,13 +37,12 @@ MEGAPIXELS = 50
 def reference(pipeline, paths: list[Path], out: Path, temperature: float) -> None:
     from skimage.color import lab2rgb, rgb2lab
 
-    size, model = pipeline.input_size, pipeline.model
+    size = pipeline.input_size
     for path in paths:
         rgb = np.asarray(Image.open(path).convert("RGB"))
         small = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
         lightness = torch.from_numpy(rgb2lab(small)[..., :1]).permute(2, 0, 1)[None].float()
-        with torch.no_grad():
-            ab = model.predict_ab(lightness, temperature)
+        ab = pipeline.predict_ab(lightness, temperature)  # the same network and decoding
         ab = F.interpolate(ab, size=rgb.shape[:2], mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
         lab = np.concatenate([rgb2lab(rgb)[..., :1], ab], axis=2)
         colour = (np.clip(lab2rgb(lab), 0, 1) * 255).round().astype(np.uint8)
