@@ -9,14 +9,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import polychrome
-from polychrome.models import create_model, save_weights
+from polychrome.models import build_model, save_weights
 from polychrome.serve import create_app
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
     torch.manual_seed(0)
-    return str(save_weights(create_model("eccv16", width=0.125), tmp_path_factory.mktemp("weights") / "tiny.safetensors", input_size=16))
+    return str(save_weights(build_model("eccv16", width=0.125), tmp_path_factory.mktemp("weights") / "tiny.safetensors", input_size=16))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import polychrome
 from polychrome import human_study as hs
-from polychrome.models import create_model, save_weights
+from polychrome.models import build_model, save_weights
 from polychrome.serve.app import create_app
 from polychrome.serve.study_routes import COOKIE
 
@@ -35,7 +35,7 @@ def build_study(tmp_path: Path, exposure: float = 1.0, sources: list[Path] = ())
         image = Image.open(sources[i]) if sources else Image.fromarray(rng.integers(0, 256, (50 + i, 80, 3), dtype=np.uint8))
         image.save(photos / f"photo{i}.png")
     tiny = tmp_path / "tiny.safetensors"
-    save_weights(create_model("eccv16", width=0.125), tiny, input_size=16)
+    save_weights(build_model("eccv16", width=0.125), tiny, input_size=16)
     store = hs.open_store(tmp_path / "study.sqlite")
     models = ["gray", str(tiny)]
     hs.create_study(store, "demo", photos, models, pairs=PAIRS, practice=PRACTICE, exposure=exposure,
