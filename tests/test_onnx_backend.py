@@ -73,6 +73,17 @@ def test_recorded_temperature_is_the_default(tmp_path):
     assert torch.allclose(ColorizationPipeline(onnx_model).predict_ab(lightness), mode, atol=1e-2)
 
 
+def test_a_file_exported_before_model_cards_still_loads(tmp_path):
+    path = export_onnx(build_model("eccv16", width=0.125).eval(), tmp_path / "model.onnx", SIZE)
+    proto = onnx.load(str(path))
+    kept = {p.key: p.value for p in proto.metadata_props if p.key in ("head", "input_size", "bins")}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, kept)
+    onnx.save(proto, str(path))
+    card = load_onnx(path).card
+    assert (card.name, card.head, card.input_size, card.temperature, card.inputs) == ("", "classification", SIZE, 0.38, ("L",))
+
+
 def test_bad_files_fail_clearly(tmp_path):
     text = tmp_path / "notes.onnx"
     text.write_text("not a model")

@@ -87,8 +87,8 @@ def load_onnx(path: str | Path) -> LoadedModel:
 class OnnxNetwork(nn.Module):
     """An exported network run by onnxruntime on the CPU: called like the PyTorch network it came from
     (L -> logits or ab), with the ``bins`` its logits are over (a plain attribute, not a buffer: it holds
-    no tensors ``.to`` would move). Files exported before model cards were written lack name, options
-    and gamut: their card says "" and {} there."""
+    no tensors ``.to`` would move). Files exported before model cards were written lack name, options,
+    gamut and inputs: their card says "", {}, "" and ("L",) there."""
 
     def __init__(self, path: str | Path):
         super().__init__()
@@ -120,8 +120,8 @@ class OnnxNetwork(nn.Module):
         if head == "classification" and not len(bins):
             raise ValueError("a classification model needs bins")
         card = ModelCard(metadata.get("model", ""), head, metadata.get("gamut", ""), int(metadata["input_size"]),
-                         options=json.loads(metadata.get("options", "{}")), weights=str(self.path),
-                         weights_sha256=sha256_of(self.path))
+                         options=json.loads(metadata.get("options", "{}")), inputs=tuple(metadata.get("inputs", "L").split(",")),
+                         weights=str(self.path), weights_sha256=sha256_of(self.path))
         if "temperature" in metadata:
             card = card.replace(temperature=float(metadata["temperature"]))
         return card, bins
