@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -12,7 +13,6 @@ from polychrome.cli import main
 from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
 from polychrome.evaluate import evaluate, load_classifier
-from polychrome.pipeline import load_model
 from polychrome.metrics import (
     CURVES,
     MEASURES,
@@ -27,6 +27,7 @@ from polychrome.metrics import (
     ssim,
 )
 from polychrome.models import Colorizer, as_loaded
+from polychrome.pipeline import load_model
 from tests.conftest import shared
 
 RED = (200, 40, 40)
@@ -191,6 +192,11 @@ def classifier_dir(tmp_path):
 
 def test_classifier_accuracy_beside_gray_and_truth(red_folder, classifier_dir, tmp_path):
     classifier = load_classifier(classifier_dir)
+    # One frozen record of the network and how to feed it, nothing attached to the timm module
+    assert (classifier.size, classifier.source, tuple(classifier.mean.shape)) == (16, str(classifier_dir.resolve()), (1, 3, 1, 1))
+    assert not [name for name in vars(classifier.module) if name.startswith("polychrome")]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        classifier.size = 32
     result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=classifier)
     # The oracle's colourisations are the true images, so the classifier must agree on both.
     assert result["classifier_accuracy"] == result["classifier_accuracy_truth"]

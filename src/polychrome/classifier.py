@@ -55,8 +55,8 @@ def load_timm_backbone(name: str, weights: str | None, num_classes: int) -> nn.M
 
         state = load_file(path)
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

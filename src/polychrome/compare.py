@@ -10,9 +10,9 @@ import torch
 from torch.utils.data import Subset
 
 from polychrome.data import eval_transform, open_dataset
-from polychrome.pipeline import colorize_images
 from polychrome.metrics import MEASURES, as_gray, format_value
 from polychrome.models import Colorizer
+from polychrome.pipeline import colorize_images
 
 __all__ = ["COLUMNS", "as_gray", "markdown_table", "random_images", "write_report"]
 

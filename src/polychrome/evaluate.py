@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from polychrome.classifier import Classifier, load_classifier
 from polychrome.color import DEFAULT_TEMPERATURE, ab_gamut, is_grayscale, lab_to_uint8, uint8_to_lab
 from polychrome.data import DatasetSpec, SkipUnreadable, eval_transform, open_dataset, parse_spec
-from polychrome.data.datasets import classes_of
+from polychrome.data.datasets import classes_of, length
 from polychrome.metrics import CURVES, MEASURES, TruthCache, compute_all, metrics_for
 from polychrome.metrics.measures import digest
 from polychrome.models import Colorizer, LoadedModel
@@ -69,7 +69,7 @@ class _Indexed(Dataset):
         self.dataset = SkipUnreadable(dataset)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return length(self.dataset)
 
     def __getitem__(self, index: int):
         return (*self.dataset[index], index)
@@ -134,8 +134,8 @@ class _Reading:
 
 def _open(data: str, eval_size: int | None, limit: int | None) -> Dataset:
     dataset = open_dataset(data, eval_transform(eval_size) if eval_size else None)
-    if limit is not None and limit < len(dataset):  # a fixed random sample, not the first (one-class) files
-        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limit]
+    if limit is not None and limit < length(dataset):  # a fixed random sample, not the first (one-class) files
+        chosen = torch.randperm(length(dataset), generator=torch.Generator().manual_seed(0))[:limit]
         dataset = Subset(dataset, sorted(chosen.tolist()))
     return dataset
 
@@ -164,7 +164,7 @@ def evaluate(
     pipeline = ColorizationPipeline(model, device)  # the network on the device, and its card
     size = size or pipeline.input_size
     dataset = _open(data, eval_size, limit)
-    source_index = dataset.indices if isinstance(dataset, Subset) else range(len(dataset))
+    source_index = dataset.indices if isinstance(dataset, Subset) else range(length(dataset))
     loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
     cache = cache or TruthCache()
     metrics = metrics_for(list(MEASURES), bins=ab_gamut("zhang"), classes=classes_of(dataset), threshold=segment_threshold,
@@ -212,9 +212,8 @@ def _by_size(kept: list[tuple], predictions: list[Tensor]) -> list[list[tuple]]:
 
 def _measurements(group: list[tuple], dataset: Dataset, eval_size: int | None, cache: TruthCache) -> dict:
     """A group of same-sized images as the keyword arguments every metric's update takes its own from."""
-    images, labels, indices, lab, ab = zip(*group, strict=True)
-    truth_lab, predicted_ab = torch.stack(lab), torch.stack(ab)
-    images = torch.stack(images)
+    photos, labels, indices, lab, ab = zip(*group, strict=True)
+    truth_lab, predicted_ab, images = torch.stack(lab), torch.stack(ab), torch.stack(photos)
     # BSDS500's human segmentations where the images have them at their own size (index: whole dataset)
     hand = [bsds_segments(_source_path(dataset, index)) if eval_size is None else None for index in indices]
     return {

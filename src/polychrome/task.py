@@ -111,6 +111,8 @@ class ClassificationTask(_Task):
     for the fusion model, and the judge of 'semantic interpretability' in evaluation."""
 
     monitor = "val/accuracy"
+    mean: Tensor
+    std: Tensor
 
     def __init__(self, config: dict, num_classes: int):
         super().__init__()

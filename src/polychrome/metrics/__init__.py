@@ -118,7 +118,7 @@ def metrics_for(names, **context) -> MetricCollection:
     classes = dict.fromkeys(MEASURES[name].metric for name in names)
     built = {}
     for cls in classes:
-        accepted = inspect.signature(cls.__init__).parameters
+        accepted = inspect.signature(cls).parameters
         built[cls.__name__] = cls(**{key: value for key, value in context.items() if key in accepted})
     return MetricCollection(built, compute_groups=False)
 

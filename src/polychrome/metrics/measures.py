@@ -63,6 +63,10 @@ class AccuracyCurves(_Measure):
     table of counts: ``raw`` counts every pixel alike; ``rebalanced`` weights each pixel by 1 / (frequency of
     its ground-truth bin in the evaluated set), i.e. averages the curves of the bins present."""
 
+    counts: Tensor
+    error_sum: Tensor
+    bins: Tensor
+
     def __init__(self, bins: Tensor, max_threshold: int = MAX_THRESHOLD, **kwargs):
         super().__init__(**kwargs)
         self.max_threshold = max_threshold
@@ -108,6 +112,9 @@ class AccuracyCurves(_Measure):
 class MeanAbsoluteAB(_Measure):
     """Mean over pixels of |da| + |db|."""
 
+    total: Tensor
+    pixels: Tensor
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._sum("total")
@@ -123,6 +130,9 @@ class MeanAbsoluteAB(_Measure):
 
 class PSNR(_Measure):
     """Mean over images of each image's PSNR (RGB uint8, data range 255; inf for an identical image)."""
+
+    total: Tensor
+    images: Tensor
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -140,6 +150,9 @@ class PSNR(_Measure):
 class SSIM(_Measure):
     """Mean over images of each image's SSIM (``functional.ssim``); images under 11 pixels on a side have
     none and are left out; None when no image has one."""
+
+    total: Tensor
+    images: Tensor
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -159,6 +172,11 @@ class SSIM(_Measure):
 class Colorfulness(_Measure):
     """Hasler and Suesstrunk's colourfulness of the predictions and of the truth (means over images), and
     the mean over images of their absolute difference."""
+
+    predicted: Tensor
+    truth: Tensor
+    difference: Tensor
+    images: Tensor
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -180,6 +198,11 @@ class Colorfulness(_Measure):
 class Tint(_Measure):
     """The mean ab of the predictions and of the truth over images (each image's mean weighted equally),
     and the mean over images of the L2 distance between an image's predicted and true mean ab."""
+
+    predicted: Tensor
+    truth: Tensor
+    distance: Tensor
+    images: Tensor
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -204,6 +227,10 @@ class PixelFractions(_Measure):
     """Fractions of pixels: ``false_color`` (colour at least 20 ab units further from the truth than gray)
     and ``pixel_accuracy_2pct`` (Nazeri et al. 2018: |dL| <= 2 and |da|, |db| <= 4.4 on the RGB uint8 output)."""
 
+    false_color: Tensor
+    nazeri: Tensor
+    pixels: Tensor
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         for name in ("false_color", "nazeri", "pixels"):
@@ -222,6 +249,9 @@ class PredictionSpread(_Measure):
     """The largest difference (ab units) between the predictions for two images of one update (one size);
     None when no update held two images."""
 
+    spread: Tensor
+    stacks: Tensor
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.add_state("spread", torch.zeros((), dtype=torch.float64), dist_reduce_fx="max")
@@ -238,6 +268,10 @@ class PredictionSpread(_Measure):
 
 class PerImage(_Measure):
     """Each image's mean ab error and false-colour fraction, keyed by its index in the dataset."""
+
+    indices: list[Tensor]
+    errors: list[Tensor]
+    false_colors: list[Tensor]
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -257,6 +291,10 @@ class PerImage(_Measure):
 
 class PerClass(_Measure):
     """Images, mean ab error and raw AuC of each class (images with a label only)."""
+
+    labels: list[Tensor]
+    error_sums: list[Tensor]
+    histograms: list[Tensor]
 
     def __init__(self, classes: list | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -290,6 +328,10 @@ class SegmentAccuracy(_Measure):
     """Object-level accuracy: a segment counts as correct at threshold t when most of its pixels have ab
     error <= t; the fraction correct at ``threshold`` and the curve over t = 0..150."""
 
+    counts: Tensor
+    hand_segmented: Tensor
+    images: Tensor
+
     def __init__(self, threshold: int = 10, max_threshold: int = MAX_THRESHOLD, **kwargs):
         super().__init__(**kwargs)
         self.threshold, self.max_threshold = threshold, max_threshold
@@ -318,7 +360,8 @@ class TruthCache:
     for as long as the caller keeps this object. Bounded: cleared when ``entries`` are held."""
 
     def __init__(self, entries: int = 100_000):
-        self.entries, self.kept = entries, {}
+        self.entries = entries
+        self.kept: dict[tuple, Tensor] = {}
 
     def get(self, key: tuple, compute) -> Tensor:
         if key not in self.kept:
@@ -336,6 +379,9 @@ def digest(images: Tensor) -> bytes:
 class ClassifierAccuracy(_Measure):
     """Top-1 accuracy of a classifier (``polychrome.classifier.Classifier``) on the colourised images, beside
     the gray and the true ones (only stacks whose images all have labels); None without a classifier."""
+
+    correct: Tensor
+    seen: Tensor
 
     def __init__(self, classifier=None, cache: TruthCache | None = None, **kwargs):
         super().__init__(**kwargs)
