@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 STUDY_HOME = "$POLYCHROME_STUDIES, else $XDG_DATA_HOME/polychrome/studies (~/.local/share/polychrome/studies)"
 CONSTANT_BASELINES = ("gray", "mean")  # models that ignore their input by design
 
@@ -68,16 +67,16 @@ def _data_cache(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from polychrome.models import BackboneError, count_parameters, create_model, list_models, model_entry
+    from polychrome.models import BackboneError, build_model, count_parameters, list_models, model_entry
 
     print(f"{'name':<20} {'head':<15} {'parameters':>12}  description")
     for name in list_models():
         try:
-            model = create_model(name)
+            model = build_model(name)
         except BackboneError:
             print(f"{name:<20} {'regression':<15} {'(weights)':>12}  {model_entry(name).description}")
             continue
-        print(f"{name:<20} {model.head:<15} {count_parameters(model):>12,}  {model_entry(name).description}")
+        print(f"{name:<20} {model.card.head:<15} {count_parameters(model):>12,}  {model_entry(name).description}")
     return 0
 
 
@@ -97,10 +96,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
-    from polychrome.color import DEFAULT_TEMPERATURE
     from polychrome.compare import markdown_table, write_report
     from polychrome.evaluate import default_fit_data, evaluate, load_classifier
-    from polychrome.inference import load_model
+    from polychrome.pipeline import load_model
 
     fit_data = args.fit_data or default_fit_data(args.data)
     names = names or [name.strip() for name in args.models.split(",") if name.strip()]
@@ -108,7 +106,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
-        temperature = args.temperature if args.temperature is not None else getattr(model, "temperature", DEFAULT_TEMPERATURE)
+        temperature = args.temperature if args.temperature is not None else model.card.temperature
         result = evaluate(model, args.data, args.size, args.eval_size, temperature, args.limit, classifier,
                           args.segment_threshold, workers=args.workers, device=args.device, name=name)
         models[name] = model
@@ -136,7 +134,7 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test or folder:bsds500/images/test")
     parser.add_argument("--size", type=int, help="side of the model's input (default: its training size, else 256)")
     parser.add_argument("--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)")
-    parser.add_argument("--temperature", type=float, help="annealed-mean temperature (classification heads; default: the model's own, else 0.38)")
+    parser.add_argument("--temperature", type=float, help="annealed-mean temperature (classification heads; default: the model's own, else Zhang et al.'s)")
     parser.add_argument("--limit", type=int, help="a fixed random sample of N images")
     parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on "
                         "(default: the training split of cifar10, places365 or imagenet data)")
@@ -198,14 +196,12 @@ def _export_weights(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from polychrome.inference import load_model
     from polychrome.onnx_backend import export_onnx
+    from polychrome.pipeline import load_model
 
     model = load_model(args.model)
-    size = args.size or getattr(model, "input_size", None)
-    if size is None:
-        raise ValueError(f"{args.model} does not say its input size: pass --size")
-    path = export_onnx(model, args.out, size, getattr(model, "temperature", None))
+    size = args.size or model.card.input_size
+    path = export_onnx(model, args.out, size)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, input {size}x{size})")
     return 0
 
@@ -288,13 +284,20 @@ def _fool_rate_table(rates: list[dict]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from polychrome.color import GAMUTS
-
     from polychrome import __version__
 
     parser = argparse.ArgumentParser(prog="polychrome", description="Learned image colourisation in CIE Lab.")
     parser.add_argument("--version", action="version", version=f"polychrome {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add_commands in (_add_data_commands, _add_evaluation_commands, _add_colorize_commands, _add_study_commands,
+                         _add_web_commands, _add_training_commands):
+        add_commands(commands)
+    return parser
+
+
+def _add_data_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of the quantised gamut and the dataset tools."""
+    from polychrome.color import GAMUTS
 
     gamut = commands.add_parser("gamut", help="the quantised ab bins: save them and/or draw them")
     gamut.add_argument("--gamut", choices=GAMUTS, default="zhang", help="Zhang's 313 bins or the computed sRGB gamut")
@@ -319,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     cache.add_argument("--quiet", action="store_true", help="no progress bar")
     cache.set_defaults(run=_data_cache)
+
+
+def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of evaluate, compare and plot-runs: measuring models and runs."""
     evaluate = commands.add_parser("evaluate", help="every colour measure of one model on a dataset")
     evaluate.add_argument("--model", required=True, help="model name (gray, random, mean, ...), checkpoint or run directory")
     _evaluation_options(evaluate)
@@ -336,12 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="draw a baseline's AuC as dashed lines, e.g. gray=90.9,63.4")
     plot.set_defaults(run=_plot_runs)
 
+
+def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of colourising photos, and exporting a model as weights or ONNX."""
     colorize = commands.add_parser("colorize", help="colourise photos: files, folders (recursive) or globs")
     colorize.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     colorize.add_argument("--out", required=True, help="folder for the results: OUT/<path relative to the input>.png")
     colorize.add_argument("--model", default="default", help="default (the bundled model), a .safetensors weights file, a checkpoint "
                           "or run directory, gray, eccv16-official:PATH, siggraph17-official:PATH; with --backend onnx an .onnx file")
-    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (classification models); default: the model's own, else 0.38")
+    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (classification models); default: the model's own, else Zhang et al.'s")
     colorize.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="run the network with PyTorch or onnxruntime")
     colorize.add_argument("--distribution", action="store_true",
                           help="also write OUT/<name>.distribution.png: where the model is unsure (entropy) and its colour distribution at a few pixels")
@@ -365,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--size", type=int, help="input side (default: the model's)")
     onnx.set_defaults(run=_export_onnx)
 
+
+def _add_study_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of comparison studies: run them, write their reports."""
     study = commands.add_parser("study", help="a comparison study: run it, or write its report").add_subparsers(dest="study_command", required=True)
     study_run = study.add_parser("run", help="train and evaluate every unfinished run of a study file (resumable)")
     study_run.add_argument("study", help="study file, e.g. configs/study/zhang-cifar10.yaml")
@@ -377,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     study_report.add_argument("study", help="study file")
     study_report.set_defaults(run=_study_report)
 
+
+def _add_web_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of the web server and the human study it runs."""
     serve = commands.add_parser("serve", help="the web page: colourise in the browser, per-pixel distributions, human studies")
     serve.add_argument("--model", action="append", help="a model to offer (repeat; default: default and gray)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
@@ -408,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--plot", help="draw the fool rates (PNG)")
     results.set_defaults(run=_human_study_results)
 
+
+def _add_training_commands(commands: argparse._SubParsersAction) -> None:
+    """The subcommands of the registered models, and training."""
     models = commands.add_parser("models", help="list the registered models with their parameter counts")
     models.set_defaults(run=_models)
 
@@ -416,7 +435,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. trainer.max_steps=500")
     train.add_argument("--run-dir", required=True, help="where the config, logs and checkpoints go")
     train.set_defaults(run=_train)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
