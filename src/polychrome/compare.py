@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ from torch.utils.data import Subset
 
 from polychrome.data import eval_transform, open_dataset
 from polychrome.metrics import MEASURES, as_gray, format_value
-from polychrome.models import Colorizer
+from polychrome.models import Colorizer, LoadedModel
 from polychrome.pipeline import colorize_images
 
 __all__ = ["COLUMNS", "as_gray", "markdown_table", "random_images", "write_report"]
@@ -42,7 +43,7 @@ def random_images(per_image_error: dict, count: int) -> list:
     return [indices[i] for i in torch.randperm(len(indices), generator=torch.Generator().manual_seed(0))[:count].tolist()]
 
 
-def write_report(results: list[dict], models: dict[str, Colorizer], out: str | Path, examples: int = 4) -> None:
+def write_report(results: list[dict], models: Mapping[str, LoadedModel | Colorizer], out: str | Path, examples: int = 4) -> None:
     """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
 
     One model: its worst, best and random images by mean ab error (gray input / prediction / truth).

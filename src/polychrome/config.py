@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def _build(cls: type, values: dict, where: str):
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value, f"{where}{name}.")
         else:
             kwargs[name] = _coerce(value, hint, f"{where}{name}")
@@ -178,7 +179,7 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load_config(path: str | Path | None = None, sets: list[str] = (), base: dict | None = None) -> TrainConfig:
+def load_config(path: str | Path | None = None, sets: Sequence[str] = (), base: dict | None = None) -> TrainConfig:
     """Defaults, then ``base`` (a saved config), then the YAML file, then each ``key=value``."""
     tree = config_to_dict(TrainConfig())
     if base:

@@ -37,7 +37,7 @@ class LossConfig:
             raise ValueError(f"loss kind must be one of {', '.join(LOSSES)}, got {self.kind!r}")
 
 
-def downsample_ab(ab: Tensor, size: tuple[int, int]) -> Tensor:
+def downsample_ab(ab: Tensor, size: tuple[int, ...]) -> Tensor:
     """Average ab over each output cell (area interpolation), as the targets at output resolution."""
     return ab if ab.shape[-2:] == tuple(size) else F.interpolate(ab, size=size, mode="area")
 

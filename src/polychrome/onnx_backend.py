@@ -9,7 +9,6 @@ needs only ``onnx``; the newer one also needs ``onnxscript``.
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
 from pathlib import Path
@@ -52,18 +51,16 @@ def export_onnx(model: LoadedModel | Colorizer, path: str | Path, input_size: in
     path = Path(path).expanduser()
     device = next(iter(model.network.parameters()), torch.empty(0)).device
     lightness = torch.full((1, 1, card.input_size, card.input_size), 50.0, device=device)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with atomic_path(path) as temporary, warnings.catch_warnings():
         # Both deprecations come from choosing this exporter, which is deliberate (see the module docstring).
         warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         torch.onnx.export(
-            model.network, (lightness,), buffer, input_names=["lightness"], output_names=["output"],
+            model.network, (lightness,), str(temporary), input_names=["lightness"], output_names=["output"],
             dynamic_axes={"lightness": {0: "batch"}, "output": {0: "batch"}}, opset_version=OPSET, dynamo=False,
         )
-    proto = onnx.load_model_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(proto, _card_metadata(card, model.bins))
-    with atomic_path(path) as temporary:
+        proto = onnx.load_model(str(temporary))
+        onnx.helper.set_model_props(proto, _card_metadata(card, model.bins))
         onnx.save_model(proto, str(temporary))
     return path
 

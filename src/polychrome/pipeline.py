@@ -34,6 +34,7 @@ from polychrome.models import (
     load_weights,
     upsample_ab,
 )
+from polychrome.models.baselines import FittedBaseline
 from polychrome.models.weights import BUNDLED, bundled_weights
 
 BASELINES_NEEDING_DATA = ("random", "mean")
@@ -59,6 +60,8 @@ def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, f
     if name_or_path in list_models():
         model = build_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
         if name_or_path in BASELINES_NEEDING_DATA:
+            if not isinstance(model.network, FittedBaseline):
+                raise TypeError(f"{name_or_path} is listed as fitted from data but is a {type(model.network).__name__}")
             _fit(model.network, fit_data, size, fit_images, name_or_path)
         return model.eval()
     from polychrome.checkpoints import load_checkpoint_model
@@ -66,16 +69,16 @@ def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, f
     return load_checkpoint_model(name_or_path)[0]
 
 
-def _fit(model: nn.Module, fit_data: str | None, size: int, fit_images: int, name: str) -> None:
+def _fit(model: FittedBaseline, fit_data: str | None, size: int, fit_images: int, name: str) -> None:
     from torch.utils.data import DataLoader, Subset
 
-    from polychrome.data import SkipUnreadable, collate_images, eval_transform, open_dataset
+    from polychrome.data import SkipUnreadable, collate_images, eval_transform, length, open_dataset
 
     if fit_data is None:
         raise ValueError(f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
                          "(for cifar10, places365 and imagenet the training split is the default)")
     dataset = open_dataset(fit_data, eval_transform(size))
-    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
+    chosen = torch.randperm(length(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
     loader = DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=256, collate_fn=collate_images)
     model.fit(batch.images for batch in loader if len(batch.images))
 

@@ -10,6 +10,7 @@ from polychrome.data.datasets import (
     SkipUnreadable,
     TorchvisionImages,
     collate_images,
+    length,
     open_dataset,
     parse_spec,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "dataset_prior",
     "dataset_stats",
     "eval_transform",
+    "length",
     "load_rgb",
     "load_rgba",
     "open_dataset",

@@ -146,7 +146,7 @@ def write_png(file: BinaryIO, rgb: np.ndarray, alpha: np.ndarray | None = None) 
         filtered[:, 0] = 1  # Sub
         filtered[:, 1 : channels + 1] = block[:, :channels]
         np.subtract(block[:, channels:], block[:, :-channels], out=filtered[:, channels + 1 :])
-        _write_chunk(file, b"IDAT", deflate.compress(filtered))
+        _write_chunk(file, b"IDAT", deflate.compress(filtered.data))
     _write_chunk(file, b"IDAT", deflate.flush())
     _write_chunk(file, b"IEND", b"")
 

@@ -24,6 +24,8 @@ class Colorizer(nn.Module):
     mean. Subclasses set ``head`` and build their layers.
     """
 
+    bins: Tensor  # (Q, 2) bin centres of a classification head; (0, 2) for regression
+
     def __init__(self, head: str = "classification", gamut: str = "zhang"):
         super().__init__()
         if head not in HEADS:
@@ -51,6 +53,6 @@ def decode_output(output: Tensor, head: str, bins: Tensor, temperature: float = 
     return decode_annealed_mean(output.float(), bins.to(output.device), temperature, from_logits=True)
 
 
-def upsample_ab(ab: Tensor, size: tuple[int, int]) -> Tensor:
+def upsample_ab(ab: Tensor, size: tuple[int, ...]) -> Tensor:
     """Bilinear upsampling of ab to ``size`` (as the official demo joins it with full-resolution L)."""
     return ab if ab.shape[-2:] == tuple(size) else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)

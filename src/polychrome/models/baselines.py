@@ -26,24 +26,36 @@ class Gray(Colorizer):
         return lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[2:])
 
 
-class _Fitted(Colorizer):
+class FittedBaseline(Colorizer):
+    """A baseline whose colours come from training images (``fit``), not from learned weights."""
+
     def __init__(self, size: int):
         super().__init__(head="regression")
         self.size = size
 
-    def fit(self, batches: Iterable) -> _Fitted:
+    def fit(self, batches: Iterable) -> FittedBaseline:
         """Fit from uint8 RGB batches (N, 3, size, size), or (images, labels) pairs."""
         ab = [uint8_to_lab(b[0] if isinstance(b, (tuple, list)) else getattr(b, "images", b))[:, 1:] for b in batches]
         self._fit(torch.cat(ab))
         return self
+
+    @property
+    def fitted(self) -> bool:
+        raise NotImplementedError
+
+    def _fit(self, ab: Tensor) -> None:
+        """Keep what the baseline needs of the training images' ab (N, 2, size, size)."""
+        raise NotImplementedError
 
     def _check_fitted(self) -> None:
         if not self.fitted:
             raise RuntimeError(f"{type(self).__name__.lower()} baseline is not fitted: call .fit(training batches) first")
 
 
-class RandomColours(_Fitted):
+class RandomColours(FittedBaseline):
     """The ab channels of a random training image (resized to the input), as in Zhang's Table 1."""
+
+    bank: Tensor  # (B, 2, size, size) ab of the chosen training images; empty until fitted
 
     def __init__(self, size: int = 64, bank: int = 512, seed: int = 0):
         super().__init__(size)
@@ -67,8 +79,10 @@ class RandomColours(_Fitted):
         return upsample_ab(self.bank[index], lightness.shape[-2:])
 
 
-class MeanColours(_Fitted):
+class MeanColours(FittedBaseline):
     """The training set's mean ab at each pixel position."""
+
+    mean: Tensor  # (1, 2, size, size); empty until fitted
 
     def __init__(self, size: int = 64):
         super().__init__(size)
