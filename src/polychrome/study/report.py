@@ -1,231 +1,754 @@
 """A study's written report, regenerated from its results.csv alone (plus the study file, for the order of
 factors and levels and the papers' claims, and the example strips the runner wrote beside the CSV):
-a README with the baselines, findings, one table and figure per factor, accuracy curves and
-colourfulness for the headline factors, an example grid, the budget curve and every run. Deterministic:
-the same rows give the same bytes.
+a README with the method, the baselines, the differences that survive the statistics, findings, one
+section per factor (tables, verdicts on every measure, a figure), accuracy curves and colourfulness for
+the headline factors, cost against compute, the budget curve, an example grid and every run.
 
-A level "differs" from the base only when the means are further apart than the two seed spreads together
-(|mean - mean_base| > sd + sd_base); with one seed per level no difference is called.
+Every sentence about a result is generated from the numbers. Each level is compared with the base's
+all-seed mean by Welch's t-test, Holm-corrected over every comparison of the study (``summary``,
+``significance``); a difference is called only when it survives the correction, and a level with one seed
+is not tested. Deterministic: the same rows give the same bytes (figures carry no timestamp).
 """
 
 from __future__ import annotations
 
 import csv
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+import yaml
 
+from polychrome.study import figures
 from polychrome.study.examples import read_strip
 from polychrome.study.rows import CURVE_STEP
-from polychrome.study.spec import Factor, Run, Study, expand, load_study
-from polychrome.viz import image_grid, plot_accuracy_curves, plot_levels
+from polychrome.study.significance import ALPHA, Comparison, format_p
+from polychrome.study.spec import EvalSet, Factor, Run, Study, base_config, expand, load_study
+from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, number, sweep
+from polychrome.study.summary import trend as trend_of
+from polychrome.viz import image_grid
 
-METRICS = ("auc_rebalanced", "auc_raw", "total_ab_error", "psnr", "ssim", "colorfulness", "segment_accuracy", "classifier_accuracy")
-EVERY_RUN = ("factor", "level", "seed", "eval_set", "checkpoint_images", "params", "macs", "wall_s", "eval_s", "auc_raw",
-             "auc_rebalanced", "psnr", "ssim", "colorfulness", "segment_accuracy", "classifier_accuracy")
+TABLE = (
+    ("auc_rebalanced", "rebalanced AuC"),
+    ("auc_raw", "raw AuC"),
+    ("psnr", "PSNR"),
+    ("ssim", "SSIM"),
+    ("colorfulness", "colourfulness"),
+    ("colorfulness_gap", "colourfulness distance"),
+    ("segment_accuracy", "segment acc."),
+    ("classifier_accuracy", "classifier acc."),
+)
+EVERY_RUN = (
+    "factor",
+    "level",
+    "seed",
+    "eval_set",
+    "checkpoint_images",
+    "params",
+    "macs",
+    "compute",
+    "wall_s",
+    "eval_s",
+    "auc_raw",
+    "auc_rebalanced",
+    "psnr",
+    "ssim",
+    "colorfulness",
+    "segment_accuracy",
+    "classifier_accuracy",
+)
+LABELS = {m.column: m.label for m in VERDICT_MEASURES}
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation over seeds (NaN with one seed: no spread to call a difference by)."""
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
+def _format(value: float, column: str = "") -> str:
+    if column in ("total_ab_error", "compute", "macs"):
+        return f"{value:.3e}"
+    return f"{value:.3f}" if column in ("ssim", "segment_accuracy", "classifier_accuracy") else f"{value:.2f}"
 
 
-def _number(text: str | None) -> float | None:
-    return float(text) if text not in ("", None) else None
-
-
-def summarise(rows: list[dict]) -> dict:
-    """(factor, level, eval_set, checkpoint_images) -> {metric: (mean, sd, n)} over seeds (and over nothing else)."""
-    groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        key = (row["factor"], row["level"], row["eval_set"], row.get("checkpoint_images", ""))
-        for metric in (*METRICS, "colorfulness_truth"):
-            value = _number(row.get(metric))
-            if value is not None:
-                groups[key][metric].append(value)
-    return {key: {m: (*_mean_sd(v), len(v)) for m, v in metrics.items()} for key, metrics in groups.items()}
-
-
-def _format(value: float, metric: str = "") -> str:
-    return f"{value:.3e}" if metric == "total_ab_error" else f"{value:.3f}" if metric in ("ssim", "segment_accuracy") else f"{value:.2f}"
-
-
-def _cell(stat, metric: str = "") -> str:
+def _cell(stat: Stat | None, column: str = "") -> str:
     if stat is None:
         return ""
     mean, sd, n = stat
-    return _format(mean, metric) if n == 1 else f"{_format(mean, metric)} ± {_format(sd, metric)}"
+    return _format(mean, column) if n == 1 else f"{_format(mean, column)} ± {_format(sd, column)}"
 
 
-def _separated(stat, other) -> bool | None:
-    """True/False whether two (mean, sd, n) are further apart than their seed spreads; None with one seed."""
-    if stat[2] < 2 or other[2] < 2:
-        return None
-    return abs(stat[0] - other[0]) > stat[1] + other[1]
+def _difference(comparison: Comparison, column: str) -> str:
+    return f"{'+' if comparison.difference >= 0 else '-'}{_format(abs(comparison.difference), column)}"
 
 
-def _differs(stat, base) -> str:
-    if stat is None or base is None:
+def _against(comparison: Comparison | None, column: str) -> str:
+    """A comparison as a table cell: the difference from the base's mean, and its raw and Holm p (bold: called)."""
+    if comparison is None:
         return ""
-    separated = _separated(stat, base)
-    return "1 seed" if separated is None else "yes" if separated else "no"
+    if not comparison.tested:
+        return f"{_difference(comparison, column)} (one seed: not tested)"
+    text = f"{_difference(comparison, column)} ({format_p(comparison.p)} / {format_p(comparison.p_holm)})"
+    return f"**{text}**" if comparison.called else text
 
 
-def _curve(rows: list[dict], kind: str) -> list[float] | None:
-    curves = [np.array(r[f"curve_{kind}"].split(), dtype=float) for r in rows if r.get(f"curve_{kind}")]
-    return np.mean(curves, axis=0).tolist() if curves else None
+def _said(comparison: Comparison, column: str) -> str:
+    """A comparison as a sentence gives it: the difference and its Holm p."""
+    return f"{_difference(comparison, column)}, Holm p {format_p(comparison.p_holm)}"
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _protocol(eval_set: EvalSet, size: int, size_varies: bool) -> str:
+    """How a set is evaluated (``polychrome.evaluate``), stated where its results are read."""
+    input_size = f"{size} x {size} px" + (
+        " for the base; the levels that set `data.size` use their own" if size_varies else ""
+    )
+    crop = (
+        f"each photo resized (shorter side) and centre-cropped to {eval_set.eval_size} x {eval_set.eval_size}; "
+        if eval_set.eval_size
+        else ""
+    )
+    segments = (
+        "BSDS500's human segmentations (first annotator)"
+        if "bsds500" in eval_set.data and not eval_set.eval_size
+        else "SLIC superpixels of the true photo"
+    )
+    return (
+        f"{crop}the model sees the photo's L resized to its input size ({input_size}); the predicted ab is upsampled "
+        f"bilinearly to the photo's {'cropped' if crop else 'own'} size and joined with the photo's own L, and every measure "
+        f"is taken at that size; segment accuracy uses {segments}"
+    )
 
 
 class _Report:
-    def __init__(self, study: Study, rows: list[dict]):
-        self.study, self.rows, self.folder = study, rows, study.results_dir
-        self.summary = summarise(rows)
-        self.eval_sets = [e.name for e in study.evaluate]
-        self.baselines = {(level, e): stats for (factor, level, e, _), stats in self.summary.items() if factor == "baseline"}
-        self.references = {m: {e: {b: self.baselines[(b, e)][m][0] for b in study.baselines if m in self.baselines.get((b, e), {})}
-                               for e in self.eval_sets} for m in ("auc_rebalanced", "auc_raw")}
-        self.notes = {e.name: e.note.strip() for e in study.evaluate if e.note}
+    def __init__(self, study: Study, rows: list[dict], reference: _Report | None = None):
+        self.study, self.folder, self.reference = study, study.results_dir, reference
+        self.numbers = StudyNumbers(study, rows)
+        self.rows, self.eval_sets = self.numbers.rows, self.numbers.eval_sets
+        self.references = {
+            m: {
+                e: {b: s[0] for b in study.baselines if (s := self.numbers.row_stat("baseline", b, e, m))}
+                for e in self.eval_sets
+            }
+            for m in ("auc_rebalanced", "auc_raw")
+        }
+        size = base_config(study).data.size
+        size_varies = any(s.startswith("data.size=") for f in study.factors for sets in f.levels.values() for s in sets)
+        self.protocols = {e.name: _protocol(e, size, size_varies) for e in study.evaluate}
+        self.tags = {
+            e.name: f"{e.name} ({size}-px model input, ab upsampled to each photo's {'crop' if e.eval_size else 'own size'})"
+            for e in study.evaluate
+        }
         self.lines: list[str] = []
 
-    def stat(self, factor: str, level: str, eval_set: str, metric: str, point: str = ""):
-        return self.summary.get((factor, level, eval_set, point), {}).get(metric)
+    def stat(self, factor: Factor, level: str, eval_set: str, column: str) -> Stat | None:
+        return self.numbers.stat(factor, level, eval_set, column)
 
     def write(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.header()
-        self.baseline_table()
-        if self.study.findings:
-            self.findings()
-        for factor in self.study.factors:
-            self.factor_section(factor)
-        self.examples()
-        self.budget()
-        self.every_run()
+        if self.rows:
+            self.method()
+            self.baseline_table()
+            self.called()
+            if self.study.findings:
+                self.findings()
+        if self.reference:
+            self.against_reference()
+        if self.rows:
+            for factor in self.study.factors:
+                self.factor_section(factor)
+            self.cost()
+            self.budget()
+            self.examples()
+            self.every_run()
         (self.folder / "README.md").write_text("\n".join(self.lines) + "\n")
         return self.folder / "README.md"
 
     def header(self) -> None:
         study = self.study
-        trained = {r["run"]: float(r["wall_s"] or 0) for r in self.rows if r["factor"] != "baseline"}
-        evaluated = sum(float(r.get("eval_s") or 0) for r in self.rows)
         planned = expand(study)
         have = {(r["factor"], r["level"], r["seed"]) for r in self.rows}
         missing = [run.key for run in planned if (run.factor, run.level, str(run.seed)) not in have]
         self.lines += [
-            f"# Study `{study.name}`", "",
-            f"Generated by `polychrome study report` from `results.csv` ({len(self.rows)} rows). Base config `{study.base.name}`"
-            f"{' with ' + ', '.join(f'`{s}`' for s in study.sets) if study.sets else ''}; budget: every run sees "
-            f"{study.train_images:,} training images. Wall time: training {sum(trained.values()) / 3600:.2f} h "
-            f"({len(trained)} trainings), evaluation {evaluated / 3600:.2f} h (rows that record it), on "
-            f"{', '.join(sorted({r['device'] for r in self.rows}))} (wall times depend on what else shared the machine; "
-            "`macs`, multiply-accumulates per image, is the cost to compare). Each cell is the mean ± standard deviation over seeds; "
-            "\"differs\" says whether a level is further from the base than the two seed spreads together.", "",
+            f"# Study `{study.name}`",
+            "",
+            f"Generated by `polychrome study report` from `results.csv` ({len(self.rows)} rows). Base config "
+            f"`{study.base.name}`{' with ' + ', '.join(f'`{s}`' for s in study.sets) if study.sets else ''}; budget: "
+            f"every run sees {study.train_images:,} training images.",
         ]
+        if not self.rows:
+            self.lines += [
+                "",
+                f"**No rows yet**: none of the {len(planned)} planned runs has rows. Run "
+                f"`polychrome study run` on the study file, then `polychrome study report` again.",
+                "",
+            ]
+            return
+        trained = {r["run"]: float(r["wall_s"] or 0) for r in self.rows if r["factor"] != "baseline"}
+        evaluated = sum(float(r.get("eval_s") or 0) for r in self.rows)
+        self.lines[-1] += (
+            f" Wall time: training {sum(trained.values()) / 3600:.2f} h ({len(trained)} trainings), evaluation "
+            f"{evaluated / 3600:.2f} h (rows that record it), on {', '.join(sorted({r['device'] for r in self.rows}))} (wall "
+            "times depend on what else shared the machine; compute, MACs per image x training images, is the cost to compare). "
+            "Each cell is the mean ± standard deviation over seeds."
+        )
+        self.lines.append("")
         if missing:
-            self.lines += [f"**Incomplete: {len(planned) - len(missing)} of {len(planned)} planned runs have rows**; still to run: "
-                           + ", ".join(f"`{key}`" for key in missing) + ".", ""]
+            self.lines += [
+                f"**Incomplete: {len(planned) - len(missing)} of {len(planned)} planned runs have rows**; still to run: "
+                + ", ".join(f"`{key}`" for key in missing)
+                + ".",
+                "",
+            ]
+
+    def method(self) -> None:
+        numbers = self.numbers
+        base_seeds = numbers.base_seeds()
+        self.lines += (
+            [
+                "## Method",
+                "",
+                f"- **Yardstick.** Every level is compared with the base's mean over all its seeds ({base_seeds} with rows), "
+                "not with one base run; the base level of each factor is shown as that mean.",
+                f"- **Test.** Welch's t-test (`scipy.stats.ttest_ind`, `equal_var=False`, two-sided) between the level's seed "
+                f"values and the base's, on each measure and evaluation set; Holm's correction over every tested comparison of "
+                f"this study at once ({numbers.tested} here; family-wise error {ALPHA}). A difference is called only when its Holm-adjusted p is at "
+                f"most {ALPHA}; the tables give the difference from the base's mean with the raw / Holm p (bold: called). A level "
+                'with one seed (or a base with one) is not tested ("one seed: not tested") and the text draws no direction from it.',
+                "- **Measures.** "
+                + ", ".join(
+                    f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for m in VERDICT_MEASURES
+                )
+                + "; the colourfulness distance is |colourfulness - the truth's| of a run (Hasler and Süsstrunk), so too much colour "
+                "counts as much as too little. False colour is not reported: `results.csv` has no column for it.",
+                "- **Test-set interval: not given yet.** A bootstrap over test photos needs each photo's measures; `results.csv` "
+                "holds one mean per run and set, so the spreads here are over seeds (what retraining changes), not over the "
+                "draw of test photos.",
+                "- **Cost.** Compute is MACs per image (`torch.utils.flop_counter`) x the training images a model has seen.",
+            ]
+            + [f"- **{name}.** {protocol}." for name, protocol in self.protocols.items()]
+            + [""]
+        )
 
     def baseline_table(self) -> None:
-        self.lines += ["## Baselines", "", "Lines in the figures: gray dashed, random dotted, mean dash-dotted.", "",
-                       "| baseline | " + " | ".join(f"{e} raw / rebalanced AuC" for e in self.eval_sets) + " |",
-                       "|---|" + "---:|" * len(self.eval_sets)]
+        self.lines += [
+            "## Baselines",
+            "",
+            "Lines in the figures: gray dashed, random dotted, mean dash-dotted.",
+            "",
+            "| baseline | " + " | ".join(f"{e} raw / rebalanced AuC" for e in self.eval_sets) + " |",
+            "|---|" + "---:|" * len(self.eval_sets),
+        ]
         for name in self.study.baselines:
-            cells = [f"{_cell(self.stat('baseline', name, e, 'auc_raw'))} / {_cell(self.stat('baseline', name, e, 'auc_rebalanced'))}"
-                     for e in self.eval_sets]
+            cells = [
+                f"{_cell(self.numbers.row_stat('baseline', name, e, 'auc_raw'))} / "
+                f"{_cell(self.numbers.row_stat('baseline', name, e, 'auc_rebalanced'))}"
+                for e in self.eval_sets
+            ]
             self.lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        self.lines.append("")
-        self.lines += [f"*{name}: {note}*" for name, note in self.notes.items()] + [""]
-        for e in self.eval_sets:  # raw AuC rewards staying near the prior: say when a baseline beats every trained run on it
-            trained = [float(r["auc_raw"]) for r in self.rows if r["factor"] != "baseline" and r["eval_set"] == e and r.get("auc_raw")]
+        self.lines += [""] + [f"*{e.name}: {e.note.strip()}*" for e in self.study.evaluate if e.note] + [""]
+        for e in (
+            self.eval_sets
+        ):  # raw AuC rewards staying near the prior: say when a baseline beats every trained run on it
+            trained = [
+                float(r["auc_raw"])
+                for r in self.rows
+                if r["factor"] != "baseline" and r["eval_set"] == e and r.get("auc_raw")
+            ]
             for name in self.study.baselines:
-                stat = self.stat("baseline", name, e, "auc_raw")
+                stat = self.numbers.row_stat("baseline", name, e, "auc_raw")
                 if trained and stat and stat[0] > max(trained):
-                    self.lines += [f"On {e}, `{name}` has a higher raw AuC ({stat[0]:.2f}) than every trained run (best "
-                                   f"{max(trained):.2f}): raw AuC rewards predicting common, unsaturated colours everywhere, which the rebalanced AuC corrects for.", ""]
+                    self.lines += [
+                        f"On {e}, `{name}` has a higher raw AuC ({stat[0]:.2f}) than every trained run (best "
+                        f"{max(trained):.2f}): raw AuC rewards predicting common, unsaturated colours everywhere, which "
+                        "the rebalanced AuC corrects for.",
+                        "",
+                    ]
+
+    def called(self) -> None:
+        comparisons = self.numbers.comparisons
+        tested = [c for c in comparisons.values() if c.tested]
+        uncorrected = sum(c.p is not None and c.p <= ALPHA for c in tested)
+        called = [(key, c) for key, c in comparisons.items() if c.called]
+        self.lines += [
+            "## Differences that survive the correction",
+            "",
+            f"{len(tested)} comparisons tested (of {len(comparisons)}; the rest have one seed); {uncorrected} have "
+            f"p <= {ALPHA} before Holm's correction, {len(called)} after it.",
+            "",
+        ]
+        if called:
+            self.lines += [
+                "| factor | level | set | measure | level | base | difference | p | Holm p |",
+                "|---|---|---|---|---:|---:|---:|---:|---:|",
+            ]
+            for (factor, level, eval_set, column), c in called:
+                self.lines.append(
+                    f"| {factor} | {level} | {eval_set} | {LABELS[column]} | {_cell(_stat(c.level_values), column)} | "
+                    f"{_cell(_stat(c.base_values), column)} | {_difference(c, column)} | "
+                    f"{format_p(c.p)} | {format_p(c.p_holm)} |"
+                )
+            self.lines.append("")
 
     def findings(self) -> None:
-        """One paragraph per factor: our numbers (computed), the papers' claim and what they expect (from the
-        study file), whether ours agrees (computed) and, where not, the likely reason the study file gives."""
+        """One paragraph per factor: our rebalanced AuC (computed), the papers' claim and the level they lead one to
+        expect (from the study file), and whether ours agrees on each set (computed), with the study file's reason if not."""
         self.lines += ["## Findings", ""]
         for factor in self.study.factors:
             claim = self.study.findings.get(factor.name)
             if claim is None:
                 continue
-            base_level = _base_level(factor)
             parts = [f"**{factor.name}.**"]
+            agreements = []
             for eval_set in self.eval_sets:
-                stats = {level: self.stat(factor.name, level, eval_set, "auc_rebalanced") for level in factor.levels}
-                stats = {level: s for level, s in stats.items() if s is not None}
+                stats = {
+                    level: s for level in factor.levels if (s := self.stat(factor, level, eval_set, "auc_rebalanced"))
+                }
                 if not stats:
                     continue
-                best = max(stats, key=lambda level: stats[level][0])
-                worst = min(stats, key=lambda level: stats[level][0])
-                raw = {level: self.stat(factor.name, level, eval_set, "auc_raw") for level in stats}
-                called = [level for level in stats if level != base_level and base_level in stats and _separated(stats[level], stats[base_level])]
+                best, worst = (
+                    max(stats, key=lambda level: stats[level][0]),
+                    min(stats, key=lambda level: stats[level][0]),
+                )
                 parts.append(
-                    f"On {eval_set}, rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to {_cell(stats[best])} (`{best}`)"
-                    + (f"; raw AuC from {min(s[0] for s in raw.values() if s):.2f} to {max(s[0] for s in raw.values() if s):.2f}" if any(raw.values()) else "")
-                    + (_best_against_runner_up(stats) if base_level is None
-                       else "; the base level has no rows yet" if base_level not in stats
-                       else "; beyond the seed spread from the base: " + ", ".join(f"`{level}`" for level in called) if called
-                       else "; no level differs from the base beyond the seed spread" if all(s[2] > 1 for s in stats.values())
-                       else "; a level with one seed so far calls no difference") + ".")
+                    f"On {self.tags[eval_set]}, rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to "
+                    f"{_cell(stats[best])} (`{best}`); {self.called_sentence(factor, eval_set, 'auc_rebalanced')}."
+                )
+                if claim.get("expect") in stats:
+                    agreements.append(self.agreement(factor, claim["expect"], eval_set, stats))
             parts.append(f"Papers: {claim.get('papers', '').strip()}")
-            expected = claim.get("expect")
-            first = {level: self.stat(factor.name, level, self.eval_sets[0], "auc_rebalanced") for level in factor.levels}
-            first = {level: s for level, s in first.items() if s is not None}
-            if expected in first:
-                parts.append(_agreement(first, expected, self.eval_sets[0], claim.get("otherwise", "not known").strip()))
+            parts += [text for text, _ in agreements]
+            if any(not agrees for _, agrees in agreements):
+                parts.append(f"Likely reason: {claim.get('otherwise', 'not known').strip()}")
             self.lines += [" ".join(parts), ""]
 
+    def called_sentence(self, factor: Factor, eval_set: str, column: str) -> str:
+        """Which levels differ from the base's mean on one measure and set, after the correction."""
+        comparisons = {
+            level: c for level in factor.levels if (c := self.numbers.comparison(factor, level, eval_set, column))
+        }
+        called = [
+            f"`{level}` {'better' if c.better else 'worse'} ({_said(c, column)})"
+            for level, c in comparisons.items()
+            if c.called
+        ]
+        untested = [f"`{level}`" for level, c in comparisons.items() if not c.tested]
+        text = (
+            "called against the base's mean: " + _list(called)
+            if called
+            else "no level's difference from the base's mean survives the correction"
+            if len(untested) < len(comparisons)
+            else "no level is tested"
+        )
+        return text + (f"; one seed, not tested: {_list(untested)}" if untested else "")
+
+    def agreement(self, factor: Factor, expected: str, eval_set: str, stats: dict) -> tuple[str, bool]:
+        """Whether ours agrees with the level the papers lead one to expect best (on rebalanced AuC), and the sentence."""
+        comparisons = {
+            level: c
+            for level in factor.levels
+            if (c := self.numbers.comparison(factor, level, eval_set, "auc_rebalanced"))
+        }
+        better = sorted(
+            (level for level, c in comparisons.items() if c.called and c.better), key=lambda level: -stats[level][0]
+        )
+        if self.numbers.is_base(factor, expected):
+            if better:
+                return (
+                    f"Ours does not agree on {eval_set}: {_list([f'`{b}`' for b in better])} called better than `{expected}`.",
+                    False,
+                )
+            higher = [level for level in stats if stats[level][0] > stats[expected][0]]
+            untested = [f"`{level}`" for level in higher if not (level in comparisons and comparisons[level].tested)]
+            if untested:
+                return (
+                    f"On {eval_set}, {_list(untested)} {'has' if len(untested) == 1 else 'have'} a higher mean than "
+                    f"`{expected}` on one seed: not tested, so neither agreement nor disagreement.",
+                    True,
+                )
+            return (
+                f"Ours agrees on {eval_set}: no level is called better than `{expected}`"
+                + (f" ({_list([f'`{level}`' for level in higher])}: a higher mean, not called)" if higher else "")
+                + "."
+            ), True
+        c = comparisons.get(expected)
+        if c is None or not c.tested:
+            return f"On {eval_set}, `{expected}` has one seed: not tested, so neither agreement nor disagreement.", True
+        if c.called and c.better and (not better or better[0] == expected):
+            return (
+                f"Ours agrees on {eval_set}: `{expected}` is called better than the base and no level is called better still.",
+                True,
+            )
+        others = [b for b in better if b != expected]
+        reason = (
+            f"{_list([f'`{b}`' for b in others])} called better than the base with a higher mean"
+            if others
+            else f"`{expected}` is not called better than the base ({_said(c, 'auc_rebalanced')})"
+        )
+        return f"Ours does not agree on {eval_set}: {reason}.", False
+
     def factor_section(self, factor: Factor) -> None:
-        levels = list(factor.levels)
-        base_level = _base_level(factor)
-        self.lines += ["", f"## {factor.name}", "", "Levels: " + "; ".join(f"`{level}` = {', '.join(f'`{s}`' for s in sets) or 'base'}"
-                                                                           for level, sets in factor.levels.items()) + f". Seeds: {factor.seeds}.", ""]
+        seeds = sorted({int(r["seed"]) for r in self.rows if r["factor"] == factor.name})
+        self.lines += [
+            "",
+            f"## {factor.name}",
+            "",
+            "Levels: "
+            + "; ".join(
+                f"`{level}` = {', '.join(f'`{s}`' for s in sets) or 'base'}" for level, sets in factor.levels.items()
+            )
+            + f". Seeds planned: {factor.seeds}; with rows: {seeds}.",
+            "",
+        ]
         for eval_set in self.eval_sets:
-            note = self.notes.get(eval_set)
-            self.lines += [f"**{eval_set}**" + (f" ({note})" if note else ""), "", "| level | " + " | ".join(METRICS) + " | differs (rebalanced AuC) |",
-                           "|---|" + "---:|" * (len(METRICS) + 1)]
-            for level in levels:
-                base = self.stat(factor.name, base_level, eval_set, "auc_rebalanced") if base_level else None
-                differs = "base" if level == base_level else _differs(self.stat(factor.name, level, eval_set, "auc_rebalanced"), base)
-                self.lines.append(f"| {level} | " + " | ".join(_cell(self.stat(factor.name, level, eval_set, m), m) for m in METRICS)
-                                  + f" | {differs} |")
-            self.lines.append("")
-        panels = {m: {e: [self.stat(factor.name, level, e, m) for level in levels] for e in self.eval_sets} for m in ("auc_rebalanced", "auc_raw")}
-        plot_levels(factor.name, levels, panels, self.references, self.folder / f"{factor.name}.png")
-        self.lines.append(f"![{factor.name}]({factor.name}.png)")
+            self.factor_tables(factor, eval_set)
+        self.verdicts(factor)
+        ordered = sweep(self.study, factor)
+        if ordered:
+            self.trends(factor, list(ordered))
+        levels = list(factor.levels)
+        panels = {
+            m: {e: [self.stat(factor, level, e, m) for level in levels] for e in self.eval_sets}
+            for m in ("auc_rebalanced", "auc_raw")
+        }
+        figures.plot_factor(
+            factor.name,
+            levels,
+            panels,
+            self.references,
+            [levels.index(level) for level in ordered],
+            self.folder / f"{factor.name}.png",
+        )
+        self.lines += [f"![{factor.name}]({factor.name}.png)", ""]
+        if ordered:
+            self.lines += [
+                f"*The line joins the ordered levels only ({_list([f'`{level}`' for level in ordered])}); the other levels are categories.*",
+                "",
+            ]
         if factor.name in self.study.headline:
             self.curves_and_colourfulness(factor)
 
+    def factor_tables(self, factor: Factor, eval_set: str) -> None:
+        """The measures of each level on one set, then each level against the base's mean (Welch, Holm)."""
+        note = next((e.note for e in self.study.evaluate if e.name == eval_set and e.note), "")
+        base_compute = self.numbers.base.get((eval_set, "compute"))
+        self.lines += [
+            f"**{self.tags[eval_set]}**" + (f" ({note})" if note else ""),
+            "",
+            "| level | seeds | compute (x base) | " + " | ".join(label for _, label in TABLE) + " |",
+            "|---|---:|---:|" + "---:|" * len(TABLE),
+        ]
+        for level in factor.levels:
+            first = self.stat(factor, level, eval_set, "auc_rebalanced")
+            compute = self.stat(factor, level, eval_set, "compute")
+            relative = (
+                f"{_format(compute[0], 'compute')} (x{compute[0] / base_compute[0]:.2f})"
+                if compute and base_compute and base_compute[0]
+                else ""
+            )
+            self.lines.append(
+                f"| {level}{' (base)' if self.numbers.is_base(factor, level) else ''} | {first[2] if first else 0} | {relative} | "
+                + " | ".join(_cell(self.stat(factor, level, eval_set, c), c) for c, _ in TABLE)
+                + " |"
+            )
+        self.lines += [
+            "",
+            "Against the base's mean: difference (raw p / Holm p); bold: called.",
+            "",
+            "| level | " + " | ".join(m.label for m in VERDICT_MEASURES) + " |",
+            "|---|" + "---:|" * len(VERDICT_MEASURES),
+        ]
+        for level in factor.levels:
+            if not self.numbers.is_base(factor, level):
+                self.lines.append(
+                    f"| {level} | "
+                    + " | ".join(
+                        _against(self.numbers.comparison(factor, level, eval_set, m.column), m.column)
+                        for m in VERDICT_MEASURES
+                    )
+                    + " |"
+                )
+        self.lines.append("")
+
+    def verdicts(self, factor: Factor) -> None:
+        """A sentence per level: what it does to every measure on every set (called differences only), and
+        whether it helps one measure while it hurts another."""
+        self.lines += ["Verdicts, every measure against the base's mean (called differences only):", ""]
+        for level in factor.levels:
+            if self.numbers.is_base(factor, level):
+                continue
+            parts, helps, hurts = [], set(), set()
+            for eval_set in self.eval_sets:
+                comparisons = {
+                    m: c for m in VERDICT_MEASURES if (c := self.numbers.comparison(factor, level, eval_set, m.column))
+                }
+                if not comparisons:
+                    continue
+                if not any(c.tested for c in comparisons.values()):
+                    parts.append(f"on {eval_set}, one seed: not tested")
+                    continue
+                called = [(m, c) for m, c in comparisons.items() if c.called]
+                helps |= {m.label for m, c in called if c.better}
+                hurts |= {m.label for m, c in called if not c.better}
+                said = [f"{'better' if c.better else 'worse'} on {m.label} ({_said(c, m.column)})" for m, c in called]
+                parts.append(f"on {eval_set}, " + ("; ".join(said) if said else "no called difference on any measure"))
+            if not parts:
+                continue
+            mixed = (
+                f" It helps one measure and hurts another: better on {_list(sorted(helps))}, worse on {_list(sorted(hurts))}."
+                if helps and hurts
+                else ""
+            )
+            self.lines.append(f"- `{level}`: " + "; ".join(parts) + "." + mixed)
+        self.lines.append("")
+
+    def trends(self, factor: Factor, ordered: list[str]) -> None:
+        """How rebalanced AuC, raw AuC and colourfulness move along an ordered sweep, every level included."""
+        for eval_set in self.eval_sets:
+            said = []
+            for column, label in (
+                ("auc_rebalanced", "rebalanced AuC"),
+                ("auc_raw", "raw AuC"),
+                ("colorfulness", "colourfulness"),
+            ):
+                stats = [self.stat(factor, level, eval_set, column) for level in ordered]
+                if all(stats):
+                    means = [s[0] for s in stats if s]
+                    trend = trend_of(means)
+                    where = "" if trend != "not monotonic" else f", highest at `{ordered[means.index(max(means))]}`"
+                    one_seed = any(s[2] < 2 for s in stats if s)  # no direction is drawn from one seed
+                    said.append(
+                        f"{label} "
+                        + " → ".join(f"{m:.2f}" for m in means)
+                        + (" (one seed: not tested)" if one_seed else f" ({trend}{where})")
+                    )
+            truth = self.stat(factor, ordered[0], eval_set, "colorfulness_truth")
+            if said:
+                self.lines.append(
+                    f"Along {' → '.join(f'`{level}`' for level in ordered)} on {eval_set}: "
+                    + "; ".join(said)
+                    + (f"; the truth's colourfulness is {truth[0]:.2f}" if truth else "")
+                    + "."
+                )
+        self.lines.append("")
+
     def curves_and_colourfulness(self, factor: Factor) -> None:
-        self.lines += ["", f"Accuracy within each threshold (mean over seeds) and colourfulness against the truth's, per `{factor.name}` level:", ""]
+        self.lines += [
+            f"Accuracy within each threshold (mean over seeds), one panel per `{factor.name}` level and baseline, "
+            "with the base level's curves in gray behind each; and colourfulness against the truth's:",
+            "",
+        ]
+        base_level = self.numbers.base_level(factor)
         for eval_set in self.eval_sets:
             curves = {}
-            for name, factor_name in [*((b, "baseline") for b in self.study.baselines), *((level, factor.name) for level in factor.levels)]:
-                rows = [r for r in self.rows if (r["factor"], r["level"], r["eval_set"], r["checkpoint_images"]) == (factor_name, name, eval_set, "")]
+            for name, factor_name in [
+                *((b, "baseline") for b in self.study.baselines),
+                *((level, factor.name) for level in factor.levels),
+            ]:
+                rows = [
+                    r
+                    for r in self.rows
+                    if (r["factor"], r["level"], r["eval_set"], r["checkpoint_images"])
+                    == (factor_name, name, eval_set, "")
+                ]
                 raw, rebalanced = _curve(rows, "raw"), _curve(rows, "rebalanced")
                 if raw and rebalanced:
                     curves[name] = {"raw": raw, "rebalanced": rebalanced}
             if curves:
                 figure = f"{factor.name}-curves-{eval_set}.png"
-                plot_accuracy_curves(curves, self.folder / figure, step=CURVE_STEP, title=f"{factor.name}, {eval_set}")
+                figures.plot_curve_grid(
+                    curves, base_level, self.folder / figure, CURVE_STEP, f"{factor.name}, {eval_set}"
+                )
                 self.lines += [f"![{factor.name} curves on {eval_set}]({figure})", ""]
-            truth = next((s for level in factor.levels if (s := self.stat(factor.name, level, eval_set, "colorfulness_truth"))), None)
-            self.lines += [f"**{eval_set}** colourfulness (Hasler and Süsstrunk), truth: {_cell(truth)}", "",
-                           "| level | colourfulness | rebalanced AuC |", "|---|---:|---:|"]
+            truth = next(
+                (s for level in factor.levels if (s := self.stat(factor, level, eval_set, "colorfulness_truth"))), None
+            )
+            self.lines += [
+                f"**{eval_set}** colourfulness (Hasler and Süsstrunk), truth: {_cell(truth)}",
+                "",
+                "| level | colourfulness | distance to the truth | rebalanced AuC |",
+                "|---|---:|---:|---:|",
+            ]
             for level in factor.levels:
-                self.lines.append(f"| {level} | {_cell(self.stat(factor.name, level, eval_set, 'colorfulness'))} | "
-                                  f"{_cell(self.stat(factor.name, level, eval_set, 'auc_rebalanced'))} |")
+                self.lines.append(
+                    f"| {level} | {_cell(self.stat(factor, level, eval_set, 'colorfulness'))} | "
+                    f"{_cell(self.stat(factor, level, eval_set, 'colorfulness_gap'))} | "
+                    f"{_cell(self.stat(factor, level, eval_set, 'auc_rebalanced'))} |"
+                )
             self.lines.append("")
+
+    def cost(self) -> None:
+        """Rebalanced AuC against training images and against compute, every level and the budget curve; and
+        what the base gains from more compute, beside the largest gain a level gets at the study's budget."""
+        points: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
+        for eval_set in self.eval_sets:
+            by_factor: dict[str, list[tuple[float, float, float]]] = {}
+            for row in self.rows:
+                if (
+                    row["eval_set"] == eval_set
+                    and row["factor"] != "baseline"
+                    and row.get("auc_rebalanced")
+                    and number(row.get("compute"))
+                ):
+                    images = float(row.get("checkpoint_images") or row["train_images"])
+                    by_factor.setdefault(row["factor"], []).append(
+                        (images, float(row["compute"]), float(row["auc_rebalanced"]))
+                    )
+            if by_factor:
+                points[eval_set] = {f: sorted(v) for f, v in by_factor.items()}
+        if not points:
+            return
+        figures.plot_cost(points, self.folder / "cost.png")
+        self.lines += [
+            "",
+            "## Cost",
+            "",
+            "Rebalanced AuC of every run against the training images it saw (left) and against "
+            "compute, MACs per image x training images (right); the budget curve, the base trained longer, is the "
+            "joined line. A level that costs more per image should beat what the base reaches with the same compute.",
+            "",
+            "![cost](cost.png)",
+            "",
+        ]
+        self.lines += [sentence for eval_set in points if (sentence := self.cost_sentence(eval_set))] + [""]
+
+    def cost_sentence(self, eval_set: str) -> str:
+        base = self.numbers.base.get((eval_set, "auc_rebalanced"))
+        base_compute = self.numbers.base.get((eval_set, "compute"))
+        if not base or not base_compute:
+            return ""
+        gains = [
+            (c.difference, factor, level)
+            for (factor, level, e, column), c in self.numbers.comparisons.items()
+            if e == eval_set and column == "auc_rebalanced" and c.called and c.better
+        ]
+        text = f"On {eval_set}"
+        budget = sorted(
+            (
+                (int(k[3]), v)
+                for k, v in self.numbers.values.items()
+                if k[0] == "budget" and k[2] == eval_set and k[4] == "auc_rebalanced" and k[3]
+            ),
+            key=lambda kv: kv[0],
+        )
+        if budget:
+            images, values = budget[-1]
+            text += (
+                f", the base trained to {images:,} images (x{images / self.study.train_images:.1f} the compute, one seed) reaches "
+                f"{values[0]:.2f} rebalanced AuC, {values[0] - statistics.fmean(base):+.2f} from the base's mean at the study's budget"
+            )
+        if gains:
+            gain, factor, level = max(gains)
+            factor_spec = next(f for f in self.study.factors if f.name == factor)
+            compute = self.stat(factor_spec, level, eval_set, "compute")
+            ratio = f", at x{compute[0] / statistics.fmean(base_compute):.2f} the base's compute" if compute else ""
+            text += f"{';' if budget else ','} the largest called gain of a level at the study's budget is `{factor}: {level}` ({gain:+.2f}{ratio})"
+        else:
+            text += f"{';' if budget else ','} no level's gain over the base is called at the study's budget"
+        return text + "."
+
+    def budget(self) -> None:
+        points = sorted({int(k[3]) for k in self.numbers.values if k[0] == "budget" and k[3]})
+        if not points:
+            return
+        level = next(k[1] for k in self.numbers.values if k[0] == "budget")
+        self.lines += [
+            "",
+            "## Budget curve",
+            "",
+            f"The base trained longer (seed 0), evaluated along the way: do rankings made at "
+            f"the study's budget ({self.study.train_images:,} images, the star in the figure: the base's all-seed mean) hold?",
+            "",
+            "| training images | " + " | ".join(f"{e} raw / rebalanced AuC" for e in self.eval_sets) + " |",
+            "|---:|" + "---:|" * len(self.eval_sets),
+        ]
+        stat = self.numbers.row_stat
+        for images in points:
+            cells = [
+                f"{_cell(stat('budget', level, e, 'auc_raw', str(images)))} / {_cell(stat('budget', level, e, 'auc_rebalanced', str(images)))}"
+                for e in self.eval_sets
+            ]
+            self.lines.append(f"| {images:,} | " + " | ".join(cells) + " |")
+        metrics = ("auc_rebalanced", "auc_raw")
+        curve = {
+            m: {e: [(i, s[0]) for i in points if (s := stat("budget", level, e, m, str(i)))] for e in self.eval_sets}
+            for m in metrics
+        }
+        own = {
+            m: {e: (self.study.train_images, _stat(v)) for e in self.eval_sets if (v := self.numbers.base.get((e, m)))}
+            for m in metrics
+        }
+        figures.plot_budget(curve, own, self.references, self.folder / "budget.png")
+        self.lines += ["", "![budget curve](budget.png)", ""]
+        for eval_set in self.eval_sets:
+            gray = self.references["auc_raw"][eval_set].get("gray")
+            below = [(i, v) for i, v in curve["auc_raw"][eval_set] if gray is not None and v < gray]
+            if below and len(below) == len(curve["auc_raw"][eval_set]):
+                self.lines.append(
+                    f"On {eval_set}, the base's raw AuC is below gray's ({gray:.2f}) at every point of the budget "
+                    f"curve ({min(v for _, v in below):.2f} to {max(v for _, v in below):.2f})."
+                )
+            elif below:
+                self.lines.append(
+                    f"On {eval_set}, the base's raw AuC falls below gray's ({gray:.2f}) along the budget curve at "
+                    + _list([f"{i:,} images ({v:.2f})" for i, v in below])
+                    + "."
+                )
+            elif gray is not None and curve["auc_raw"][eval_set]:
+                self.lines.append(
+                    f"On {eval_set}, the base's raw AuC stays above gray's ({gray:.2f}) along the budget curve."
+                )
+        self.lines.append("")
+
+    def against_reference(self) -> None:
+        """For a study that re-runs another at another budget: whether the other's ranking of each shared factor's
+        levels (by mean rebalanced AuC) holds here."""
+        other = self.reference
+        assert other is not None
+        self.lines += [
+            "## Does the ranking hold?",
+            "",
+            f"Each factor's levels ordered by mean rebalanced AuC in `{other.study.name}` ({other.study.train_images:,} "
+            f"training images) and here ({self.study.train_images:,}); the ranking holds when the levels with rows in both "
+            "come in the same order (one seed or three: a ranking, not a test).",
+            "",
+            f"| factor | set | at {other.study.train_images:,} | here | ranking |",
+            "|---|---|---|---|---|",
+        ]
+        for factor in self.study.factors:
+            theirs = next((f for f in other.study.factors if f.name == factor.name), None)
+            for eval_set in self.eval_sets if theirs else []:
+                assert theirs is not None
+                ours = {
+                    level: s[0]
+                    for level in factor.levels
+                    if (s := self.stat(factor, level, eval_set, "auc_rebalanced"))
+                }
+                before = {
+                    level: s[0]
+                    for level in theirs.levels
+                    if (s := other.stat(theirs, level, eval_set, "auc_rebalanced"))
+                }
+                then, now = _ranked(before), _ranked(ours)
+                shared = [level for level in then if level in ours]
+                verdict = (
+                    "no rows yet"
+                    if len(shared) < 2
+                    else "holds"
+                    if shared == [level for level in now if level in before]
+                    else "changes"
+                )
+                self.lines.append(
+                    f"| {factor.name} | {eval_set} | {_ranking(then, before)} | {_ranking(now, ours)} | {verdict} |"
+                )
+        self.lines.append("")
 
     def examples(self) -> None:
         """The same photos as gray input, as each headline level colourises them (first seed), and the truth."""
         written = False
         for eval_set in self.study.evaluate:
-            paths = [(title, self.study.example_path(key, eval_set)) for title, key in [*example_columns(self.study), ("truth", "truth")]]
+            paths = [
+                (title, self.study.example_path(key, eval_set))
+                for title, key in [*example_columns(self.study), ("truth", "truth")]
+            ]
             strips = [(title, read_strip(path)) for title, path in paths if path.exists()]
             if len(strips) < 2:
                 continue
@@ -234,33 +757,52 @@ class _Report:
                 written = True
             figure = f"examples-{eval_set.name}.png"
             count = min(len(cells) for _, cells in strips)
-            image_grid([cells[:count] for _, cells in strips], self.folder / figure, [str(i + 1) for i in range(count)],
-                       [title for title, _ in strips], cell=1.2)
-            self.lines += [f"{eval_set.name}: the same {count} photos (evenly spaced through the set, centre squares), one row per"
-                           " model.", "", f"![examples on {eval_set.name}]({figure})", ""]
-
-    def budget(self) -> None:
-        budget = sorted({int(k[3]) for k in self.summary if k[0] == "budget"})
-        if not budget:
-            return
-        level = next(k[1] for k in self.summary if k[0] == "budget")
-        self.lines += ["", "## Budget curve", "", "The base trained longer, evaluated along the way: do rankings made at the study's budget hold?", "",
-                       "| training images | " + " | ".join(f"{e} raw / rebalanced AuC" for e in self.eval_sets) + " |",
-                       "|---:|" + "---:|" * len(self.eval_sets)]
-        for images in budget:
-            cells = [f"{_cell(self.stat('budget', level, e, 'auc_raw', str(images)))} / {_cell(self.stat('budget', level, e, 'auc_rebalanced', str(images)))}"
-                     for e in self.eval_sets]
-            self.lines.append(f"| {images:,} | " + " | ".join(cells) + " |")
-        panels = {m: {e: [self.stat("budget", level, e, m, str(images)) for images in budget] for e in self.eval_sets}
-                  for m in ("auc_rebalanced", "auc_raw")}
-        plot_levels("budget", [f"{images:,}" for images in budget], panels, self.references, self.folder / "budget.png", xlabel="training images")
-        self.lines += ["", "![budget curve](budget.png)"]
+            image_grid(
+                [cells[:count] for _, cells in strips],
+                self.folder / figure,
+                [str(i + 1) for i in range(count)],
+                [title for title, _ in strips],
+                cell=1.2,
+            )
+            self.lines += [
+                f"{eval_set.name}: the same {count} photos (evenly spaced through the set, centre squares), one row per"
+                " model.",
+                "",
+                f"![examples on {eval_set.name}]({figure})",
+                "",
+            ]
 
     def every_run(self) -> None:
-        self.lines += ["", "## Every run", "", "| run | " + " | ".join(EVERY_RUN) + " |", "|---|" + "---|" * len(EVERY_RUN)]
+        self.lines += [
+            "",
+            "## Every run",
+            "",
+            "| run | " + " | ".join(EVERY_RUN) + " |",
+            "|---|" + "---|" * len(EVERY_RUN),
+        ]
+        formatted = {c for c, _ in TABLE} | {"compute"}
         for row in self.rows:
-            cells = [row.get(c, "") if c not in METRICS else (_format(float(row[c]), c) if row.get(c) else "") for c in EVERY_RUN]
+            cells = [_format(float(row[c]), c) if c in formatted and row.get(c) else row.get(c, "") for c in EVERY_RUN]
             self.lines.append(f"| {row['run']} | " + " | ".join(cells) + " |")
+
+
+def _stat(values) -> Stat:
+    return mean_sd(list(values))
+
+
+def _ranked(means: dict[str, float]) -> list[str]:
+    return sorted(means, key=lambda level: -means[level])
+
+
+def _ranking(levels: list[str], means: dict[str, float]) -> str:
+    return " > ".join(f"{level} {means[level]:.2f}" for level in levels)
+
+
+def _curve(rows: list[dict], kind: str) -> list[float] | None:
+    import numpy as np
+
+    curves = [np.array(r[f"curve_{kind}"].split(), dtype=float) for r in rows if r.get(f"curve_{kind}")]
+    return np.mean(curves, axis=0).tolist() if curves else None
 
 
 def example_columns(study: Study) -> list[tuple[str, str]]:
@@ -276,46 +818,26 @@ def example_columns(study: Study) -> list[tuple[str, str]]:
     return columns
 
 
-def _agreement(stats: dict, expected: str, eval_set: str, otherwise: str) -> str:
-    """Whether the level the papers lead one to expect is ours best on ``eval_set``, and how sure that is."""
-    ranked = sorted(stats, key=lambda level: -stats[level][0])
-    best = ranked[0]
-    if best == expected:
-        if len(ranked) == 1:
-            return f"Only `{expected}` has rows on {eval_set} so far."
-        separated = _separated(stats[best], stats[ranked[1]])
-        sureness = ("beyond the seed spread of the runner-up" if separated else
-                    f"but within the seed spread of `{ranked[1]}`" if separated is False else "on one seed, so not a called difference")
-        return f"Ours agrees on {eval_set}: `{expected}` has the highest mean, {sureness}."
-    separated = _separated(stats[expected], stats[best])
-    if separated is False:
-        return f"Ours agrees on {eval_set} within the seed spread: `{best}` has the highest mean, `{expected}` is within its spread."
-    return (f"Ours does not agree on {eval_set}: `{best}` beats `{expected}` ({stats[best][0]:.2f} against {stats[expected][0]:.2f}"
-            + (", one seed, so not a called difference" if separated is None else ", beyond the seed spreads") + f"). Likely reason: {otherwise}")
+def read_rows(study: Study) -> list[dict]:
+    """The rows of a study's results.csv (none before its first run)."""
+    path = study.results_dir / "results.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
-def _best_against_runner_up(stats: dict) -> str:
-    """For a factor with no base level (every level sets something): is its best level separated from the next?"""
-    if len(stats) < 2:
-        return ""
-    best, runner_up = sorted(stats, key=lambda level: -stats[level][0])[:2]
-    separated = _separated(stats[best], stats[runner_up])
-    return (f"; `{best}` is " + ("beyond" if separated else "within") + f" the seed spread of the runner-up `{runner_up}`"
-            if separated is not None else "; with one seed per level no difference is called")
-
-
-def _base_level(factor: Factor) -> str | None:
-    return next((level for level, sets in factor.levels.items() if not sets), None)
+def _reference(study_path: Path) -> _Report | None:
+    """The study this one re-runs at another budget or width, when its file takes its findings from another
+    study file (``findings: zhang-cifar10.yaml``): that study's numbers, to set this one's ranking against."""
+    findings = (yaml.safe_load(study_path.read_text()) or {}).get("findings")
+    if not isinstance(findings, str) or (study_path.parent / findings).resolve() == study_path.resolve():
+        return None
+    other = load_study(study_path.parent / findings)
+    return _Report(other, read_rows(other))
 
 
 def write_report(study_path: str | Path) -> Path:
-    """Write ``README.md`` and its figures beside the study's results.csv."""
+    """Write ``README.md`` and its figures beside the study's results.csv (a README saying so when there are no rows yet)."""
     study = load_study(study_path)
-    path = study.results_dir / "results.csv"
-    rows = []
-    if path.exists():
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{path} has no rows yet: run `polychrome study run {study_path}` first")
-    return _Report(study, rows).write()
+    return _Report(study, read_rows(study), _reference(Path(study_path))).write()

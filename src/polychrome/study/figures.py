@@ -1,0 +1,173 @@
+"""The study report's figures, drawn with matplotlib's object API (no pyplot state) and saved without a
+Software tag, so the same rows give the same bytes.
+
+A stat below is ``(mean, sd, n)`` over seeds (sd NaN with one seed) or None where a level has no rows.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from polychrome.viz import BASELINE_STYLES
+
+SAVE = {"dpi": 100, "bbox_inches": "tight", "metadata": {"Software": None}}
+Stat = tuple[float, float, int]
+
+
+def _figure(columns: int, rows: int, width: float, height: float, **options):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width * columns, height * rows))
+    return figure, np.array(figure.subplots(rows, columns, squeeze=False, **options))
+
+
+def _error(stat: Stat) -> float:
+    return 0.0 if math.isnan(stat[1]) else stat[1]
+
+
+def _baselines(ax, references: dict[str, float], colour: str, series: str) -> None:
+    for baseline, value in references.items():
+        ax.axhline(
+            value,
+            color=colour,
+            linestyle=BASELINE_STYLES.get(baseline, "--"),
+            linewidth=0.8,
+            label=f"{baseline} ({series})",
+        )
+
+
+def plot_factor(
+    title: str,
+    levels: list[str],
+    panels: dict[str, dict[str, list[Stat | None]]],
+    references: dict[str, dict[str, dict[str, float]]],
+    joined: list[int],
+    path: Path,
+) -> None:
+    """One panel per metric, one colour per evaluation set: each level's mean ± sd as a point. Only the
+    levels in ``joined`` (the indices of an ordered sweep, e.g. lambda) are joined by a line: a line
+    between unordered levels would suggest a trend that is not there."""
+    figure, axes = _figure(len(panels), 1, 5, 3.6)
+    for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
+        for k, (name, stats) in enumerate(series.items()):
+            shown = {i: s for i, s in enumerate(stats) if s is not None}
+            ax.errorbar(
+                list(shown),
+                [s[0] for s in shown.values()],
+                yerr=[_error(s) for s in shown.values()],
+                fmt="o",
+                capsize=3,
+                color=f"C{k}",
+                label=name,
+            )
+            line = [i for i in joined if i in shown]
+            ax.plot(line, [shown[i][0] for i in line], color=f"C{k}", linewidth=1)
+            _baselines(ax, references.get(metric, {}).get(name, {}), f"C{k}", name)
+        ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right")
+        ax.set_title(f"{title}: {metric.replace('_', ' ')}")
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    figure.savefig(path, **SAVE)
+
+
+def plot_curve_grid(
+    curves: dict[str, dict[str, list[float]]], reference: str | None, path: Path, step: float, title: str
+) -> None:
+    """Small multiples of Zhang's accuracy-within-threshold curves: one panel per model (rebalanced solid,
+    raw dashed), each with the ``reference`` model's curves in gray behind it, so nine models stay legible."""
+    columns = min(4, len(curves))
+    rows = math.ceil(len(curves) / columns)
+    figure, axes = _figure(columns, rows, 2.8, 2.4, sharex=True, sharey=True)
+    for ax, (name, model) in zip(axes.flat, curves.items(), strict=False):
+        for kind, style in (("rebalanced", "-"), ("raw", "--")):
+            x = np.arange(len(model[kind])) * step
+            if reference in curves and name != reference:
+                ax.plot(x, np.array(curves[reference][kind]) * 100, color="0.6", linestyle=style, linewidth=1)
+            ax.plot(
+                x,
+                np.array(model[kind]) * 100,
+                color="C0" if kind == "rebalanced" else "C1",
+                linestyle=style,
+                label=kind,
+            )
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(curves) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("ab threshold (Lab units)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("% pixels within", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    figure.suptitle(f"{title}" + (f" (gray: {reference})" if reference in curves else ""), fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, **SAVE)
+
+
+def plot_budget(
+    curve: dict[str, dict[str, list[tuple[int, float]]]],
+    own: dict[str, dict[str, tuple[int, Stat]]],
+    references: dict[str, dict[str, dict[str, float]]],
+    path: Path,
+) -> None:
+    """Accuracy of the base trained longer against training images (one line per evaluation set), the
+    study's own budget marked (a star: the base's all-seed mean ± sd), the baselines as horizontal lines."""
+    figure, axes = _figure(len(curve), 1, 5, 3.6)
+    for ax, (metric, series) in zip(axes[0], curve.items(), strict=True):
+        for k, (name, points) in enumerate(series.items()):
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="o",
+                color=f"C{k}",
+                label=f"{name}, base x longer",
+            )
+            if name in own.get(metric, {}):
+                images, stat = own[metric][name]
+                ax.errorbar(
+                    [images],
+                    [stat[0]],
+                    yerr=[_error(stat)],
+                    fmt="*",
+                    markersize=12,
+                    capsize=3,
+                    color=f"C{k}",
+                    label=f"{name}, the study's budget",
+                )
+            _baselines(ax, references.get(metric, {}).get(name, {}), f"C{k}", name)
+        ax.set_xlabel("training images")
+        ax.set_title(f"budget: {metric.replace('_', ' ')}")
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    figure.savefig(path, **SAVE)
+
+
+def plot_cost(points: dict[str, dict[str, list[tuple[float, float, float]]]], path: Path) -> None:
+    """Rebalanced AuC against training images (left) and against compute, MACs x images (right, log):
+    one row per evaluation set, one colour per factor (``points``: set -> factor -> (images, compute, AuC))."""
+    figure, axes = _figure(2, len(points), 5, 3.4)
+    for row, (eval_set, factors) in zip(axes, points.items(), strict=True):
+        for k, (factor, values) in enumerate(factors.items()):
+            marker = "o-" if factor == "budget" else "o"
+            for ax, x in zip(row, (0, 1), strict=True):
+                ax.plot(
+                    [v[x] for v in values],
+                    [v[2] for v in values],
+                    marker,
+                    color=f"C{k % 10}",
+                    markersize=4,
+                    label=factor,
+                    linewidth=1,
+                    alpha=0.8,
+                )
+        row[0].set_xlabel("training images")
+        row[1].set_xlabel("compute (MACs x training images)")
+        row[1].set_xscale("log")
+        for ax in row:
+            ax.set_ylabel(f"rebalanced AuC, {eval_set}", fontsize=8)
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    figure.savefig(path, **SAVE)

@@ -1,0 +1,98 @@
+"""Which differences a study may call: each level against the base's all-seed mean, by Welch's t-test
+between the level's seeds and the base's seeds, with Holm's correction over every comparison of the study.
+
+Why these: seeds are the only replication the rows hold (one value per seed and measure), the level and
+the base need not have the same spread or number of seeds (Welch does not pool their variances), and a
+study makes dozens of comparisons at once, so an uncorrected p below 0.05 is expected several times by
+chance. Holm's step-down correction keeps the chance of calling any false difference under ``ALPHA``
+whatever the comparisons' dependence, and is uniformly more powerful than Bonferroni's.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from dataclasses import dataclass
+
+ALPHA = 0.05  # family-wise error rate over all comparisons of a study
+
+
+def welch_p(level: list[float], base: list[float]) -> float | None:
+    """Two-sided p of Welch's t-test between two sets of seed values; None when either has fewer than
+    two seeds (no spread to test against); 1.0 when both are constant and equal, 0.0 when constant
+    and different (scipy returns NaN there: no variance to divide by)."""
+    from scipy.stats import ttest_ind
+
+    if len(level) < 2 or len(base) < 2:
+        return None
+    if statistics.pvariance(level) == 0 and statistics.pvariance(base) == 0:
+        return 1.0 if statistics.fmean(level) == statistics.fmean(base) else 0.0
+    with warnings.catch_warnings():  # near-equal values: scipy warns of precision loss, the p is still its best
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_ind(level, base, equal_var=False).pvalue)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm (1979) adjusted p-values, in the input order: the k-th smallest of m is multiplied by
+    (m - k + 1), made non-decreasing in that order and capped at 1. A hypothesis is rejected at level
+    alpha exactly when its adjusted p is <= alpha."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [1.0] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One level against the base on one evaluation set and measure."""
+
+    level_values: tuple[float, ...]
+    base_values: tuple[float, ...]
+    higher_is_better: bool
+    p: float | None = None  # Welch's, two-sided; None: fewer than two seeds on a side (not tested)
+    p_holm: float | None = None
+
+    @property
+    def difference(self) -> float:
+        """Level mean minus base mean (the base's all-seed mean)."""
+        return statistics.fmean(self.level_values) - statistics.fmean(self.base_values)
+
+    @property
+    def tested(self) -> bool:
+        return self.p is not None
+
+    @property
+    def called(self) -> bool:
+        """A difference survives Holm's correction."""
+        return self.p_holm is not None and self.p_holm <= ALPHA
+
+    @property
+    def better(self) -> bool:
+        """The level is better than the base (on the measure's own sense), whether called or not."""
+        return self.difference > 0 if self.higher_is_better else self.difference < 0
+
+
+def correct(comparisons: dict) -> dict:
+    """The same comparisons with ``p_holm`` set: Holm over every tested one (untested ones stay None)."""
+    tested = [key for key, c in comparisons.items() if c.tested]
+    adjusted = dict(zip(tested, holm([comparisons[key].p for key in tested]), strict=True))
+    return {
+        key: Comparison(c.level_values, c.base_values, c.higher_is_better, c.p, adjusted.get(key))
+        for key, c in comparisons.items()
+    }
+
+
+def compare(level: list[float], base: list[float], higher_is_better: bool) -> Comparison:
+    """An uncorrected comparison (``correct`` sets its Holm p among the study's others)."""
+    return Comparison(tuple(level), tuple(base), higher_is_better, welch_p(level, base))
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as the tables print it: three significant figures, or '<0.001'."""
+    if p is None or math.isnan(p):
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -1,0 +1,252 @@
+"""The study report from made-up rows (nothing trained): the statistics it calls differences by, the
+verdicts on every measure, the cost, the budget curve, ordered sweeps, a study with no rows, a study set
+against another's ranking, and byte-identical regeneration."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from scipy.stats import ttest_ind
+
+from polychrome.study import write_report
+from polychrome.study.rows import COLUMNS
+from polychrome.study.significance import ALPHA, compare, correct, holm, welch_p
+from polychrome.study.spec import load_study
+from polychrome.study.summary import StudyNumbers, sweep
+
+
+def test_holm_matches_the_worked_example():
+    # Holm (1979) as Wikipedia works it: four p-values at alpha 0.05 reject H4 (0.005) and H1 (0.01) only.
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [p <= 0.05 for p in adjusted] == [True, False, False, True]
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([]) == []
+
+
+def test_welch_is_scipys_and_needs_two_seeds_a_side():
+    a, b = [63.5, 63.9, 63.7], [62.4, 62.5, 62.3, 62.45]
+    assert welch_p(a, b) == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue)
+    assert welch_p([63.5], b) is None and welch_p(a, [62.4]) is None
+    assert welch_p([1.0, 1.0], [1.0, 1.0]) == 1.0 and welch_p([1.0, 1.0], [2.0, 2.0]) == 0.0
+    corrected = correct({"x": compare(a, b, True), "one seed": compare([70.0], b, True), "y": compare(b, a, False)})
+    assert corrected["one seed"].p_holm is None and not corrected["one seed"].called
+    assert corrected["x"].p_holm == pytest.approx(min(1.0, 2 * corrected["x"].p))  # two tested comparisons
+    assert corrected["x"].called == (corrected["x"].p_holm <= ALPHA) and corrected["x"].better
+    assert corrected["y"].better  # lower, and lower is better there
+
+
+BASE_SEEDS = {"cifar": [63.5, 63.9, 63.7], "photos": [65.8, 65.7, 65.9]}
+
+
+def _row(factor, level, seed, eval_set, auc, **values):
+    row = {c: "" for c in COLUMNS}
+    row |= {
+        "run": f"{factor}-{level}-s{seed}",
+        "factor": factor,
+        "level": level,
+        "seed": seed,
+        "eval_set": eval_set,
+        "train_images": 0 if factor == "baseline" else 1000,
+        "wall_s": 10,
+        "device": "cpu",
+        "params": 10,
+        "macs": 0 if factor == "baseline" else 2000,
+        "auc_rebalanced": auc,
+        "auc_raw": 89.0 + auc / 100,
+        "psnr": 23.0,
+        "ssim": 0.94,
+        "colorfulness": 24.0,
+        "colorfulness_truth": 31.0,
+        "segment_accuracy": 0.3,
+        "classifier_accuracy": 0.61 if eval_set == "cifar" else "",
+        "temperature": 0.38,
+        "eval_s": 5,
+        "curve_raw": " ".join(f"{v:.4f}" for v in np.linspace(0.1, 1, 31)),
+        "curve_rebalanced": " ".join(f"{v:.4f}" for v in np.linspace(0.05, 1, 31) ** 1.1),
+    }
+    return row | values
+
+
+def _rows():
+    rows = [
+        _row("baseline", name, 0, e, auc, auc_raw=raw)
+        for e in BASE_SEEDS
+        for name, auc, raw in (("gray", 61.3, 90.0), ("mean", 62.0, 89.3))
+    ]
+    for e, base in BASE_SEEDS.items():
+        for seed, auc in enumerate(base):
+            rows += [
+                _row(f, level, seed, e, auc, psnr=23.0 + seed / 100)
+                for f, level in (("batchnorm", "on"), ("loss", "lambda=0.5"))
+            ]
+            # off: rebalanced AuC far lower, PSNR far higher (a mixed verdict), colourfulness further from the truth
+            rows.append(
+                _row(
+                    "batchnorm",
+                    "off",
+                    seed,
+                    e,
+                    auc - 3.0 + seed / 50,
+                    psnr=25.0 + seed / 100,
+                    colorfulness=15.0 + seed / 10,
+                )
+            )
+            for level, mix in (("lambda=0", -0.5), ("lambda=0.25", 0.2)):
+                rows.append(_row("loss", level, seed, e, auc + mix + seed / 40))
+            rows.append(_row("loss", "plain CE", seed, e, auc - 0.1 + seed / 30))
+        rows += [_row("depth", "6 blocks", 0, e, base[0] + 2.0), _row("depth", "7 blocks", 0, e, base[0])]
+        rows += [
+            _row(
+                "budget", "x2", 0, e, 64.5 + k / 10, checkpoint_images=str(images), train_images=2000, auc_raw=90.5 - k
+            )
+            for k, images in enumerate((1000, 2000))
+        ]
+    return rows
+
+
+def _study(root, name="tiny", rows=None, **extra):
+    (root / "base.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"train": "folder:photos", "size": 16, "batch_size": 4},
+                "model": {"name": "eccv16", "width": 0.125},
+                "loss": {"kind": "rebalanced_ce"},
+            }
+        )
+    )
+    study = {
+        "name": name,
+        "base": "base.yaml",
+        "train_images": 1000,
+        "results_root": str(root / "docs"),
+        "baselines": ["gray", "mean"],
+        "evaluate": [
+            {"name": "cifar", "data": "cifar10@test"},
+            {"name": "photos", "data": "folder:bsds500/images/test"},
+        ],
+        "headline": ["loss"],
+        "factors": {
+            "batchnorm": {"seeds": [0, 1, 2], "levels": {"on": [], "off": ["model.batchnorm=false"]}},
+            "depth": {"seeds": [0], "levels": {"6 blocks": ["model.blocks=6"], "7 blocks": []}},
+            "loss": {
+                "seeds": [0, 1, 2],
+                "levels": {
+                    "lambda=0": ["loss.mix=0.0"],
+                    "lambda=0.25": ["loss.mix=0.25"],
+                    "lambda=0.5": [],
+                    "plain CE": ["loss.kind=ce"],
+                },
+            },
+        },
+        "findings": {
+            "batchnorm": {"papers": "Zhang et al. use BatchNorm.", "expect": "on", "otherwise": "tiny images."},
+            "depth": {"papers": "Seven blocks.", "expect": "7 blocks", "otherwise": "one seed."},
+        },
+    } | extra
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    if rows is not None:
+        (root / "docs" / name).mkdir(parents=True, exist_ok=True)
+        with open(root / "docs" / name / "results.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    path = _study(root, rows=_rows())
+    return path, write_report(path).read_text()
+
+
+def test_levels_are_compared_with_the_bases_all_seed_mean(report):
+    path, text = report
+    numbers = StudyNumbers(load_study(path), _rows())
+    depth = next(f for f in numbers.study.factors if f.name == "depth")
+    six = numbers.comparison(depth, "6 blocks", "cifar", "auc_rebalanced")
+    assert six.difference == pytest.approx(
+        BASE_SEEDS["cifar"][0] + 2.0 - np.mean(BASE_SEEDS["cifar"])
+    )  # not +2.0 (seed 0)
+    assert not six.tested and "| 6 blocks | +1.80 (one seed: not tested) |" in text
+    assert "| 7 blocks (base) | 3 |" in text  # the base level shows the base's three seeds, though depth ran one
+    depth_finding = next(line for line in text.splitlines() if line.startswith("**depth.**"))
+    assert (
+        "`6 blocks` has a higher mean than `7 blocks` on one seed: not tested" in depth_finding
+        and "does not agree" not in depth_finding
+    )
+
+
+def test_p_values_are_holm_corrected_over_every_comparison_of_the_study(report):
+    path, text = report
+    numbers = StudyNumbers(load_study(path), _rows())
+    tested = [c for c in numbers.comparisons.values() if c.tested]
+    assert (
+        numbers.tested == len(tested) == 4 * 2 * 5 + 4 * 1
+    )  # 4 tested levels x 2 sets x 5 measures, + classifier on one set
+    assert [c.p_holm for c in tested] == pytest.approx(holm([c.p for c in tested]))
+    batchnorm = next(f for f in numbers.study.factors if f.name == "batchnorm")
+    off = numbers.comparison(batchnorm, "off", "cifar", "auc_rebalanced")
+    assert off.called and not off.better and off.p_holm > off.p
+    assert f"{numbers.tested} here" in text and "| batchnorm | off | cifar | rebalanced AuC |" in text
+    assert "**-2.98 (" in text  # the called cell is bold: difference, raw / Holm p
+
+
+def test_every_measure_gets_a_verdict_and_a_mixed_one_says_so(report):
+    _, text = report
+    verdict = next(line for line in text.splitlines() if line.startswith("- `off`:"))
+    assert "worse on rebalanced AuC" in verdict and "better on PSNR" in verdict
+    assert "worse on colourfulness distance to the truth" in verdict
+    assert (
+        "It helps one measure and hurts another: better on PSNR, worse on colourfulness distance to the truth, raw AuC and rebalanced AuC."
+        in verdict
+    )
+    assert "- `6 blocks`: on cifar, one seed: not tested; on photos, one seed: not tested." in text
+    assert "False colour is not reported" in text and "Test-set interval: not given yet" in text
+
+
+def test_compute_budget_protocol_and_ordered_sweeps(report):
+    path, text = report
+    assert "| on (base) | 3 | 2.000e+06 (x1.00) |" in text and "![cost](cost.png)" in text
+    assert (
+        "On photos, the base's raw AuC falls below gray's (90.00) along the budget curve at 2,000 images (89.50)."
+        in text
+    )
+    assert "the model sees the photo's L resized to its input size (16 x 16 px)" in text
+    assert "segment accuracy uses BSDS500's human segmentations" in text
+    study = load_study(path)
+    loss, batchnorm = (next(f for f in study.factors if f.name == n) for n in ("loss", "batchnorm"))
+    assert sweep(study, loss) == {"lambda=0": 0.0, "lambda=0.25": 0.25, "lambda=0.5": 0.5}  # plain CE is not on it
+    assert sweep(study, batchnorm) == {}
+    assert "Along `lambda=0` → `lambda=0.25` → `lambda=0.5` on cifar: rebalanced AuC" in text
+    assert "colourfulness 24.00 → 24.00 → 24.00 (not monotonic" in text
+
+
+def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_path):
+    _study(tmp_path, "short", rows=_rows())
+    longer = _study(tmp_path, "longer", findings="short.yaml", train_images=4000)
+    text = write_report(longer).read_text()
+    assert "**No rows yet**" in text and "| batchnorm | cifar | on 63.70 > off 60.72 |  | no rows yet |" in text
+    partial = [r for r in _rows() if r["factor"] in ("batchnorm", "baseline")]
+    for row in partial:
+        if row["level"] == "off" and row["eval_set"] == "photos":
+            row["auc_rebalanced"] = 70.0
+    _study(tmp_path, "longer", rows=partial, findings="short.yaml", train_images=4000)
+    text = write_report(longer).read_text()
+    assert "| batchnorm | cifar | on 63.70 > off 60.72 | on 63.70 > off 60.72 | holds |" in text
+    assert "| batchnorm | photos | on 65.80 > off 62.82 | off 70.00 > on 65.80 | changes |" in text
+
+
+def test_the_report_regenerates_byte_identically(tmp_path):
+    outputs = []
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        path = _study(tmp_path / folder, rows=_rows())
+        readme = write_report(path)
+        outputs.append({p.name: p.read_bytes() for p in sorted(readme.parent.iterdir()) if p.suffix in (".md", ".png")})
+    assert outputs[0] == outputs[1] and len([n for n in outputs[0] if n.endswith(".png")]) >= 6
+    shutil.rmtree(tmp_path / "two")
