@@ -24,6 +24,13 @@ def _figure(columns: int, rows: int, width: float, height: float, **options):
     return figure, np.array(figure.subplots(rows, columns, squeeze=False, **options))
 
 
+def _thousands(ax) -> None:
+    """Training images on the x axis as 96k, 192k, ...: whole numbers there run into each other."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+
+
 def _error(stat: Stat) -> float:
     return 0.0 if math.isnan(stat[1]) else stat[1]
 
@@ -139,6 +146,7 @@ def plot_budget(
                 )
             _baselines(ax, references.get(metric, {}).get(name, {}), f"C{k}", name)
         ax.set_xlabel("training images")
+        _thousands(ax)
         ax.set_title(f"budget: {metric.replace('_', ' ')}")
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -151,19 +159,23 @@ def plot_cost(points: dict[str, dict[str, list[tuple[float, float, float]]]], pa
     figure, axes = _figure(2, len(points), 5, 3.4)
     for row, (eval_set, factors) in zip(axes, points.items(), strict=True):
         for k, (factor, values) in enumerate(factors.items()):
-            marker = "o-" if factor == "budget" else "o"
+            style = (
+                {"color": "black", "marker": "o", "linestyle": "-"}
+                if factor == "budget"
+                else {"color": f"C{k % 10}", "marker": "osD^v"[k // 10 % 5], "linestyle": "none"}
+            )
             for ax, x in zip(row, (0, 1), strict=True):
                 ax.plot(
                     [v[x] for v in values],
                     [v[2] for v in values],
-                    marker,
-                    color=f"C{k % 10}",
                     markersize=4,
                     label=factor,
                     linewidth=1,
                     alpha=0.8,
+                    **style,
                 )
         row[0].set_xlabel("training images")
+        _thousands(row[0])
         row[1].set_xlabel("compute (MACs x training images)")
         row[1].set_xscale("log")
         for ax in row:
