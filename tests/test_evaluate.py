@@ -102,7 +102,7 @@ def test_segment_majority_errors():
 
 
 def test_ssim_is_scikit_image_structural_similarity_with_the_papers_settings():
-    """SSIM comes from torchmetrics, batched on the device; the numbers are scikit-image's (as measured before)."""
+    """SSIM comes from kornia, batched on the device; the numbers are scikit-image's (as measured before)."""
     from skimage.metrics import structural_similarity
 
     generator = torch.Generator().manual_seed(1)

@@ -11,7 +11,7 @@ Measures, over all evaluated pixels or images:
   ``mean_ab_l1``: mean of |da| + |db|.
 - ``auc_raw`` / ``auc_rebalanced``: Zhang et al.'s accuracy AuC, thresholds 0..150 (``polychrome.metrics``).
 - ``psnr`` / ``ssim``: on RGB uint8, data range 255, mean over images; SSIM with scikit-image's settings (a
-  Gaussian window of sigma 1.5, Wang et al. 2004), computed by torchmetrics, mean over channels (images under 11 pixels on
+  Gaussian window of sigma 1.5, Wang et al. 2004), computed by kornia, mean over channels (images under 11 pixels on
   a side have none and are left out of the SSIM mean).
 - ``colorfulness`` (of the predictions), ``colorfulness_truth``, ``delta_colorfulness`` (mean |CF(pred) -
   CF(truth)|): Hasler and Suesstrunk 2003.

@@ -63,7 +63,7 @@ MEASURES: dict[str, Measure] = {
     "auc_raw": Measure(AccuracyCurves, "auto", "higher", "Zhang et al.'s AuC of pixels within t = 0..150 ab units, in percent", True),
     "auc_rebalanced": Measure(AccuracyCurves, "auto", "higher", "the same, each pixel weighted by 1 / its true colour's frequency", True),
     "psnr": Measure(PSNR, "auto", "higher", "mean over images of RGB PSNR (dB, data range 255)", True),
-    "ssim": Measure(SSIM, "auto", "higher", "mean over images of RGB SSIM (scikit-image's settings)", True),
+    "ssim": Measure(SSIM, "auto", "higher", "mean over images of RGB SSIM (scikit-image's settings, by kornia)", True),
     "colorfulness": Measure(Colorfulness, "auto", None, "Hasler and Suesstrunk's colourfulness of the predictions (nearer the truth's is better)", True),
     "colorfulness_truth": Measure(Colorfulness, "auto", None, "the same of the true images"),
     "delta_colorfulness": Measure(Colorfulness, "auto", "lower", "mean over images of |colourfulness - the truth's|", True),
