@@ -280,7 +280,8 @@ class PerImage(_Measure):
 
     def update(self, predicted_ab: Tensor, truth_ab: Tensor, indices: Tensor) -> None:
         self.indices.append(indices.to(self.device))
-        self.errors.append(_ab_error(predicted_ab, truth_ab).flatten(1).mean(1).double())
+        # image by image, as float32 over (H, W): the same reduction, so the same digits, as evaluate always had
+        self.errors.append(torch.stack([error.mean() for error in _ab_error(predicted_ab, truth_ab)]).double())
         self.false_colors.append(false_color(predicted_ab, truth_ab).flatten(1).double().mean(1))
 
     def compute(self) -> dict:
@@ -306,7 +307,7 @@ class PerClass(_Measure):
         labelled = labels >= 0
         error = _ab_error(predicted_ab[labelled], truth_ab[labelled])
         self.labels.append(labels[labelled].to(self.device))
-        self.error_sums.append(error.flatten(1).sum(1).double())
+        self.error_sums.append(torch.stack([e.sum() for e in error]).double() if len(error) else error.new_zeros(0).double())
         self.histograms.append(torch.stack([error_histogram(e) for e in error]) if len(error) else error.new_zeros(0, MAX_THRESHOLD + 2).double())
 
     def compute(self) -> dict:
