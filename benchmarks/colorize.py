@@ -99,7 +99,9 @@ print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=None, help="folder of photos (default: POLYCHROME_DATA/sample-photos)")
+    parser.add_argument(
+        "--images", type=Path, default=None, help="folder of photos (default: POLYCHROME_DATA/sample-photos)"
+    )
     parser.add_argument("--model", default="default")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2, help="best of N timings each")
@@ -112,19 +114,25 @@ def main() -> None:
     pixels = sum(np.prod(Image.open(p).size) for p in paths)
     pipeline = load_colorizer(args.model)
     t = pipeline.temperature
-    print(f"{len(paths)} photos in {folder} ({pixels / len(paths) / 1e6:.2f} MP on average), model {args.model} "
-          f"(input {pipeline.input_size}px), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{len(paths)} photos in {folder} ({pixels / len(paths) / 1e6:.2f} MP on average), model {args.model} "
+        f"(input {pipeline.input_size}px), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
 
     seconds = {
         "reference (skimage, one by one)": timed(lambda out: reference(pipeline, paths, out, t), args.repeat),
-        "polychrome colorize (torch)": timed(lambda out: ours(pipeline, paths, out, None, args.batch_size), args.repeat),
+        "polychrome colorize (torch)": timed(
+            lambda out: ours(pipeline, paths, out, None, args.batch_size), args.repeat
+        ),
     }
     with tempfile.TemporaryDirectory() as folder_onnx:
         from polychrome.onnx_backend import export_onnx
 
         onnx_path = export_onnx(pipeline.model, Path(folder_onnx) / "model.onnx", pipeline.input_size, t)
         onnx_pipeline = load_colorizer(str(onnx_path), backend="onnx")
-        seconds["polychrome colorize (onnxruntime)"] = timed(lambda out: ours(onnx_pipeline, paths, out, None, args.batch_size), args.repeat)
+        seconds["polychrome colorize (onnxruntime)"] = timed(
+            lambda out: ours(onnx_pipeline, paths, out, None, args.batch_size), args.repeat
+        )
         difference = onnx_difference(pipeline, onnx_pipeline, paths)
     base = seconds["reference (skimage, one by one)"]
     print("\n| pipeline | images/s | speed-up vs reference |\n|---|---:|---:|")
@@ -138,9 +146,11 @@ def main() -> None:
             photo = Path(tmp) / "big.jpg"
             Image.open(paths[0]).convert("RGB").resize(side, Image.BICUBIC).save(photo, quality=90)
             loaded = peak_memory("", args.model, None)
-            print(f"\npeak memory colourising one {side[0]}x{side[1]} photo ({side[0] * side[1] / 1e6:.1f} MP; its RGB alone is "
-                  f"{side[0] * side[1] * 3 / 2**20:.0f} MiB), max RSS of a fresh process; a process that only loads the model "
-                  f"peaks at {loaded:.0f} MiB:\n\n| pipeline | peak | peak - loading only |\n|---|---:|---:|")
+            print(
+                f"\npeak memory colourising one {side[0]}x{side[1]} photo ({side[0] * side[1] / 1e6:.1f} MP; its RGB alone is "
+                f"{side[0] * side[1] * 3 / 2**20:.0f} MiB), max RSS of a fresh process; a process that only loads the model "
+                f"peaks at {loaded:.0f} MiB:\n\n| pipeline | peak | peak - loading only |\n|---|---:|---:|"
+            )
             for which in ("reference", "ours"):
                 peak = peak_memory(which, args.model, photo)
                 print(f"| {which} | {peak:.0f} MiB | {peak - loaded:.0f} MiB |")

@@ -45,7 +45,9 @@ def our_png(rgb: np.ndarray) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=None, help="folder of photos (default: POLYCHROME_DATA/sample-photos)")
+    parser.add_argument(
+        "--images", type=Path, default=None, help="folder of photos (default: POLYCHROME_DATA/sample-photos)"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -55,9 +57,14 @@ def main() -> None:
     labs = [uint8_to_lab(t) for t in tensors]
     steps = {
         "PNG encoding": (lambda: [pillow_png(p) for p in photos], lambda: [our_png(p) for p in photos]),
-        "Lab -> uint8 RGB": (lambda: [(lab_to_rgb(lab) * 255).round().to(torch.uint8) for lab in labs],
-                             lambda: [lab_to_uint8(lab) for lab in labs]),
-        "L from uint8 RGB": (lambda: [uint8_to_lab(t)[:, :1] for t in tensors], lambda: [uint8_to_lightness(t) for t in tensors]),
+        "Lab -> uint8 RGB": (
+            lambda: [(lab_to_rgb(lab) * 255).round().to(torch.uint8) for lab in labs],
+            lambda: [lab_to_uint8(lab) for lab in labs],
+        ),
+        "L from uint8 RGB": (
+            lambda: [uint8_to_lab(t)[:, :1] for t in tensors],
+            lambda: [uint8_to_lightness(t) for t in tensors],
+        ),
     }
     print(f"{len(photos)} photos in {folder}, torch {torch.__version__}, 1 thread, best of {args.repeat}\n")
     print("| step | before (ms/image) | polychrome (ms/image) | speed-up |\n|---|---:|---:|---:|")

@@ -36,9 +36,13 @@ def main() -> None:
 
     start = time.perf_counter()
     cached = DecodedImages.build(args.spec, args.size, workers=args.workers)
-    print(f"cache ready in {time.perf_counter() - start:.1f} s ({len(cached)} images at {args.size}px, {cached.folder})")
+    print(
+        f"cache ready in {time.perf_counter() - start:.1f} s ({len(cached)} images at {args.size}px, {cached.folder})"
+    )
     indices = range(min(args.limit, len(cached)))
-    decode = images_per_second(Subset(open_dataset(args.spec, eval_transform(args.size)), indices), args.batch_size, args.workers)
+    decode = images_per_second(
+        Subset(open_dataset(args.spec, eval_transform(args.size)), indices), args.batch_size, args.workers
+    )
     memmap = images_per_second(Subset(cached, indices), args.batch_size, args.workers)
     print(f"decode JPEG + resize : {decode:10.0f} images/s")
     print(f"decoded-image cache  : {memmap:10.0f} images/s")

@@ -24,7 +24,9 @@ def images_per_second(model, batches, bins, weights, steps: int, channels_last: 
         lab = uint8_to_lab(batches[i % len(batches)])
         if channels_last:
             lab = lab.contiguous(memory_format=torch.channels_last)
-        loss = colour_loss(model(lab[:, :1]), lab[:, 1:], ~is_grayscale(lab[:, 1:]), LossConfig("rebalanced_ce"), bins, weights)
+        loss = colour_loss(
+            model(lab[:, :1]), lab[:, 1:], ~is_grayscale(lab[:, 1:]), LossConfig("rebalanced_ce"), bins, weights
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -41,9 +43,14 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on CPU)")
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
-    batches = [torch.randint(0, 256, (args.batch_size, 3, args.size, args.size), dtype=torch.uint8, generator=generator) for _ in range(4)]
+    batches = [
+        torch.randint(0, 256, (args.batch_size, 3, args.size, args.size), dtype=torch.uint8, generator=generator)
+        for _ in range(4)
+    ]
     bins, weights = ab_gamut(), torch.ones(313)
-    variants = {"plain": (False, False), "channels_last": (True, False)} | ({"compile": (False, True)} if args.compile else {})
+    variants = {"plain": (False, False), "channels_last": (True, False)} | (
+        {"compile": (False, True)} if args.compile else {}
+    )
     results = {}
     for name, (channels_last, compiled) in variants.items():
         torch.manual_seed(0)

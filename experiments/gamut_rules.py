@@ -39,7 +39,11 @@ def main() -> None:
 
     grid = torch.stack(torch.meshgrid(*[torch.arange(-130, 131, GRID)] * 2, indexing="ij"), -1).reshape(-1, 2)
     reach = encode_soft(ab.float().T.reshape(1, 2, -1, 1), grid.float(), k=5).index.unique()
-    report("cells among the 5 nearest of some colour (soft-encoding reach)", {tuple(grid[i].tolist()) for i in reach}, zhang)
+    report(
+        "cells among the 5 nearest of some colour (soft-encoding reach)",
+        {tuple(grid[i].tolist()) for i in reach},
+        zhang,
+    )
 
     hull = Path(ab.numpy()[ConvexHull(ab.numpy()).vertices])
     offsets = np.stack(np.meshgrid(*[np.linspace(-5, 5, 41)] * 2, indexing="ij"), -1).reshape(-1, 2)
@@ -52,7 +56,9 @@ def main() -> None:
         for observer in ("2", "10"):
             lab = skcolor.rgb2lab(rgb, illuminant=illuminant, observer=observer).reshape(-1, 3)
             cells = {tuple(c) for c in (np.round(lab[:, 1:] / GRID).astype(int) * GRID).tolist()}
-            report(f"nearest node, white point {illuminant}, {observer} degree observer (every 3rd level)", cells, zhang)
+            report(
+                f"nearest node, white point {illuminant}, {observer} degree observer (every 3rd level)", cells, zhang
+            )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ from polychrome.files import atomic_path
 from polychrome.settings import data_root
 
 
-def pack(folders: list[str], out: str | Path, size: int, quality: int = 70, root: Path | None = None) -> tuple[int, list[str]]:
+def pack(
+    folders: list[str], out: str | Path, size: int, quality: int = 70, root: Path | None = None
+) -> tuple[int, list[str]]:
     """Shrunk JPEG copies of every photo under ``root / folder`` for each folder, at ``out / folder``.
 
     Returns (photos written, one line per photo that could not be read). A copy already there is kept,
@@ -45,8 +47,10 @@ def pack(folders: list[str], out: str | Path, size: int, quality: int = 70, root
                     image = image.convert("RGB")
                     scale = size / min(image.size)
                     if scale < 1:
-                        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                                             Image.Resampling.LANCZOS)
+                        image = image.resize(
+                            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                            Image.Resampling.LANCZOS,
+                        )
             except OSError as error:
                 failed.append(f"{path}: {error}")
                 continue
@@ -59,8 +63,12 @@ def pack(folders: list[str], out: str | Path, size: int, quality: int = 70, root
 
 def travelling_bytes(carry: str = ".carry") -> int:
     """What a device call sends: the repository's tracked and untracked, not ignored files, plus ``carry``."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     files = [Path(p) for p in listed if p] + [p for p in Path(carry).rglob("*")]
     return sum(p.stat().st_size for p in files if p.is_file())
 
@@ -69,7 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="the folder to write (git-ignored, e.g. .carry/data)")
     parser.add_argument("folders", nargs="+", help="folders relative to the data root")
-    parser.add_argument("--size", type=int, default=72, help="short side in pixels (photos smaller are kept as they are)")
+    parser.add_argument(
+        "--size", type=int, default=72, help="short side in pixels (photos smaller are kept as they are)"
+    )
     parser.add_argument("--quality", type=int, default=70, help="JPEG quality")
     args = parser.parse_args()
     written, failed = pack(args.folders, args.out, args.size, args.quality)

@@ -20,8 +20,22 @@ def test_data_stats_reports_and_plots(tmp_path, capsys):
     Image.new("RGB", (16, 16), (200, 40, 40)).save(photos / "red.png")
     Image.new("L", (16, 16), 90).save(photos / "gray.png")
     (photos / "bad.png").write_bytes(b"nope")
-    code = main(["data", "stats", f"folder:{photos}", "--size", "8", "--plot", str(tmp_path / "p.png"),
-                 "--json", str(tmp_path / "s.json"), "--workers", "0", "--quiet"])
+    code = main(
+        [
+            "data",
+            "stats",
+            f"folder:{photos}",
+            "--size",
+            "8",
+            "--plot",
+            str(tmp_path / "p.png"),
+            "--json",
+            str(tmp_path / "s.json"),
+            "--workers",
+            "0",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "2 readable, 1 grayscale" in out and "bad.png" in out
@@ -62,16 +76,49 @@ def tiny_photos(folder):
 def test_train_evaluate_and_plot_from_the_command_line(tmp_path, capsys):
     photos = tiny_photos(tmp_path / "photos")
     config = tmp_path / "tiny.yaml"
-    config.write_text(f"data: {{train: 'folder:{photos}', size: 16, batch_size: 4, workers: 0, val_fraction: 0.25}}\n"
-                      "model: {name: eccv16, width: 0.125}\ntrainer: {max_steps: 4, val_every: 2, checkpoint_every: 2, progress: false}\n")
+    config.write_text(
+        f"data: {{train: 'folder:{photos}', size: 16, batch_size: 4, workers: 0, val_fraction: 0.25}}\n"
+        "model: {name: eccv16, width: 0.125}\ntrainer: {max_steps: 4, val_every: 2, checkpoint_every: 2, progress: false}\n"
+    )
     run = tmp_path / "run"
     assert main(["train", "--config", str(config), "--set", "optim.lr=1e-3", "--run-dir", str(run)]) == 0
     assert "finished at step 4" in capsys.readouterr().out
-    assert main(["compare", "--data", f"folder:{photos}", "--size", "16", "--models", f"{run},gray",
-                 "--workers", "0", "--json", str(tmp_path / "eval.json")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                f"folder:{photos}",
+                "--size",
+                "16",
+                "--models",
+                f"{run},gray",
+                "--workers",
+                "0",
+                "--json",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 0
+    )
     rows = json.loads((tmp_path / "eval.json").read_text())
     assert [r["images"] for r in rows] == [12, 12] and rows[1]["model"] == "gray"
-    assert main(["evaluate", "--data", f"folder:{photos}", "--model", str(run), "--workers", "0", "--json", str(tmp_path / "one.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                f"folder:{photos}",
+                "--model",
+                str(run),
+                "--workers",
+                "0",
+                "--json",
+                str(tmp_path / "one.json"),
+            ]
+        )
+        == 0
+    )
     one = json.loads((tmp_path / "one.json").read_text())
     assert one["protocol"]["size"] == 16  # the size it was trained at, from the checkpoint
     assert main(["plot-runs", str(run), "--out", str(tmp_path / "curves.png"), "--baseline", "gray=90,60"]) == 0

@@ -20,7 +20,15 @@ PARSERS = list(every_parser(build_parser()))
 
 def test_every_subcommand_is_reached():
     reached = {" ".join(words) for words, _ in PARSERS}
-    assert {"", "serve", "human-study", "human-study create", "human-study results", "data stats", "study run"} <= reached
+    assert {
+        "",
+        "serve",
+        "human-study",
+        "human-study create",
+        "human-study results",
+        "data stats",
+        "study run",
+    } <= reached
 
 
 @pytest.mark.parametrize("words", [words for words, _ in PARSERS], ids=lambda words: " ".join(words) or "polychrome")

@@ -87,7 +87,12 @@ def test_every_good_file_is_colourised_and_every_bad_one_named(odd_inputs, tmp_p
     stamp = (out / "colour.png").stat().st_mtime_ns
     assert main(["colorize", str(odd_inputs / "colour.png"), "--out", str(out), "--model", "gray", "--quiet"]) == 1
     assert "exists" in capsys.readouterr().out and (out / "colour.png").stat().st_mtime_ns == stamp
-    assert main(["colorize", str(odd_inputs / "colour.png"), "--out", str(out), "--model", "gray", "--quiet", "--overwrite"]) == 0
+    assert (
+        main(
+            ["colorize", str(odd_inputs / "colour.png"), "--out", str(out), "--model", "gray", "--quiet", "--overwrite"]
+        )
+        == 0
+    )
 
 
 def test_outputs_never_land_inside_or_over_the_inputs(odd_inputs, tmp_path):
@@ -139,7 +144,7 @@ def test_weights_files_load_by_path_and_one_for_another_network_fails_in_one_lin
     with safe_open(str(path), framework="pt") as file:
         metadata = file.metadata()
     with safe_open(str(other), framework="pt") as file:
-        save_file({k: file.get_tensor(k) for k in file.keys()}, str(mislabelled), metadata=metadata)
+        save_file({k: file.get_tensor(k) for k in file.keys()}, str(mislabelled), metadata=metadata)  # noqa: SIM118 (a safe_open handle is not iterable)
     with pytest.raises(WeightsError, match="does not fit the network ZhangNet: wrong shapes"):
         load_weights(mislabelled)
     save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
@@ -147,7 +152,20 @@ def test_weights_files_load_by_path_and_one_for_another_network_fails_in_one_lin
         load_weights(tmp_path / "foreign.safetensors")
 
     Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp_path / "a.png")
-    assert main(["colorize", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--model", str(mislabelled), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "a.png"),
+                "--out",
+                str(tmp_path / "out"),
+                "--model",
+                str(mislabelled),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "wrong shapes" in error and "Traceback" not in error
 
@@ -159,10 +177,38 @@ def test_distribution_view_is_written_for_classification_models_only(tmp_path, c
     weights = save_weights(build_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16)
     Image.new("RGB", (30, 20), (90, 120, 200)).save(tmp_path / "photo.png")
     out = tmp_path / "out"
-    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(out), "--model", str(weights), "--distribution", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "photo.png"),
+                "--out",
+                str(out),
+                "--model",
+                str(weights),
+                "--distribution",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert Image.open(out / "photo.png").size == (30, 20)
     assert Image.open(out / "photo.distribution.png").format == "PNG"
-    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o2"), "--model", "gray", "--distribution", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "photo.png"),
+                "--out",
+                str(tmp_path / "o2"),
+                "--model",
+                "gray",
+                "--distribution",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "needs a classification model" in capsys.readouterr().err
 
 
@@ -181,8 +227,15 @@ def test_unreadable_for_permissions_a_huge_photo_and_gray_stored_as_rgb(tmp_path
     locked.chmod(0)
     if os.geteuid() == 0:  # root reads any file: make reading this one fail the way it fails for a user
         real_open = Image.open
-        monkeypatch.setattr(image_module.Image, "open", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
-                            if str(path) == str(locked) else real_open(path, *a, **k))
+        monkeypatch.setattr(
+            image_module.Image,
+            "open",
+            lambda path, *a, **k: (
+                (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
+                if str(path) == str(locked)
+                else real_open(path, *a, **k)
+            ),
+        )
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     out = tmp_path / "out"
     pipeline = tiny_pipeline()
@@ -199,17 +252,49 @@ def test_export_onnx_and_colourise_with_onnxruntime_like_pytorch(tmp_path, capsy
     from polychrome.models import save_weights
 
     torch.manual_seed(0)
-    weights = save_weights(build_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
+    weights = save_weights(
+        build_model("eccv16", width=0.125), tmp_path / "tiny.safetensors", input_size=16, temperature=0.3
+    )
     assert main(["export-onnx", str(weights), str(tmp_path / "tiny.onnx")]) == 0
     assert "input 16x16" in capsys.readouterr().out
     photo = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     Image.fromarray(photo).save(tmp_path / "photo.png")
     for backend, model in (("torch", weights), ("onnx", tmp_path / "tiny.onnx")):
-        assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / backend), "--model", str(model), "--backend", backend, "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "colorize",
+                    str(tmp_path / "photo.png"),
+                    "--out",
+                    str(tmp_path / backend),
+                    "--model",
+                    str(model),
+                    "--backend",
+                    backend,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     by_torch = np.asarray(Image.open(tmp_path / "torch" / "photo.png"), dtype=int)
     by_onnx = np.asarray(Image.open(tmp_path / "onnx" / "photo.png"), dtype=int)
     assert np.abs(by_torch - by_onnx).max() <= 1  # same network, same decoding temperature (0.3, stored in both files)
-    assert main(["colorize", str(tmp_path / "photo.png"), "--out", str(tmp_path / "x"), "--model", str(weights), "--backend", "onnx", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "photo.png"),
+                "--out",
+                str(tmp_path / "x"),
+                "--model",
+                str(weights),
+                "--backend",
+                "onnx",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "onnx" in capsys.readouterr().err.lower()
 
 
@@ -252,7 +337,7 @@ def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_unit
     from polychrome.models.weights import bundled_weights
 
     with safe_open(bundled_weights("default"), "pt") as bundled:  # shipped as float16, BatchNorm statistics float32
-        assert {str(bundled.get_slice(k).get_dtype()) for k in bundled.keys()} == {"F16", "F32"}
+        assert {str(bundled.get_slice(k).get_dtype()) for k in bundled.keys()} == {"F16", "F32"}  # noqa: SIM118 (a safe_open handle is not iterable)
     torch.manual_seed(0)
     full = build_model("eccv16", width=0.25).eval()  # float32 weights, off float16's grid
     path_full = save_weights(full, tmp_path / "full.safetensors", input_size=64)
@@ -261,6 +346,8 @@ def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_unit
     full, half = load_weights(path_full), load_weights(path_half)
     assert all(p.dtype == torch.float32 for p in half.parameters())
     photo = sorted((Path(__file__).parents[1] / "examples" / "photos").glob("*.jpg"))[0]
-    lightness = uint8_to_lightness(torch.from_numpy(np.array(Image.open(photo).convert("RGB").resize((64, 64)))).permute(2, 0, 1)[None])
+    lightness = uint8_to_lightness(
+        torch.from_numpy(np.array(Image.open(photo).convert("RGB").resize((64, 64)))).permute(2, 0, 1)[None]
+    )
     difference = (half.network.predict_ab(lightness) - full.network.predict_ab(lightness)).abs().max()
     assert 0 < difference < 2.0

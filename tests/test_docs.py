@@ -35,4 +35,6 @@ def test_the_docs_build_strictly(tmp_path):
     home = page_text(site / "index.html")
     assert "--8<--" not in home, "a README snippet marker was left in the home page"
     assert ".venv/bin/python -m pytest" in home, "the home page lacks the README's set-up commands"
-    assert "rgb_to_lab(" in page_text(site / "reference" / "color" / "index.html"), "the API reference lacks a signature"
+    assert "rgb_to_lab(" in page_text(site / "reference" / "color" / "index.html"), (
+        "the API reference lacks a signature"
+    )

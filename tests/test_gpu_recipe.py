@@ -52,21 +52,58 @@ def test_the_budgeted_run_probes_trains_and_sends_back_loadable_weights(tmp_path
             image = colour[0] * x[..., None] + colour[1] * (1 - y[..., None])
             Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(tmp_path / "data" / split / f"{i}.png")
     monkeypatch.setenv("POLYCHROME_DATA", str(tmp_path / "data"))  # the script sets it; restored after the test
-    sets = ["data.train=[folder:train]", "data.val=folder:val", "data.size=16", "data.cache_size=16", "data.batch_size=4",
-            "data.workers=0", "model.width=0.125", "trainer.val_every=5"]
-    weights = script("gpu_default_model").main([
-        # a budget no machine runs out of (the probe's time is taken from it), the steps capped to keep it short
-        "--out", str(tmp_path / "out"), "--minutes", "5", "--max-steps", "10", "--probe-steps", "5", "--data", str(tmp_path / "data"),
-        "--run-dir", str(tmp_path / "run"), *[f"--set={s}" for s in sets]])
+    sets = [
+        "data.train=[folder:train]",
+        "data.val=folder:val",
+        "data.size=16",
+        "data.cache_size=16",
+        "data.batch_size=4",
+        "data.workers=0",
+        "model.width=0.125",
+        "trainer.val_every=5",
+    ]
+    weights = script("gpu_default_model").main(
+        [
+            # a budget no machine runs out of (the probe's time is taken from it), the steps capped to keep it short
+            "--out",
+            str(tmp_path / "out"),
+            "--minutes",
+            "5",
+            "--max-steps",
+            "10",
+            "--probe-steps",
+            "5",
+            "--data",
+            str(tmp_path / "data"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            *[f"--set={s}" for s in sets],
+        ]
+    )
     model = load_model(str(weights))
     assert model.card.input_size == 16 and model.card.options["width"] == 0.125
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.yaml", "gpu-default.safetensors", "metrics.csv", "run.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "config.yaml",
+        "gpu-default.safetensors",
+        "metrics.csv",
+        "run.json",
+    ]
     assert not (tmp_path / "run-probe").exists()
 
 
 def test_a_budget_the_probe_uses_up_is_refused_with_the_fix(tmp_path):
     """Too few minutes for anything after the probe: a message naming the budget, not a run that never starts."""
     with pytest.raises(SystemExit, match=r"budget of 0.01 min leaves no time to train .*give more --minutes"):
-        script("gpu_default_model").main([
-            "--out", str(tmp_path / "out"), "--minutes", "0.01", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")])
+        script("gpu_default_model").main(
+            [
+                "--out",
+                str(tmp_path / "out"),
+                "--minutes",
+                "0.01",
+                "--data",
+                str(tmp_path / "data"),
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()

@@ -81,7 +81,13 @@ def test_a_file_exported_before_model_cards_still_loads(tmp_path):
     onnx.helper.set_model_props(proto, kept)
     onnx.save(proto, str(path))
     card = load_onnx(path).card
-    assert (card.name, card.head, card.input_size, card.temperature, card.inputs) == ("", "classification", SIZE, 0.38, ("L",))
+    assert (card.name, card.head, card.input_size, card.temperature, card.inputs) == (
+        "",
+        "classification",
+        SIZE,
+        0.38,
+        ("L",),
+    )
 
 
 def test_bad_files_fail_clearly(tmp_path):
@@ -92,7 +98,8 @@ def test_bad_files_fail_clearly(tmp_path):
     assert str(text) in str(error.value) and "\n" not in str(error.value)
 
     graph = onnx.helper.make_graph(
-        [onnx.helper.make_node("Identity", ["x"], ["y"])], "identity",
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
     )

@@ -23,7 +23,9 @@ def checkpoint_path(path: str | Path) -> Path:
         for name in ("best.ckpt", "last.ckpt"):
             if (path / "checkpoints" / name).is_file():
                 return path / "checkpoints" / name
-        raise CheckpointError(f"{path} has no checkpoints/best.ckpt or checkpoints/last.ckpt: is it a polychrome run directory?")
+        raise CheckpointError(
+            f"{path} has no checkpoints/best.ckpt or checkpoints/last.ckpt: is it a polychrome run directory?"
+        )
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     return path
@@ -40,7 +42,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a polychrome training checkpoint (no config or state_dict in it)")
     model = create_model(config["model"]["name"], **config["model"].get("options", {}))
-    state = {k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    state = {
+        k.removeprefix("model.").replace("_orig_mod.", ""): v
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith("model.")
+    }
     load_state_strict(model, state, path, CheckpointError)
     return model.eval(), config
 
@@ -51,9 +57,15 @@ def load_checkpoint_model(path: str | Path) -> tuple[LoadedModel, dict]:
     becomes the model's when it is exported as a weights file)."""
     network, config = load_checkpoint(path)
     source, name = checkpoint_path(path), config["model"]["name"]
-    card = ModelCard(name, network.head, network.gamut, input_size=config["data"]["size"],
-                     options=resolve_options(name, config["model"].get("options", {})),
-                     weights=str(source), weights_sha256=sha256_of(source))
+    card = ModelCard(
+        name,
+        network.head,
+        network.gamut,
+        input_size=config["data"]["size"],
+        options=resolve_options(name, config["model"].get("options", {})),
+        weights=str(source),
+        weights_sha256=sha256_of(source),
+    )
     return LoadedModel(network, card), config
 
 
@@ -72,8 +84,11 @@ def export_weights(path: str | Path, out: str | Path, temperature: float | None 
     run_record = source.parent.parent / "run.json"
     sessions = json.loads(run_record.read_text())["sessions"] if run_record.is_file() else []
     return save_weights(
-        model, out, input_size=config["data"]["size"],
-        temperature=config["temperature"] if temperature is None else temperature, half=half,
+        model,
+        out,
+        input_size=config["data"]["size"],
+        temperature=config["temperature"] if temperature is None else temperature,
+        half=half,
         config=yaml.safe_dump(config, sort_keys=False),
         commands=json.dumps([" ".join(s["command"]) for s in sessions]),
         git_revisions=json.dumps(sorted({s["git_revision"] for s in sessions})),

@@ -41,8 +41,10 @@ def _data_stats(args: argparse.Namespace) -> int:
     for failure in stats.unreadable:
         print(f"  {failure}")
     counts = stats.counts
-    print(f"prior       {int(counts.sum()):,} colour pixels at {stats.size}x{stats.size}, "
-          f"{int((counts > 0).sum())} of {len(counts)} {stats.gamut} bins occupied")
+    print(
+        f"prior       {int(counts.sum()):,} colour pixels at {stats.size}x{stats.size}, "
+        f"{int((counts > 0).sum())} of {len(counts)} {stats.gamut} bins occupied"
+    )
     if args.plot:
         from polychrome.viz import plot_prior
 
@@ -107,21 +109,44 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
         temperature = args.temperature if args.temperature is not None else model.card.temperature
-        result = evaluate(model, args.data, args.size, args.eval_size, temperature, args.limit, classifier,
-                          args.segment_threshold, workers=args.workers, device=args.device, name=name)
+        result = evaluate(
+            model,
+            args.data,
+            args.size,
+            args.eval_size,
+            temperature,
+            args.limit,
+            classifier,
+            args.segment_threshold,
+            workers=args.workers,
+            device=args.device,
+            name=name,
+        )
         models[name] = model
         results.append(result)
-        print(f"{name}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
-              f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s", file=sys.stderr)
-        if result["prediction_spread"] is not None and result["prediction_spread"] < 1e-3 and name not in CONSTANT_BASELINES:
-            print(f"warning: {name} predicts the same colours for every image (it ignores its input); its numbers "
-                  "measure one fixed pattern, not a colourisation", file=sys.stderr)
+        print(
+            f"{name}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
+            f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s",
+            file=sys.stderr,
+        )
+        if (
+            result["prediction_spread"] is not None
+            and result["prediction_spread"] < 1e-3
+            and name not in CONSTANT_BASELINES
+        ):
+            print(
+                f"warning: {name} predicts the same colours for every image (it ignores its input); its numbers "
+                "measure one fixed pattern, not a colourisation",
+                file=sys.stderr,
+            )
     print(markdown_table(results), end="")
     sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
-    print(f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
-          f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
-          f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
-          f"segments from {results[0]['segment_source']}")
+    print(
+        f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
+        f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
+        f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
+        f"segments from {results[0]['segment_source']}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
     if args.out:
@@ -133,18 +158,31 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
 def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset spec, e.g. cifar10@test or folder:bsds500/images/test")
     parser.add_argument("--size", type=int, help="side of the model's input (default: its training size, else 256)")
-    parser.add_argument("--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)")
-    parser.add_argument("--temperature", type=float, help="annealed-mean temperature (classification heads; default: the model's own, else Zhang et al.'s)")
+    parser.add_argument(
+        "--eval-size", type=int, help="resize and centre-crop every image to N x N first (the papers' 256)"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="annealed-mean temperature (classification heads; default: the model's own, else Zhang et al.'s)",
+    )
     parser.add_argument("--limit", type=int, help="a fixed random sample of N images")
-    parser.add_argument("--fit-data", help="training images the random and mean baselines are fitted on "
-                        "(default: the training split of cifar10, places365 or imagenet data)")
+    parser.add_argument(
+        "--fit-data",
+        help="training images the random and mean baselines are fitted on "
+        "(default: the training split of cifar10, places365 or imagenet data)",
+    )
     parser.add_argument("--classifier", help="run directory of a task=classify run, for classifier_accuracy")
-    parser.add_argument("--segment-threshold", type=int, default=10, help="ab error a segment's majority must be within")
+    parser.add_argument(
+        "--segment-threshold", type=int, default=10, help="ab error a segment's majority must be within"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the results as JSON")
     parser.add_argument("--out", help="folder for the table, accuracy curves, error histogram and example grids")
-    parser.add_argument("--examples", type=_count, default=4, help="photos per example grid in --out (default 4; 0: no grids)")
+    parser.add_argument(
+        "--examples", type=_count, default=4, help="photos per example grid in --out (default 4; 0: no grids)"
+    )
 
 
 def _count(text: str) -> int:
@@ -177,8 +215,15 @@ def _colorize(args: argparse.Namespace) -> int:
 
     jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside)
     pipeline = load_colorizer(args.model, args.device, args.backend)
-    report = colorize_paths(pipeline, jobs, args.temperature, args.batch_size, args.overwrite, progress=not args.quiet,
-                            distribution=args.distribution)
+    report = colorize_paths(
+        pipeline,
+        jobs,
+        args.temperature,
+        args.batch_size,
+        args.overwrite,
+        progress=not args.quiet,
+        distribution=args.distribution,
+    )
     failed = problems + report.failed
     rate = len(report.written) / report.seconds if report.seconds else 0.0
     print(f"colourised {len(report.written)} of {len(jobs) + len(problems)} into {args.out} ({rate:.1f} images/s)")
@@ -231,9 +276,19 @@ def _serve(args: argparse.Namespace) -> int:
     from polychrome.serve import serve
 
     token = args.admin_token or secrets.token_urlsafe(16)
-    print(f"polychrome: http://{args.host}:{args.port}/ ; human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}")
-    serve(args.model or None, args.host, args.port, args.db or str(default_db()), upload_limit=int(args.upload_limit * 2**20),
-          max_pixels=args.max_pixels, study_data=args.study_data or studies_home(), admin_token=token)
+    print(
+        f"polychrome: http://{args.host}:{args.port}/ ; human-study results: http://{args.host}:{args.port}/study/NAME/results?token={token}"
+    )
+    serve(
+        args.model or None,
+        args.host,
+        args.port,
+        args.db or str(default_db()),
+        upload_limit=int(args.upload_limit * 2**20),
+        max_pixels=args.max_pixels,
+        study_data=args.study_data or studies_home(),
+        admin_token=token,
+    )
     return 0
 
 
@@ -242,10 +297,16 @@ def _human_study_create(args: argparse.Namespace) -> int:
 
     db, study_data = args.db or str(default_db()), args.study_data or str(studies_home())
     models = [name.strip() for name in args.models.split(",") if name.strip()]
-    study = create_study(open_store(db), args.name, args.images, models, args.pairs, args.practice, args.exposure, study_data)
-    serve = "polychrome serve" + ("" if args.db is None and args.study_data is None else f" --db {db} --study-data {study_data}")
-    print(f"created study {study.name!r}: {len(models)} models, {args.practice} practice + {args.pairs} test pairs per participant; "
-          f"run `{serve}` and open /study/{study.name}")
+    study = create_study(
+        open_store(db), args.name, args.images, models, args.pairs, args.practice, args.exposure, study_data
+    )
+    serve = "polychrome serve" + (
+        "" if args.db is None and args.study_data is None else f" --db {db} --study-data {study_data}"
+    )
+    print(
+        f"created study {study.name!r}: {len(models)} models, {args.practice} practice + {args.pairs} test pairs per participant; "
+        f"run `{serve}` and open /study/{study.name}"
+    )
     return 0
 
 
@@ -255,7 +316,9 @@ def _human_study_results(args: argparse.Namespace) -> int:
 
     db = args.db or str(default_db())
     if not store_exists(db):
-        raise StudyError(f"there is no study database at {db}; create a study with `polychrome human-study create`, or pass --db")
+        raise StudyError(
+            f"there is no study database at {db}; create a study with `polychrome human-study create`, or pass --db"
+        )
     store = open_store(db)
     rates = fool_rates(store, args.name)
     print(_fool_rate_table(rates), end="")
@@ -279,7 +342,9 @@ def _fool_rate_table(rates: list[dict]) -> str:
     lines = ["| model | fool rate | 95% CI | participants | judgements |", "|---|---:|---:|---:|---:|"]
     for r in rates:
         interval = "-" if r["ci_low"] is None else f"{percent(r['ci_low'])} - {percent(r['ci_high'])}"
-        lines.append(f"| {r['model']} | {percent(r['fool_rate'])} | {interval} | {r['participants']} | {r['judgements']} |")
+        lines.append(
+            f"| {r['model']} | {percent(r['fool_rate'])} | {interval} | {r['participants']} | {r['judgements']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -289,8 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polychrome", description="Learned image colourisation in CIE Lab.")
     parser.add_argument("--version", action="version", version=f"polychrome {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add_commands in (_add_data_commands, _add_evaluation_commands, _add_colorize_commands, _add_study_commands,
-                         _add_web_commands, _add_training_commands):
+    for add_commands in (
+        _add_data_commands,
+        _add_evaluation_commands,
+        _add_colorize_commands,
+        _add_study_commands,
+        _add_web_commands,
+        _add_training_commands,
+    ):
         add_commands(commands)
     return parser
 
@@ -308,7 +379,9 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser("data", help="inspect datasets").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="count images and plot a dataset's ab prior")
     stats.add_argument("spec", help="dataset spec, e.g. cifar10@train, folder:imagenette2-224/train, photos/")
-    stats.add_argument("--size", type=int, default=64, help="side length images are resized and cropped to (default 64)")
+    stats.add_argument(
+        "--size", type=int, default=64, help="side length images are resized and cropped to (default 64)"
+    )
     stats.add_argument("--gamut", choices=GAMUTS, default="zhang")
     stats.add_argument("--plot", help="draw the prior (log scale) on the ab plane (PNG)")
     stats.add_argument("--json", help="write the counts as JSON")
@@ -327,7 +400,9 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
 def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     """The subcommands of evaluate, compare and plot-runs: measuring models and runs."""
     evaluate = commands.add_parser("evaluate", help="every colour measure of one model on a dataset")
-    evaluate.add_argument("--model", required=True, help="model name (gray, random, mean, ...), checkpoint or run directory")
+    evaluate.add_argument(
+        "--model", required=True, help="model name (gray, random, mean, ...), checkpoint or run directory"
+    )
     _evaluation_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
@@ -339,8 +414,13 @@ def _add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     plot = commands.add_parser("plot-runs", help="training curves (loss, validation AuC) of one or more runs")
     plot.add_argument("runs", nargs="+", help="run directories")
     plot.add_argument("--out", required=True, help="PNG to write")
-    plot.add_argument("--baseline", action="append", default=[], metavar="NAME=RAW,REBALANCED",
-                      help="draw a baseline's AuC as dashed lines, e.g. gray=90.9,63.4")
+    plot.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=RAW,REBALANCED",
+        help="draw a baseline's AuC as dashed lines, e.g. gray=90.9,63.4",
+    )
     plot.set_defaults(run=_plot_runs)
 
 
@@ -349,12 +429,25 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     colorize = commands.add_parser("colorize", help="colourise photos: files, folders (recursive) or globs")
     colorize.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     colorize.add_argument("--out", required=True, help="folder for the results: OUT/<path relative to the input>.png")
-    colorize.add_argument("--model", default="default", help="default (the bundled model), a .safetensors weights file, a checkpoint "
-                          "or run directory, gray, eccv16-official:PATH, siggraph17-official:PATH; with --backend onnx an .onnx file")
-    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (classification models); default: the model's own, else Zhang et al.'s")
-    colorize.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="run the network with PyTorch or onnxruntime")
-    colorize.add_argument("--distribution", action="store_true",
-                          help="also write OUT/<name>.distribution.png: where the model is unsure (entropy) and its colour distribution at a few pixels")
+    colorize.add_argument(
+        "--model",
+        default="default",
+        help="default (the bundled model), a .safetensors weights file, a checkpoint "
+        "or run directory, gray, eccv16-official:PATH, siggraph17-official:PATH; with --backend onnx an .onnx file",
+    )
+    colorize.add_argument(
+        "--temperature",
+        type=float,
+        help="annealed-mean temperature (classification models); default: the model's own, else Zhang et al.'s",
+    )
+    colorize.add_argument(
+        "--backend", choices=("torch", "onnx"), default="torch", help="run the network with PyTorch or onnxruntime"
+    )
+    colorize.add_argument(
+        "--distribution",
+        action="store_true",
+        help="also write OUT/<name>.distribution.png: where the model is unsure (entropy) and its colour distribution at a few pixels",
+    )
     colorize.add_argument("--batch-size", type=int, default=8)
     colorize.add_argument("--device", default="cpu", help="cpu or cuda")
     colorize.add_argument("--overwrite", action="store_true", help="replace results that already exist")
@@ -362,7 +455,9 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     colorize.add_argument("--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(run=_colorize)
 
-    export = commands.add_parser("export-weights", help="a run's best checkpoint as a standalone .safetensors weights file")
+    export = commands.add_parser(
+        "export-weights", help="a run's best checkpoint as a standalone .safetensors weights file"
+    )
     export.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
     export.add_argument("out", help="the .safetensors file to write")
     export.add_argument("--temperature", type=float, help="decoding temperature stored with it (default: the run's)")
@@ -378,12 +473,19 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
 
 def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     """The subcommands of comparison studies: run them, write their reports."""
-    study = commands.add_parser("study", help="a comparison study: run it, or write its report").add_subparsers(dest="study_command", required=True)
+    study = commands.add_parser("study", help="a comparison study: run it, or write its report").add_subparsers(
+        dest="study_command", required=True
+    )
     study_run = study.add_parser("run", help="train and evaluate every unfinished run of a study file (resumable)")
     study_run.add_argument("study", help="study file, e.g. configs/study/zhang-cifar10.yaml")
     study_run.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     study_run.add_argument("--only", help="only runs whose key (factor--level--sSEED) or run id matches this glob")
-    study_run.add_argument("--executor", choices=("local", "slurm"), default="local", help="run here, or submit one SLURM job per run (submitit)")
+    study_run.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="run here, or submit one SLURM job per run (submitit)",
+    )
     study_run.add_argument("--workers", type=int, default=2, help="DataLoader workers for evaluation")
     study_run.set_defaults(run=_study_run)
     study_report = study.add_parser("report", help="regenerate the study's README and figures from its results.csv")
@@ -393,28 +495,43 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
 
 def _add_web_commands(commands: argparse._SubParsersAction) -> None:
     """The subcommands of the web server and the human study it runs."""
-    serve = commands.add_parser("serve", help="the web page: colourise in the browser, per-pixel distributions, human studies")
+    serve = commands.add_parser(
+        "serve", help="the web page: colourise in the browser, per-pixel distributions, human studies"
+    )
     serve.add_argument("--model", action="append", help="a model to offer (repeat; default: default and gray)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--db", help="human-study database: an SQLite file or an SQLAlchemy URL, opened only when a study is "
-                       f"asked for (default: studies.sqlite in {STUDY_HOME})")
+    serve.add_argument(
+        "--db",
+        help="human-study database: an SQLite file or an SQLAlchemy URL, opened only when a study is "
+        f"asked for (default: studies.sqlite in {STUDY_HOME})",
+    )
     serve.add_argument("--study-data", help=f"folder of the studies' prepared images (default: {STUDY_HOME})")
     serve.add_argument("--admin-token", help="token for the results pages (default: a random one, printed)")
     serve.add_argument("--upload-limit", type=float, default=25, help="largest upload in MB (default 25)")
-    serve.add_argument("--max-pixels", type=int, default=50_000_000, help="largest photo in pixels (default 50 megapixels); "
-                       "larger uploads are refused")
+    serve.add_argument(
+        "--max-pixels",
+        type=int,
+        default=50_000_000,
+        help="largest photo in pixels (default 50 megapixels); larger uploads are refused",
+    )
     serve.set_defaults(run=_serve)
 
-    human = commands.add_parser("human-study", help="Zhang et al.'s real-or-fake test").add_subparsers(dest="human_command", required=True)
+    human = commands.add_parser("human-study", help="Zhang et al.'s real-or-fake test").add_subparsers(
+        dest="human_command", required=True
+    )
     create = human.add_parser("create", help="colourise the photos with each model now and store the study's plan")
     create.add_argument("name")
     create.add_argument("--images", required=True, help="folder of real colour photos")
     create.add_argument("--models", required=True, help="comma-separated models, e.g. default,gray")
     create.add_argument("--pairs", type=int, default=40, help="test pairs per participant (default 40)")
     create.add_argument("--practice", type=int, default=10, help="practice pairs with feedback (default 10)")
-    create.add_argument("--exposure", type=float, default=1.0, help="seconds each pair is shown (default 1; 0 = until answered)")
-    create.add_argument("--db", help=f"study database: an SQLite file or an SQLAlchemy URL (default: studies.sqlite in {STUDY_HOME})")
+    create.add_argument(
+        "--exposure", type=float, default=1.0, help="seconds each pair is shown (default 1; 0 = until answered)"
+    )
+    create.add_argument(
+        "--db", help=f"study database: an SQLite file or an SQLAlchemy URL (default: studies.sqlite in {STUDY_HOME})"
+    )
     create.add_argument("--study-data", help=f"folder for the study's prepared images (default: {STUDY_HOME})")
     create.set_defaults(run=_human_study_create)
     results = human.add_parser("results", help="fool rate per model with a 95%% bootstrap interval")
@@ -432,7 +549,13 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
 
     train = commands.add_parser("train", help="train (or resume) a run: the same command again resumes it")
     train.add_argument("--config", help="experiment YAML (see configs/); omitted keys keep their defaults")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. trainer.max_steps=500")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. trainer.max_steps=500",
+    )
     train.add_argument("--run-dir", required=True, help="where the config, logs and checkpoints go")
     train.set_defaults(run=_train)
 

@@ -26,7 +26,9 @@ from polychrome.pipeline import ColorizationPipeline, Prediction, chw_view, ligh
 __all__ = ["ColorizationPipeline", "Prediction", "colorize_paths", "load_colorizer", "plan_outputs"]
 
 
-def load_colorizer(name: str = "default", device: str | torch.device = "cpu", backend: str = "torch") -> ColorizationPipeline:
+def load_colorizer(
+    name: str = "default", device: str | torch.device = "cpu", backend: str = "torch"
+) -> ColorizationPipeline:
     """A model by name: ``default`` (the bundled model), a weights file, a checkpoint or run directory,
     ``gray``, or ``eccv16-official:PATH`` / ``siggraph17-official:PATH`` for the released weights of
     richzhang/colorization. ``backend="onnx"`` runs the network with onnxruntime: ``name`` is then an
@@ -57,7 +59,9 @@ class Report:
     seconds: float = 0.0
 
 
-def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False) -> tuple[list[Job], list[tuple[Path, str]]]:
+def plan_outputs(
+    inputs: list[str], out: str | Path, allow_inside: bool = False
+) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Map files, folders (recursive) and globs to ``out/<path relative to the input's root>.png``.
 
     Refuses an output folder inside an input folder unless ``allow_inside``; a job whose target would
@@ -71,8 +75,12 @@ def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False)
         if path.is_dir():
             root = path.resolve()
             if not allow_inside and (out == root or root in out.parents):
-                raise ValueError(f"the output folder {out} is inside the input folder {root}; choose another --out (or pass --allow-inside)")
-            files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions and out not in p.parents)
+                raise ValueError(
+                    f"the output folder {out} is inside the input folder {root}; choose another --out (or pass --allow-inside)"
+                )
+            files = sorted(
+                p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions and out not in p.parents
+            )
         elif path.exists():
             root, files = path.resolve().parent, [path.resolve()]
         else:
@@ -80,7 +88,11 @@ def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False)
             if not matches:
                 problems.append((path, "no such file, folder or matching pattern"))
                 continue
-            root = Path(glob.escape(item)).parent.resolve() if not glob.has_magic(str(Path(item).parent)) else Path(".").resolve()
+            root = (
+                Path(glob.escape(item)).parent.resolve()
+                if not glob.has_magic(str(Path(item).parent))
+                else Path(".").resolve()
+            )
             files = matches
         for file in files:
             relative = file.relative_to(root) if root in file.parents else Path(file.name)
@@ -95,15 +107,24 @@ def plan_outputs(inputs: list[str], out: str | Path, allow_inside: bool = False)
     return kept, problems
 
 
-def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature: float | None = None, batch_size: int = 8,
-                   overwrite: bool = False, progress: bool = True, distribution: bool = False) -> Report:
+def colorize_paths(
+    pipeline: ColorizationPipeline,
+    jobs: list[Job],
+    temperature: float | None = None,
+    batch_size: int = 8,
+    overwrite: bool = False,
+    progress: bool = True,
+    distribution: bool = False,
+) -> Report:
     """Colourise every job's file into its target (PNG, alpha kept); bad files are reported, not fatal.
 
     ``distribution`` also writes ``<target stem>.distribution.png``: the entropy of the predicted colour
     distribution over the image and the distribution itself at a few pixels (Zhang et al.'s Figure 4).
     """
     if distribution and pipeline.card.head != "classification":
-        raise ValueError(f"--distribution needs a classification model; {pipeline.name or 'this model'} predicts ab directly (regression)")
+        raise ValueError(
+            f"--distribution needs a classification model; {pipeline.name or 'this model'} predicts ab directly (regression)"
+        )
     report = Report()
     start = time.perf_counter()
     bar = None
@@ -130,13 +151,18 @@ def colorize_paths(pipeline: ColorizationPipeline, jobs: list[Job], temperature:
                 output = pipeline.forward(torch.cat([small for *_, small in loaded]))
                 abs_ = pipeline.decode(output, temperature).cpu()
             _collect(writing, report)
-            writing = [(job, pool.submit(_finish, plane, ab, alpha, job.target)) for (job, alpha, plane, _), ab in zip(loaded, abs_, strict=True)]
+            writing = [
+                (job, pool.submit(_finish, plane, ab, alpha, job.target))
+                for (job, alpha, plane, _), ab in zip(loaded, abs_, strict=True)
+            ]
             if distribution and loaded:  # drawn from the same forward pass and the colours just written
                 from polychrome.viz import plot_pixel_distributions
 
                 for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu(), strict=True):
                     if future.exception() is None:  # a failed write is reported by _collect
-                        plot_pixel_distributions(future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target))
+                        plot_pixel_distributions(
+                            future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target)
+                        )
             if bar is not None:
                 bar.update(len(batches[index]))
         _collect(writing, report)

@@ -22,7 +22,9 @@ from polychrome.losses import LossConfig
 
 @dataclass
 class DataConfig:
-    train: str | list[str] = "cifar10@train"  # a dataset spec (see polychrome.data), or a list: their mix (repeat one to weight it)
+    train: str | list[str] = (
+        "cifar10@train"  # a dataset spec (see polychrome.data), or a list: their mix (repeat one to weight it)
+    )
     val: str | list[str] | None = None  # separate validation spec(s); None = split val_fraction off train
     val_fraction: float = 0.05
     val_limit: int | None = 1000  # at most this many validation images per validation run
@@ -100,8 +102,10 @@ def check_keys(cls: type, values: dict, where: str = "", source: str = "") -> No
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown config key {', '.join(f'{where}{k}' for k in unknown)}{f' in {source}' if source else ''}; "
-                         f"valid keys in {where or 'the top level'}: {', '.join(sorted(names))}")
+        raise ValueError(
+            f"unknown config key {', '.join(f'{where}{k}' for k in unknown)}{f' in {source}' if source else ''}; "
+            f"valid keys in {where or 'the top level'}: {', '.join(sorted(names))}"
+        )
 
 
 def _build(cls: type, values: dict, where: str):
@@ -121,7 +125,11 @@ def _build(cls: type, values: dict, where: str):
 
 def _coerce(value, hint, key: str):
     """Check a value against its field's type; YAML reads 1e-3 as a string, so numbers in strings are read too."""
-    options = [t for t in (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)) if t is not type(None)]
+    options = [
+        t
+        for t in (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,))
+        if t is not type(None)
+    ]
     if value is None:
         if len(options) < len(typing.get_args(hint)) or hint is Any:
             return None
@@ -175,7 +183,9 @@ def _set(tree: dict, assignment: str) -> None:
 def _merge(base: dict, update: dict) -> dict:
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -196,12 +206,14 @@ def load_config(path: str | Path | None = None, sets: Sequence[str] = (), base: 
 
 def config_to_dict(config) -> dict:
     """A plain dict (tuples as lists) for YAML, JSON and checkpoints."""
+
     def plain(value):
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return value
+
     return plain(dataclasses.asdict(config))
 
 

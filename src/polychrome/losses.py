@@ -69,7 +69,9 @@ def colour_loss(
             return F.l1_loss(output.float(), target)
         return F.huber_loss(output.float(), target, delta=config.huber_delta)
     if bins is None or output.shape[1] != len(bins):
-        raise ValueError(f"loss {config.kind!r} needs a classification head over the bins, got {output.shape[1]} channels")
+        raise ValueError(
+            f"loss {config.kind!r} needs a classification head over the bins, got {output.shape[1]} channels"
+        )
     encoding = encode_soft(target, bins, config.neighbours, config.sigma)
     log_q = F.log_softmax(output.float(), dim=1)
     per_pixel = -(encoding.weight * log_q.gather(1, encoding.index)).sum(dim=1)  # (n, h, w)

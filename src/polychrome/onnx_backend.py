@@ -37,8 +37,9 @@ def _require(module: str):
         raise ImportError(f'{module} is not installed: pip install "polychrome[onnx]"') from None
 
 
-def export_onnx(model: LoadedModel | Colorizer, path: str | Path, input_size: int | None = None,
-                temperature: float | None = None) -> Path:
+def export_onnx(
+    model: LoadedModel | Colorizer, path: str | Path, input_size: int | None = None, temperature: float | None = None
+) -> Path:
     """Write ``model``'s forward (L (N, 1, input_size, input_size) -> logits or ab) to an ONNX file, with
     its card in the metadata; ``input_size`` and ``temperature`` replace the card's.
 
@@ -47,17 +48,27 @@ def export_onnx(model: LoadedModel | Colorizer, path: str | Path, input_size: in
     """
     onnx = _require("onnx")
     model = as_loaded(model)
-    card = model.card.replace(**{k: v for k, v in {"input_size": input_size, "temperature": temperature}.items() if v is not None})
+    card = model.card.replace(
+        **{k: v for k, v in {"input_size": input_size, "temperature": temperature}.items() if v is not None}
+    )
     path = Path(path).expanduser()
     device = next(iter(model.network.parameters()), torch.empty(0)).device
     lightness = torch.full((1, 1, card.input_size, card.input_size), 50.0, device=device)
     with atomic_path(path) as temporary, warnings.catch_warnings():
         # Both deprecations come from choosing this exporter, which is deliberate (see the module docstring).
-        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
         warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         torch.onnx.export(
-            model.network, (lightness,), str(temporary), input_names=["lightness"], output_names=["output"],
-            dynamic_axes={"lightness": {0: "batch"}, "output": {0: "batch"}}, opset_version=OPSET, dynamo=False,
+            model.network,
+            (lightness,),
+            str(temporary),
+            input_names=["lightness"],
+            output_names=["output"],
+            dynamic_axes={"lightness": {0: "batch"}, "output": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
         )
         proto = onnx.load_model(str(temporary))
         onnx.helper.set_model_props(proto, _card_metadata(card, model.bins))
@@ -67,8 +78,14 @@ def export_onnx(model: LoadedModel | Colorizer, path: str | Path, input_size: in
 
 def _card_metadata(card: ModelCard, bins: Tensor) -> dict[str, str]:
     """The card as the file's text metadata; a classification head's bins too, so decoding needs nothing else."""
-    metadata = {"head": card.head, "input_size": str(card.input_size), "model": card.name,
-                "options": json.dumps(dict(card.options)), "gamut": card.gamut, "inputs": ",".join(card.inputs)}
+    metadata = {
+        "head": card.head,
+        "input_size": str(card.input_size),
+        "model": card.name,
+        "options": json.dumps(dict(card.options)),
+        "gamut": card.gamut,
+        "inputs": ",".join(card.inputs),
+    }
     if card.head == "classification":
         metadata["bins"] = json.dumps(bins.tolist())
         metadata["temperature"] = repr(float(card.temperature))
@@ -113,12 +130,21 @@ class OnnxNetwork(nn.Module):
         head = metadata["head"]
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}")
-        bins = torch.tensor(json.loads(metadata["bins"]) if head == "classification" else [], dtype=torch.float32).reshape(-1, 2)
+        bins = torch.tensor(
+            json.loads(metadata["bins"]) if head == "classification" else [], dtype=torch.float32
+        ).reshape(-1, 2)
         if head == "classification" and not len(bins):
             raise ValueError("a classification model needs bins")
-        card = ModelCard(metadata.get("model", ""), head, metadata.get("gamut", ""), int(metadata["input_size"]),
-                         options=json.loads(metadata.get("options", "{}")), inputs=tuple(metadata.get("inputs", "L").split(",")),
-                         weights=str(self.path), weights_sha256=sha256_of(self.path))
+        card = ModelCard(
+            metadata.get("model", ""),
+            head,
+            metadata.get("gamut", ""),
+            int(metadata["input_size"]),
+            options=json.loads(metadata.get("options", "{}")),
+            inputs=tuple(metadata.get("inputs", "L").split(",")),
+            weights=str(self.path),
+            weights_sha256=sha256_of(self.path),
+        )
         if "temperature" in metadata:
             card = card.replace(temperature=float(metadata["temperature"]))
         return card, bins
@@ -127,6 +153,8 @@ class OnnxNetwork(nn.Module):
         """L (N, 1, S, S) in [0, 100], S the input size -> logits (N, Q, h, w) or ab (N, 2, h, w)."""
         expected = (1, self.card.input_size, self.card.input_size)
         if lightness.dim() != 4 or tuple(lightness.shape[1:]) != expected:
-            raise ValueError(f"{self.path.name} takes L of shape (N, {', '.join(map(str, expected))}), got {tuple(lightness.shape)}")
+            raise ValueError(
+                f"{self.path.name} takes L of shape (N, {', '.join(map(str, expected))}), got {tuple(lightness.shape)}"
+            )
         array = np.ascontiguousarray(lightness.detach().to("cpu", torch.float32).numpy())
         return torch.from_numpy(self.session.run(None, {self._input_name: array})[0])

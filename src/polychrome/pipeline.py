@@ -75,8 +75,10 @@ def _fit(model: FittedBaseline, fit_data: str | None, size: int, fit_images: int
     from polychrome.data import SkipUnreadable, collate_images, eval_transform, length, open_dataset
 
     if fit_data is None:
-        raise ValueError(f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
-                         "(for cifar10, places365 and imagenet the training split is the default)")
+        raise ValueError(
+            f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
+            "(for cifar10, places365 and imagenet the training split is the default)"
+        )
     dataset = open_dataset(fit_data, eval_transform(size))
     chosen = torch.randperm(length(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
     loader = DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=256, collate_fn=collate_images)
@@ -85,9 +87,12 @@ def _fit(model: FittedBaseline, fit_data: str | None, size: int, fit_images: int
 
 def model_input(lightness: list[Tensor], size: int) -> Tensor:
     """Each L (1, H, W) resized (bilinear, antialiased) to size x size, stacked: (N, 1, size, size)."""
-    return torch.cat([
-        F.interpolate(plane[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False) for plane in lightness
-    ])
+    return torch.cat(
+        [
+            F.interpolate(plane[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            for plane in lightness
+        ]
+    )
 
 
 def _stripes(height: int, width: int):
@@ -108,7 +113,9 @@ def _bilinear_rows(ab: Tensor, height: int, top: int, bottom: int) -> Tensor:
     """Rows top..bottom of ab (2, h, W) upsampled bilinearly to ``height`` rows, as F.interpolate
     (align_corners=False) computes them for the whole image."""
     h = ab.shape[1]
-    source = ((torch.arange(top, bottom, device=ab.device, dtype=torch.float32) + 0.5) * (h / height) - 0.5).clamp(min=0)
+    source = ((torch.arange(top, bottom, device=ab.device, dtype=torch.float32) + 0.5) * (h / height) - 0.5).clamp(
+        min=0
+    )
     above = source.floor().long().clamp(max=h - 1)
     below = (above + 1).clamp(max=h - 1)
     weight = (source - above)[None, :, None]
@@ -118,14 +125,14 @@ def _bilinear_rows(ab: Tensor, height: int, top: int, bottom: int) -> Tensor:
 def merge(lightness: Tensor, ab: Tensor) -> Tensor:
     """The image's own L (1, H, W) joined with ab (2, h, w) upsampled bilinearly to (H, W): uint8 RGB (3, H, W)."""
     height, width = lightness.shape[-2:]
-    ab = F.interpolate(ab[None].float(), size=(ab.shape[-2], width), mode="bilinear", align_corners=False)[0]  # (2, h, W)
+    ab = F.interpolate(ab[None].float(), size=(ab.shape[-2], width), mode="bilinear", align_corners=False)[
+        0
+    ]  # (2, h, W)
     out = torch.empty((3, height, width), dtype=torch.uint8, device=lightness.device)
     for top, bottom in _stripes(height, width):
         lab = torch.cat([lightness[:, top:bottom], _bilinear_rows(ab, height, top, bottom)])
         out[:, top:bottom] = lab_to_uint8(lab[None])[0]
     return out
-
-
 
 
 @dataclass
@@ -178,14 +185,18 @@ class ColorizationPipeline:
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
         return self.decode(self.forward(lightness), temperature)
 
-    def predict_full_ab(self, lightness: list[Tensor], size: int | None = None, temperature: float | None = None) -> list[Tensor]:
+    def predict_full_ab(
+        self, lightness: list[Tensor], size: int | None = None, temperature: float | None = None
+    ) -> list[Tensor]:
         """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to (H, W)."""
         if not lightness:
             return []
         predicted = self.predict_ab(model_input(lightness, size or self.input_size), temperature)
         return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
 
-    def colorize_images(self, images: list[Tensor], size: int | None = None, temperature: float | None = None) -> list[Tensor]:
+    def colorize_images(
+        self, images: list[Tensor], size: int | None = None, temperature: float | None = None
+    ) -> list[Tensor]:
         """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab."""
         if not images:
             return []
@@ -213,7 +224,12 @@ class ColorizationPipeline:
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
         """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
-        return merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0]).permute(1, 2, 0).cpu().numpy()
+        return (
+            merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0])
+            .permute(1, 2, 0)
+            .cpu()
+            .numpy()
+        )
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -240,13 +256,15 @@ def _as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
 
 
-def colorize_images(model: LoadedModel | Colorizer, images: list[Tensor], size: int | None = None,
-                    temperature: float | None = None) -> list[Tensor]:
+def colorize_images(
+    model: LoadedModel | Colorizer, images: list[Tensor], size: int | None = None, temperature: float | None = None
+) -> list[Tensor]:
     """``ColorizationPipeline.colorize_images`` for a model where it is (compare's and a study's example grids)."""
     return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature)
 
 
-def predict_full_ab(model: LoadedModel | Colorizer, lightness: list[Tensor], size: int | None = None,
-                    temperature: float | None = None) -> list[Tensor]:
+def predict_full_ab(
+    model: LoadedModel | Colorizer, lightness: list[Tensor], size: int | None = None, temperature: float | None = None
+) -> list[Tensor]:
     """``ColorizationPipeline.predict_full_ab`` for a model where it is (``evaluate``)."""
     return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature)

@@ -75,9 +75,12 @@ def plot_prior(counts: np.ndarray | Tensor, bins: Tensor, path: str | Path, titl
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], path: str | Path,
-                         metrics: tuple[str, ...] = ("train/loss", "val/auc_raw", "val/auc_rebalanced"),
-                         baselines: dict[str, dict[str, float]] | None = None) -> None:
+def plot_training_curves(
+    runs: dict[str, dict[str, list[tuple[int, float]]]],
+    path: str | Path,
+    metrics: tuple[str, ...] = ("train/loss", "val/auc_raw", "val/auc_rebalanced"),
+    baselines: dict[str, dict[str, float]] | None = None,
+) -> None:
     """One panel per metric, one line per run; ``baselines`` ({name: {metric: value}}) as dashed lines."""
     from matplotlib.figure import Figure
 
@@ -92,7 +95,14 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
         for name, measured in (baselines or {}).items():
             if metric in measured:
                 ax.axhline(measured[metric], linestyle="--", color="gray", linewidth=1)
-                ax.annotate(name, (0, measured[metric]), xycoords=("axes fraction", "data"), fontsize=8, color="gray", va="bottom")
+                ax.annotate(
+                    name,
+                    (0, measured[metric]),
+                    xycoords=("axes fraction", "data"),
+                    fontsize=8,
+                    color="gray",
+                    va="bottom",
+                )
         ax.set_xlabel("step")
         ax.set_title(metric)
         ax.grid(True, linewidth=0.3)
@@ -102,8 +112,9 @@ def plot_training_curves(runs: dict[str, dict[str, list[tuple[int, float]]]], pa
     figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, step: float = 1.0,
-                         title: str = "") -> None:
+def plot_accuracy_curves(
+    curves: dict[str, dict[str, list[float]]], path: str | Path, step: float = 1.0, title: str = ""
+) -> None:
     """Zhang's cumulative accuracy curves (raw and rebalanced), one line per model; ``step`` is the
     threshold spacing of the values (Lab units). Saved without a Software tag: same curves, same bytes."""
     from matplotlib.figure import Figure
@@ -113,8 +124,13 @@ def plot_accuracy_curves(curves: dict[str, dict[str, list[float]]], path: str | 
     for ax, kind in zip(axes, ("raw", "rebalanced"), strict=True):
         for k, (name, model_curves) in enumerate(curves.items()):
             values = model_curves[kind]
-            ax.plot(np.arange(len(values)) * step, np.array(values) * 100, label=name, color=f"C{k % 10}",
-                    linestyle="-" if k < 10 else "--")
+            ax.plot(
+                np.arange(len(values)) * step,
+                np.array(values) * 100,
+                label=name,
+                color=f"C{k % 10}",
+                linestyle="-" if k < 10 else "--",
+            )
         ax.set_xlabel("ab error threshold (Lab units)")
         ax.set_ylabel("% of pixels within threshold")
         ax.set_title(f"{title}{': ' if title else ''}{kind} accuracy")
@@ -135,8 +151,13 @@ def plot_error_histogram(errors: dict[str, list[float]], path: str | Path) -> No
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[str], row_titles: list[str] | None = None,
-               cell: float = 2.2) -> None:
+def image_grid(
+    rows: list[list[Tensor]],
+    path: str | Path,
+    column_titles: list[str],
+    row_titles: list[str] | None = None,
+    cell: float = 2.2,
+) -> None:
     """A grid of uint8 RGB (3, H, W) images, ``cell`` inches each, titled by column (and row)."""
     from matplotlib.figure import Figure
 
@@ -152,7 +173,9 @@ def image_grid(rows: list[list[Tensor]], path: str | Path, column_titles: list[s
             if r == 0:
                 ax.set_title(column_titles[c], fontsize=9)
             if c == 0 and row_titles:
-                ax.set_ylabel(textwrap.fill(row_titles[r], 16), fontsize=8, rotation=0, ha="right", va="center")  # long names stay readable
+                ax.set_ylabel(
+                    textwrap.fill(row_titles[r], 16), fontsize=8, rotation=0, ha="right", va="center"
+                )  # long names stay readable
     figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
@@ -177,8 +200,14 @@ def _distribution_colours(p: np.ndarray, bins: Tensor, lightness: float) -> np.n
     return 1 - alpha * (1 - bin_colours(bins, lightness))
 
 
-def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tensor, path: str | Path,
-                             pixels: list[tuple[int, int]] | None = None, lightness: float = 50.0) -> None:
+def plot_pixel_distributions(
+    rgb: np.ndarray,
+    probabilities: Tensor,
+    bins: Tensor,
+    path: str | Path,
+    pixels: list[tuple[int, int]] | None = None,
+    lightness: float = 50.0,
+) -> None:
     """Where is the model unsure: the image with numbered pixels, its entropy map, and each pixel's ab distribution.
 
     rgb: the colourised (H, W, 3) uint8 image; probabilities: (Q, h, w) softmax of the logits at the network's
@@ -206,15 +235,19 @@ def plot_pixel_distributions(rgb: np.ndarray, probabilities: Tensor, bins: Tenso
         a, b = bins[mode].tolist()
         _squares(ax, bins, _distribution_colours(p, bins, lightness))
         ax.plot(a, b, marker="s", markersize=7, markerfacecolor="none", markeredgecolor="black")
-        _ab_axes(ax, f"{number}: ({row}, {col})  H={float(entropy[r, c]):.2f} nats\n"
-                     f"mode ab=({a:.0f}, {b:.0f}) p={p[mode]:.2f}")
+        _ab_axes(
+            ax,
+            f"{number}: ({row}, {col})  H={float(entropy[r, c]):.2f} nats\nmode ab=({a:.0f}, {b:.0f}) p={p[mode]:.2f}",
+        )
         ax.title.set_fontsize(9)
 
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
 
 
-def _inspected_pixels(pixels: list[tuple[int, int]] | None, entropy: Tensor, size: tuple[int, int]) -> list[tuple[int, int]]:
+def _inspected_pixels(
+    pixels: list[tuple[int, int]] | None, entropy: Tensor, size: tuple[int, int]
+) -> list[tuple[int, int]]:
     """The full-resolution (row, col) to inspect: the caller's, checked, or the entropy quantiles' cell centres."""
     (height, width), (h, w) = size, entropy.shape
     if pixels is None:
@@ -237,26 +270,52 @@ def _plot_image_and_entropy(top, rgb: np.ndarray, entropy: Tensor, pixels: list[
     image_ax, entropy_ax = top.subplots(1, 2)
     image_ax.imshow(rgb)
     image_ax.set_title("colourised")
-    shown = entropy_ax.imshow(entropy.numpy(), extent=(0, width, height, 0), interpolation="nearest",
-                              cmap="magma", vmin=0, vmax=float(np.log(bins)))
+    shown = entropy_ax.imshow(
+        entropy.numpy(),
+        extent=(0, width, height, 0),
+        interpolation="nearest",
+        cmap="magma",
+        vmin=0,
+        vmax=float(np.log(bins)),
+    )
     top.colorbar(shown, ax=entropy_ax, label=f"entropy (nats; uniform = ln {bins})")
     entropy_ax.set_title(f"entropy of p(ab) at {h}x{w}")
     for ax in (image_ax, entropy_ax):
         ax.set_xticks([])
         ax.set_yticks([])
         for number, (row, col) in enumerate(pixels, 1):
-            ax.plot(col, row, marker="o", markersize=11, markerfacecolor="none", markeredgecolor="white",
-                    markeredgewidth=2, path_effects=[patheffects.withStroke(linewidth=4, foreground="black")])
-            ax.annotate(str(number), (col, row), xytext=(6, 6), textcoords="offset points", color="white",
-                        fontweight="bold",
-                        bbox=dict(boxstyle="round,pad=0.15", facecolor="black", alpha=0.6, linewidth=0))
+            ax.plot(
+                col,
+                row,
+                marker="o",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor="white",
+                markeredgewidth=2,
+                path_effects=[patheffects.withStroke(linewidth=4, foreground="black")],
+            )
+            ax.annotate(
+                str(number),
+                (col, row),
+                xytext=(6, 6),
+                textcoords="offset points",
+                color="white",
+                fontweight="bold",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="black", alpha=0.6, linewidth=0),
+            )
 
 
 BASELINE_STYLES = {"gray": "--", "random": ":", "mean": "-."}
 
 
-def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]], references: dict[str, dict[str, dict[str, float]]],
-                path: str | Path, xlabel: str = "") -> None:
+def plot_levels(
+    title: str,
+    levels: list[str],
+    panels: dict[str, dict[str, list]],
+    references: dict[str, dict[str, dict[str, float]]],
+    path: str | Path,
+    xlabel: str = "",
+) -> None:
     """One panel per metric: for each series (eval set), mean ± sd (or None) at each level; horizontal
     lines at the references (metric -> series -> baseline name -> value: gray dashed, random dotted, mean
     dash-dotted), in the series' colour. Written without a Software tag, so the same numbers give the
@@ -268,11 +327,23 @@ def plot_levels(title: str, levels: list[str], panels: dict[str, dict[str, list]
     for ax, (metric, series) in zip(axes, panels.items(), strict=True):
         for k, (name, stats) in enumerate(series.items()):
             xs = [i for i, s in enumerate(stats) if s is not None]
-            ax.errorbar(xs, [stats[i][0] for i in xs], yerr=[0 if np.isnan(stats[i][1]) else stats[i][1] for i in xs],
-                        marker="o", capsize=3, color=f"C{k}", label=name)
+            ax.errorbar(
+                xs,
+                [stats[i][0] for i in xs],
+                yerr=[0 if np.isnan(stats[i][1]) else stats[i][1] for i in xs],
+                marker="o",
+                capsize=3,
+                color=f"C{k}",
+                label=name,
+            )
             for baseline, value in references.get(metric, {}).get(name, {}).items():
-                ax.axhline(value, color=f"C{k}", linestyle=BASELINE_STYLES.get(baseline, "--"), linewidth=0.8,
-                           label=f"{baseline} ({name})")
+                ax.axhline(
+                    value,
+                    color=f"C{k}",
+                    linestyle=BASELINE_STYLES.get(baseline, "--"),
+                    linewidth=0.8,
+                    label=f"{baseline} ({name})",
+                )
         ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right")
         ax.set_xlabel(xlabel)
         ax.set_title(f"{title}: {metric.replace('_', ' ')}")
@@ -290,8 +361,10 @@ def plot_fool_rates(rates: list[dict], path: str | Path | BinaryIO) -> None:
     figure = Figure(figsize=(1.2 + 1.1 * max(len(shown), 1), 3.6))
     ax = figure.subplots()
     heights = [100 * r["fool_rate"] for r in shown]
-    errors = [[100 * (r["fool_rate"] - (r["ci_low"] if r["ci_low"] is not None else r["fool_rate"])) for r in shown],
-              [100 * ((r["ci_high"] if r["ci_high"] is not None else r["fool_rate"]) - r["fool_rate"]) for r in shown]]
+    errors = [
+        [100 * (r["fool_rate"] - (r["ci_low"] if r["ci_low"] is not None else r["fool_rate"])) for r in shown],
+        [100 * ((r["ci_high"] if r["ci_high"] is not None else r["fool_rate"]) - r["fool_rate"]) for r in shown],
+    ]
     ax.bar(range(len(shown)), heights, yerr=errors, capsize=4, color="#6a8caf")
     ax.axhline(50, color="#444", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(shown)), [Path(r["model"]).name or r["model"] for r in shown], rotation=20, ha="right")

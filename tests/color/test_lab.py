@@ -36,8 +36,13 @@ def test_conversion_matches_skimage_on_every_sample_photo():
         ours = uint8_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0].permute(1, 2, 0).double().numpy()
         reference = skcolor.rgb2lab(rgb)
         assert np.abs(ours - reference).max() < 1e-3, path.name
-        assert (lab_to_uint8(torch.from_numpy(reference).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0).numpy()
-                .astype(int) - rgb).__abs__().max() <= 1, path.name
+        assert (
+            lab_to_uint8(torch.from_numpy(reference).permute(2, 0, 1)[None].float())[0]
+            .permute(1, 2, 0)
+            .numpy()
+            .astype(int)
+            - rgb
+        ).__abs__().max() <= 1, path.name
 
 
 def test_uint8_to_lab_rejects_float_and_rgb_to_lab_rejects_uint8():
@@ -67,8 +72,13 @@ def test_lightness_from_tables_equals_the_full_conversion():
 
 def test_lab_to_uint8_rounds_like_the_float_conversion_within_one_level():
     generator = torch.Generator().manual_seed(2)
-    lab = torch.cat([torch.rand(2, 1, 96, 96, generator=generator) * 100, torch.randn(2, 2, 96, 96, generator=generator) * 60], dim=1)
-    lab[0, :, 0, :3] = torch.tensor([[0.0, 100.0, 50.0], [0.0, 0.0, -128.0], [0.0, 0.0, 127.0]])  # black, white, far out of gamut
+    lab = torch.cat(
+        [torch.rand(2, 1, 96, 96, generator=generator) * 100, torch.randn(2, 2, 96, 96, generator=generator) * 60],
+        dim=1,
+    )
+    lab[0, :, 0, :3] = torch.tensor(
+        [[0.0, 100.0, 50.0], [0.0, 0.0, -128.0], [0.0, 0.0, 127.0]]
+    )  # black, white, far out of gamut
     reference = (lab_to_rgb(lab) * 255).round().to(torch.uint8)
     ours = lab_to_uint8(lab)
     assert ours.dtype == torch.uint8 and ours.shape == lab.shape

@@ -8,7 +8,6 @@ from polychrome.color import ab_gamut, accumulate_bin_counts, rebalancing_weight
 BINS = ab_gamut("zhang")
 
 
-
 @settings(max_examples=50, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.99), st.floats(0.01, 1.0))
 def test_weights_have_unit_expectation_under_the_prior(seed, empty_fraction, mix):

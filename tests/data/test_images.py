@@ -15,8 +15,23 @@ def save(tmp_path, name, image, **kwargs):
 
 @pytest.mark.parametrize(
     "mode, fmt",
-    [("RGB", "PNG"), ("RGB", "JPEG"), ("L", "PNG"), ("1", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("CMYK", "TIFF"),
-     ("RGB", "BMP"), ("RGB", "WEBP"), ("L", "TIFF"), ("I", "TIFF"), ("I;16", "PNG"), ("F", "TIFF"), ("LA", "PNG"), ("RGBA", "WEBP")],
+    [
+        ("RGB", "PNG"),
+        ("RGB", "JPEG"),
+        ("L", "PNG"),
+        ("1", "PNG"),
+        ("P", "PNG"),
+        ("CMYK", "JPEG"),
+        ("CMYK", "TIFF"),
+        ("RGB", "BMP"),
+        ("RGB", "WEBP"),
+        ("L", "TIFF"),
+        ("I", "TIFF"),
+        ("I;16", "PNG"),
+        ("F", "TIFF"),
+        ("LA", "PNG"),
+        ("RGBA", "WEBP"),
+    ],
 )
 def test_every_mode_becomes_uint8_rgb(tmp_path, mode, fmt):
     image = Image.new(mode, (7, 5))

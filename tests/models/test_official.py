@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -10,11 +12,15 @@ from polychrome.models.official import SIGGRAPH17Net
 
 def official_eccv16() -> nn.Module:
     """ECCV16 written out as richzhang/colorization lays it out (an independent reconstruction)."""
+
     def block(cin, cout, convs, stride_last=False, dilation=1):
         layers = []
         for i in range(convs):
             stride = 2 if stride_last and i == convs - 1 else 1
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, stride, padding=dilation, dilation=dilation), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(cin if i == 0 else cout, cout, 3, stride, padding=dilation, dilation=dilation),
+                nn.ReLU(True),
+            ]
         return nn.Sequential(*layers, nn.BatchNorm2d(cout))
 
     net = nn.Module()
@@ -25,8 +31,15 @@ def official_eccv16() -> nn.Module:
     net.model5 = block(512, 512, 3, dilation=2)
     net.model6 = block(512, 512, 3, dilation=2)
     net.model7 = block(512, 512, 3)
-    net.model8 = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, 2, 1), nn.ReLU(True), nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
-                               nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True), nn.Conv2d(256, 313, 1))
+    net.model8 = nn.Sequential(
+        nn.ConvTranspose2d(512, 256, 4, 2, 1),
+        nn.ReLU(True),
+        nn.Conv2d(256, 256, 3, 1, 1),
+        nn.ReLU(True),
+        nn.Conv2d(256, 256, 3, 1, 1),
+        nn.ReLU(True),
+        nn.Conv2d(256, 313, 1),
+    )
     net.model_out = nn.Conv2d(313, 2, 1, bias=False)
     with torch.no_grad():
         net.model_out.weight.copy_((ab_gamut("zhang").T / 110)[:, :, None, None])
@@ -92,7 +105,9 @@ def test_siggraph17_release_loads_strictly(tmp_path):
     del state["model_class.0.bias"]
     state["model_extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "broken.pth")
-    with pytest.raises(OfficialWeightsError, match="missing model_class.0.bias; unexpected model_extra.weight"):
+    with pytest.raises(
+        OfficialWeightsError, match=re.escape("missing model_class.0.bias; unexpected model_extra.weight")
+    ):
         load_official("siggraph17", tmp_path / "broken.pth")
 
 
@@ -101,7 +116,7 @@ def test_wrong_shapes_and_foreign_files_are_refused(eccv16_release, tmp_path):
     state = torch.load(path, weights_only=True)
     state["model4.0.weight"] = torch.zeros(3, 3, 3, 3)
     torch.save(state, tmp_path / "shapes.pth")
-    with pytest.raises(OfficialWeightsError, match="wrong shapes encoder.3.0.weight"):
+    with pytest.raises(OfficialWeightsError, match=re.escape("wrong shapes encoder.3.0.weight")):
         load_official("eccv16", tmp_path / "shapes.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(OfficialWeightsError, match="not a readable PyTorch state dict"):
@@ -114,7 +129,7 @@ def test_wrong_shapes_and_foreign_files_are_refused(eccv16_release, tmp_path):
 
 
 def test_missing_release_says_where_to_get_it(tmp_path):
-    with pytest.raises(OfficialWeightsError, match="colorization_release_v2-9b330a0b.pth from https://"):
+    with pytest.raises(OfficialWeightsError, match=re.escape("colorization_release_v2-9b330a0b.pth from https://")):
         load_official("eccv16", tmp_path / "nope.pth")
 
 
@@ -129,5 +144,5 @@ def test_official_weights_are_comparable_and_colourise(eccv16_release, tmp_path)
     pipeline = load_colorizer(f"eccv16-official:{path}")
     assert pipeline.input_size == 256
     assert pipeline.colorize(torch.randint(0, 256, (20, 30, 3), dtype=torch.uint8).numpy()).shape == (20, 30, 3)
-    with pytest.raises(OfficialWeightsError, match="siggraph17-df00044c.pth"):
+    with pytest.raises(OfficialWeightsError, match=re.escape("siggraph17-df00044c.pth")):
         load_model(f"siggraph17-official:{tmp_path / 'missing.pth'}")

@@ -16,7 +16,11 @@ from polychrome.serve import create_app
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
     torch.manual_seed(0)
-    return str(save_weights(build_model("eccv16", width=0.125), tmp_path_factory.mktemp("weights") / "tiny.safetensors", input_size=16))
+    return str(
+        save_weights(
+            build_model("eccv16", width=0.125), tmp_path_factory.mktemp("weights") / "tiny.safetensors", input_size=16
+        )
+    )
 
 
 @pytest.fixture
@@ -113,16 +117,29 @@ def test_the_limit_counts_the_file_not_the_request(tiny):
     with TestClient(create_app([tiny], upload_limit=2048)) as client:
         image_of(client.post("/api/colorize", files=upload(padded_png(2048))))  # exactly the limit: accepted
         message = error_of(client.post("/api/colorize", files=upload(padded_png(2049))), 413)
-    assert message == "the file is 2.0 KiB (2,049 bytes), above this server's limit of 2.0 KiB (2,048 bytes); send a smaller file"
+    assert (
+        message
+        == "the file is 2.0 KiB (2,049 bytes), above this server's limit of 2.0 KiB (2,048 bytes); send a smaller file"
+    )
 
 
 def test_a_request_far_above_the_limit_is_413_before_or_while_it_is_read(tiny):
     with TestClient(create_app([tiny], upload_limit=1000)) as client:
         # The declared length alone is refused before the app reads anything ...
-        declared = client.post("/api/colorize", content=b"x", headers={"content-length": "500000", "content-type": "multipart/form-data; boundary=b"})
-        assert error_of(declared, 413).startswith("the upload is 488.3 KiB (500,000 bytes), above this server's limit of 1,000 bytes")
+        declared = client.post(
+            "/api/colorize",
+            content=b"x",
+            headers={"content-length": "500000", "content-type": "multipart/form-data; boundary=b"},
+        )
+        assert error_of(declared, 413).startswith(
+            "the upload is 488.3 KiB (500,000 bytes), above this server's limit of 1,000 bytes"
+        )
         # ... and a chunked upload (no length declared) is counted as it arrives.
-        chunked = client.post("/api/colorize", content=iter([b"x" * 60_000] * 3), headers={"content-type": "multipart/form-data; boundary=b"})
+        chunked = client.post(
+            "/api/colorize",
+            content=iter([b"x" * 60_000] * 3),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
         assert "larger than this server's limit of 1,000 bytes" in error_of(chunked, 413)
 
 
@@ -163,7 +180,7 @@ def test_requests_sending_30_mb_at_once_reads_the_413(live_server):
 def test_a_chunked_30_mb_upload_reads_the_413(live_server):
     import requests
 
-    chunks = (OVERSIZED[i:i + 2**20] for i in range(0, len(OVERSIZED), 2**20))  # no length declared
+    chunks = (OVERSIZED[i : i + 2**20] for i in range(0, len(OVERSIZED), 2**20))  # no length declared
     response = requests.post(live_server + "/api/colorize", data=chunks, headers=MULTIPART, timeout=30)
     assert "larger than this server's limit of 25.0 MiB" in error_of(response, 413)
 
@@ -191,8 +208,10 @@ def test_too_many_pixels_are_refused_in_words_for_the_person_uploading(tiny, cap
     caplog.set_level("INFO", logger="polychrome.serve")
     with TestClient(create_app([tiny], max_pixels=500)) as client:
         message = error_of(client.post("/api/colorize", files=upload(png((37, 23)))), 422)
-    assert message == ("this photo has too many pixels: 37x23 is 851 pixels, above this server's limit of 500 "
-                       "(0.0005 megapixels); send a smaller photo")
+    assert message == (
+        "this photo has too many pixels: 37x23 is 851 pixels, above this server's limit of 500 "
+        "(0.0005 megapixels); send a smaller photo"
+    )
     assert "polychrome serve --max-pixels" in caplog.text  # the advice goes to whoever runs the server
 
 
@@ -250,6 +269,19 @@ def test_an_unexpected_error_is_a_json_500_without_details(client, tiny, monkeyp
 def test_serve_refuses_an_unknown_model_at_start_in_one_line(tmp_path, capsys):
     from polychrome.cli import main
 
-    assert main(["serve", "--model", str(tmp_path / "missing.ckpt"), "--db", str(tmp_path / "s.sqlite"), "--study-data", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "serve",
+                "--model",
+                str(tmp_path / "missing.ckpt"),
+                "--db",
+                str(tmp_path / "s.sqlite"),
+                "--study-data",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "missing.ckpt" in error and error.count("\n") == 1

@@ -32,14 +32,27 @@ def build_study(tmp_path: Path, exposure: float = 1.0, sources: list[Path] = ())
     photos.mkdir()
     rng = np.random.default_rng(0)
     for i in range(6):
-        image = Image.open(sources[i]) if sources else Image.fromarray(rng.integers(0, 256, (50 + i, 80, 3), dtype=np.uint8))
+        image = (
+            Image.open(sources[i])
+            if sources
+            else Image.fromarray(rng.integers(0, 256, (50 + i, 80, 3), dtype=np.uint8))
+        )
         image.save(photos / f"photo{i}.png")
     tiny = tmp_path / "tiny.safetensors"
     save_weights(build_model("eccv16", width=0.125), tiny, input_size=16)
     store = hs.open_store(tmp_path / "study.sqlite")
     models = ["gray", str(tiny)]
-    hs.create_study(store, "demo", photos, models, pairs=PAIRS, practice=PRACTICE, exposure=exposure,
-                    data_dir=tmp_path / "data", max_side=256 if sources else 64)
+    hs.create_study(
+        store,
+        "demo",
+        photos,
+        models,
+        pairs=PAIRS,
+        practice=PRACTICE,
+        exposure=exposure,
+        data_dir=tmp_path / "data",
+        max_side=256 if sources else 64,
+    )
     return store, tmp_path / "data", models
 
 
@@ -55,7 +68,9 @@ def study(tmp_path):
 
 def trials_of(store: hs.Store, participant: str) -> list[hs.Trial]:
     with store.session() as session:
-        return list(session.scalars(select(hs.Trial).where(hs.Trial.participant_id == participant).order_by(hs.Trial.position)))
+        return list(
+            session.scalars(select(hs.Trial).where(hs.Trial.participant_id == participant).order_by(hs.Trial.position))
+        )
 
 
 def run_participant(store: hs.Store, participant: str, side: str = "left") -> None:
@@ -75,7 +90,9 @@ def test_create_study_colourises_every_photo_ahead_of_time(tmp_path):
     photos.mkdir()
     Image.fromarray(np.zeros((90, 120, 3), np.uint8) + 100).save(photos / "wide.png")
     Image.fromarray(np.zeros((30, 20, 3), np.uint8) + 50).save(photos / "small.jpg")
-    study = hs.create_study(store, "s", photos, ["gray"], pairs=1, practice=1, data_dir=tmp_path / "data", colorizer=counting, max_side=64)
+    study = hs.create_study(
+        store, "s", photos, ["gray"], pairs=1, practice=1, data_dir=tmp_path / "data", colorizer=counting, max_side=64
+    )
 
     assert loaded == ["gray"]  # each model loaded once, used for every photo
     for photo in study.photos:
@@ -213,7 +230,9 @@ def test_http_study_flow_and_errors(study):
     assert alice.post("/api/study/demo/answer", json={"trial": pair["trial"] + 1, "side": "left"}).status_code == 409
     bob_pair = bob.get("/api/study/demo/next").json()
     assert alice.post("/api/study/demo/answer", json={"trial": bob_pair["trial"], "side": "left"}).status_code == 404
-    practice = alice.post("/api/study/demo/answer", json={"trial": pair["trial"], "side": "left", "response_ms": 1}).json()
+    practice = alice.post(
+        "/api/study/demo/answer", json={"trial": pair["trial"], "side": "left", "response_ms": 1}
+    ).json()
     assert set(practice) == {"correct", "phase", "real_side"}
     repeat = alice.post("/api/study/demo/answer", json={"trial": pair["trial"], "side": "left"})
     assert repeat.status_code == 409 and "already answered" in repeat.json()["error"]
@@ -222,7 +241,9 @@ def test_http_study_flow_and_errors(study):
     answers = []
     while not (pair := alice.get("/api/study/demo/next").json())["done"]:
         answers.append(alice.post("/api/study/demo/answer", json={"trial": pair["trial"], "side": "right"}).json())
-    assert answers[-PAIRS:] == [{"phase": "test", "recorded": True}] * PAIRS  # no feedback on test pairs, not even in JSON
+    assert (
+        answers[-PAIRS:] == [{"phase": "test", "recorded": True}] * PAIRS
+    )  # no feedback on test pairs, not even in JSON
 
 
 def test_a_page_that_lost_its_cookie_resumes_its_participant(study):
@@ -248,9 +269,11 @@ def test_a_page_that_lost_its_cookie_resumes_its_participant(study):
 def test_study_pages_show_html_errors_and_the_study_api_json(study):
     store, data, _ = study
     client = TestClient(study_app(store, data, admin_token="secret"))
-    for address, status, words in [("/study/nosuch", 404, "there is no study named &#39;nosuch&#39;"),
-                                   ("/study/demo/results", 403, "results need the admin token"),
-                                   ("/study/demo/results?token=wrong", 403, "results need the admin token")]:
+    for address, status, words in [
+        ("/study/nosuch", 404, "there is no study named &#39;nosuch&#39;"),
+        ("/study/demo/results", 403, "results need the admin token"),
+        ("/study/demo/results?token=wrong", 403, "results need the admin token"),
+    ]:
         page = client.get(address)
         assert page.status_code == status and page.headers["content-type"].startswith("text/html"), address
         assert words in page.text and "<h1>" in page.text, page.text
@@ -318,8 +341,29 @@ def test_the_cli_creates_a_study_and_reports_its_fool_rates(tmp_path, capsys):
     common = ["--db", str(db)]
     assert main(["human-study", "results", "cli", *common]) == 2  # no database yet: one line, nothing created
     assert "no study database" in capsys.readouterr().err and not db.exists()
-    assert main(["human-study", "create", "cli", "--images", str(photos), "--models", "gray", "--pairs", "3", "--practice", "1",
-                 "--exposure", "0", "--study-data", str(data), *common]) == 0
+    assert (
+        main(
+            [
+                "human-study",
+                "create",
+                "cli",
+                "--images",
+                str(photos),
+                "--models",
+                "gray",
+                "--pairs",
+                "3",
+                "--practice",
+                "1",
+                "--exposure",
+                "0",
+                "--study-data",
+                str(data),
+                *common,
+            ]
+        )
+        == 0
+    )
     assert main(["human-study", "results", "cli", *common]) == 0  # before anyone has answered
     printed = capsys.readouterr().out
     assert "| gray | - | - | 0 | 0 |" in printed and "no judgements yet" in printed
@@ -327,10 +371,43 @@ def test_the_cli_creates_a_study_and_reports_its_fool_rates(tmp_path, capsys):
     participant = start_participant(store, "cli")
     while (trial := next_trial(store, participant)) is not None:
         answer(store, participant, trial["trial"], "left")
-    assert main(["human-study", "results", "cli", *common, "--csv", str(tmp_path / "rows.csv"), "--plot", str(tmp_path / "rates.png")]) == 0
+    assert (
+        main(
+            [
+                "human-study",
+                "results",
+                "cli",
+                *common,
+                "--csv",
+                str(tmp_path / "rows.csv"),
+                "--plot",
+                str(tmp_path / "rates.png"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| gray |" in printed and "| 1 | 3 |" in printed
     assert len((tmp_path / "rows.csv").read_text().splitlines()) == 1 + 4  # header + practice and test judgements
-    assert main(["human-study", "create", "cli", "--images", str(photos), "--models", "gray", "--pairs", "3", "--practice", "1",
-                 "--study-data", str(data), *common]) == 2  # the name is taken: one line, no traceback
+    assert (
+        main(
+            [
+                "human-study",
+                "create",
+                "cli",
+                "--images",
+                str(photos),
+                "--models",
+                "gray",
+                "--pairs",
+                "3",
+                "--practice",
+                "1",
+                "--study-data",
+                str(data),
+                *common,
+            ]
+        )
+        == 2
+    )  # the name is taken: one line, no traceback
     assert "cli" in capsys.readouterr().err

@@ -31,7 +31,9 @@ def server(tmp_path) -> Iterator[tuple[str, hs.Store, list[str], Path]]:
     answer) and study "flash" (shown for 1 s)."""
     sources = sorted(shared("sample-photos").glob("kodak_*.png"))[:6] if SCREENSHOTS else []
     store, data, models = build_study(tmp_path, exposure=0, sources=sources)
-    hs.create_study(store, "flash", tmp_path / "photos", ["gray"], pairs=1, practice=0, exposure=1.0, data_dir=data, max_side=64)
+    hs.create_study(
+        store, "flash", tmp_path / "photos", ["gray"], pairs=1, practice=0, exposure=1.0, data_dir=data, max_side=64
+    )
     with running(create_app(models=[models[1]], db=store, study_data=data, admin_token="t")) as url:
         yield url, store, models, tmp_path
 
@@ -83,7 +85,9 @@ def test_a_participant_completes_the_study_by_clicking(server, browser):
     for model in models:  # always "right" on test pairs: fooled exactly when the real photo was on the left
         judged = [t for t in trials if t.phase == "test" and t.model == model]
         row = page.locator("#fool-rates tbody tr").filter(has_text=model)
-        expect(row.locator("td").nth(1)).to_have_text(f"{100 * sum(t.real_side == 'left' for t in judged) / len(judged):.1f}%")
+        expect(row.locator("td").nth(1)).to_have_text(
+            f"{100 * sum(t.real_side == 'left' for t in judged) / len(judged):.1f}%"
+        )
         expect(row.locator("td").nth(4)).to_have_text(str(len(judged)))
     expect(page.locator("img.study-figure")).to_be_visible()
     assert all(re.match(re.escape(url) + "/|data:", address) for address in requested), requested
@@ -122,7 +126,9 @@ def test_a_missing_chromium_skips_on_a_developers_machine_and_fails_where_requir
     missing = tmp_path / "chromium"
     for variable in ("POLYCHROME_REQUIRE_BROWSER", "POLYCHROME_REQUIRE_DATA"):
         monkeypatch.delenv(variable, raising=False)
-    with pytest.raises(pytest.skip.Exception, match=re.escape(f"needs Debian's chromium at {missing} (apt-get install chromium)")):
+    with pytest.raises(
+        pytest.skip.Exception, match=re.escape(f"needs Debian's chromium at {missing} (apt-get install chromium)")
+    ):
         conftest.chromium_path(missing)
     for variable in ("POLYCHROME_REQUIRE_BROWSER", "POLYCHROME_REQUIRE_DATA"):
         monkeypatch.setenv(variable, "1")

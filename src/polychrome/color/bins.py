@@ -33,17 +33,31 @@ GAMUTS = ("zhang", "srgb")
 
 # Zhang et al.'s 313 bins as (a, first b, last b), b in steps of GRID.
 _ZHANG_ROWS = (
-    (-90, 50, 90), (-80, 20, 90), (-70, 0, 90), (-60, -20, 90), (-50, -30, 100),
-    (-40, -40, 100), (-30, -50, 100), (-20, -50, 100), (-10, -60, 100), (0, -70, 100),
-    (10, -80, 90), (20, -80, 90), (30, -90, 90), (40, -100, 90), (50, -100, 80),
-    (60, -110, 80), (70, -110, 80), (80, -110, 70), (90, -110, 70), (100, -90, 0),
+    (-90, 50, 90),
+    (-80, 20, 90),
+    (-70, 0, 90),
+    (-60, -20, 90),
+    (-50, -30, 100),
+    (-40, -40, 100),
+    (-30, -50, 100),
+    (-20, -50, 100),
+    (-10, -60, 100),
+    (0, -70, 100),
+    (10, -80, 90),
+    (20, -80, 90),
+    (30, -90, 90),
+    (40, -100, 90),
+    (50, -100, 80),
+    (60, -110, 80),
+    (70, -110, 80),
+    (80, -110, 70),
+    (90, -110, 70),
+    (100, -90, 0),
 )
 
 
 def _zhang_bins() -> np.ndarray:
-    return np.array(
-        [(a, b) for a, first, last in _ZHANG_ROWS for b in range(first, last + 1, GRID)], dtype=np.float32
-    )
+    return np.array([(a, b) for a, first, last in _ZHANG_ROWS for b in range(first, last + 1, GRID)], dtype=np.float32)
 
 
 def _srgb_bins() -> np.ndarray:
@@ -114,9 +128,7 @@ def _nearest(pixels: Tensor, bins: Tensor, k: int, chunk: int) -> tuple[Tensor, 
     return torch.cat(dist), torch.cat(index)
 
 
-def encode_soft(
-    ab: Tensor, bins: Tensor, k: int = 5, sigma: float = 5.0, chunk: int = 65536
-) -> SoftEncoding:
+def encode_soft(ab: Tensor, bins: Tensor, k: int = 5, sigma: float = 5.0, chunk: int = 65536) -> SoftEncoding:
     """Soft-encode ab over its k nearest bins with Gaussian weights (Zhang et al. 2016: k=5, sigma=5).
 
     ab: (N, 2, H, W) in Lab units; bins: (Q, 2). Returns the sparse encoding; ``.to_dense(Q)`` gives

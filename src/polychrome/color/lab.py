@@ -50,18 +50,26 @@ def uint8_to_lightness(images: Tensor) -> Tensor:
     if images.dtype != torch.uint8:
         raise TypeError(f"uint8_to_lightness expects uint8 images, got {images.dtype}")
     table, index = _LUMINANCE.to(images.device), images.int()
-    y = sum((table[c].index_select(0, index[:, c].flatten()) for c in range(1, 3)), table[0].index_select(0, index[:, 0].flatten()))
+    y = sum(
+        (table[c].index_select(0, index[:, c].flatten()) for c in range(1, 3)),
+        table[0].index_select(0, index[:, 0].flatten()),
+    )
     y = y.view(images.shape[0], 1, *images.shape[2:])
     threshold = 0.008856  # CIE: cube root above, linear below (kornia's constants)
-    return torch.where(y > threshold, y.clamp(min=threshold).pow_(1 / 3).mul_(116).sub_(16), y.mul(116 * 7.787).add_(116 * 4 / 29 - 16))
+    return torch.where(
+        y > threshold, y.clamp(min=threshold).pow_(1 / 3).mul_(116).sub_(16), y.mul(116 * 7.787).add_(116 * 4 / 29 - 16)
+    )
 
 
 # kornia's Lab -> linear sRGB, D65 white folded in: linear RGB = _XYZ_TO_RGB @ (white * f^-1(fx, fy, fz)).
-_XYZ_TO_RGB = torch.tensor([
-    [3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
-    [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
-    [0.0556466391351772, -0.2040413383665112, 1.0573110696453443],
-], dtype=torch.float64) * torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+_XYZ_TO_RGB = torch.tensor(
+    [
+        [3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
+        [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
+        [0.0556466391351772, -0.2040413383665112, 1.0573110696453443],
+    ],
+    dtype=torch.float64,
+) * torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
 _GAMMA_STEPS = 1 << 16
 
 

@@ -60,7 +60,7 @@ def smooth_prior(counts: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
     if sigma == 0:
         return p
     centres = bins.to(torch.float64)
-    kernel = torch.exp(-torch.cdist(centres, centres) ** 2 / (2 * sigma**2))  # kernel[i, j]: j spreads to i
+    kernel = torch.exp(-(torch.cdist(centres, centres) ** 2) / (2 * sigma**2))  # kernel[i, j]: j spreads to i
     kernel = kernel / kernel.sum(dim=0, keepdim=True)
     smoothed = kernel @ p
     return smoothed / smoothed.sum()

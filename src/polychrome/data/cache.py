@@ -71,9 +71,7 @@ def atomic_dir(folder: Path) -> Iterator[Path]:
 
 
 def skipping_loader(dataset: Dataset, batch_size: int, workers: int) -> DataLoader:
-    return DataLoader(
-        SkipUnreadable(dataset), batch_size=batch_size, num_workers=workers, collate_fn=collate_images
-    )
+    return DataLoader(SkipUnreadable(dataset), batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
 
 
 class DecodedImages(Dataset):

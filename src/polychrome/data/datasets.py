@@ -78,8 +78,10 @@ def parse_spec(spec: str) -> DatasetSpec:
     splits = _SPLITS[kind]
     if kind == "folder":
         if split and split not in splits:
-            raise ValueError(f"{spec!r}: a folder's only splits are @heldout and @rest (a fixed {HELDOUT_PERCENT}% by path hash, "
-                             "and the others); for other splits name the split's own folder")
+            raise ValueError(
+                f"{spec!r}: a folder's only splits are @heldout and @rest (a fixed {HELDOUT_PERCENT}% by path hash, "
+                "and the others); for other splits name the split's own folder"
+            )
         if not rest:
             raise ValueError(f"{spec!r}: give the folder, e.g. folder:photos/")
         split_value = split or None
@@ -203,7 +205,9 @@ def open_dataset(spec: str | DatasetSpec, transform: Transform | None = None) ->
 
 def _missing(spec: DatasetSpec) -> str:
     how = _WHERE_TO_GET[spec.kind].format(root=spec.path, split=spec.split)
-    where = spec.path if spec.path.is_absolute() else f"{spec.path} (looked in {Path.cwd()} and {data_root().resolve()})"
+    where = (
+        spec.path if spec.path.is_absolute() else f"{spec.path} (looked in {Path.cwd()} and {data_root().resolve()})"
+    )
     return f"{spec.kind} ({spec.split}) not found at {where}: {how}"
 
 

@@ -31,8 +31,11 @@ class TooManyPixels(ImageReadError):
 
     def __init__(self, path: str | Path, width: int, height: int, limit: int):
         self.width, self.height, self.limit = width, height, limit
-        super().__init__(path, f"{width}x{height} is {width * height:,} pixels, above the limit of {limit:,} "
-                               "(raise max_pixels if the file is trusted)")
+        super().__init__(
+            path,
+            f"{width}x{height} is {width * height:,} pixels, above the limit of {limit:,} "
+            "(raise max_pixels if the file is trusted)",
+        )
 
 
 def image_extensions() -> tuple[str, ...]:

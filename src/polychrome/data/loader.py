@@ -26,7 +26,16 @@ def _mix(seed: int, position: int) -> int:
 class RunSampler(Sampler):
     """Yields ``(index, augmentation_seed)`` for steps [start_step, total_steps) of a run, for one rank."""
 
-    def __init__(self, length: int, batch_size: int, total_steps: int, start_step: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        length: int,
+        batch_size: int,
+        total_steps: int,
+        start_step: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if length < 1:
             raise ValueError("cannot sample from an empty dataset")
         self.length, self.batch_size, self.seed = length, batch_size, seed
@@ -44,7 +53,9 @@ class RunSampler(Sampler):
         for position in range(self.start + self.rank, self.stop, self.world_size):
             if position // self.length != epoch:
                 epoch = position // self.length
-                permutation = torch.randperm(self.length, generator=torch.Generator().manual_seed(_mix(self.seed, -1 - epoch)))
+                permutation = torch.randperm(
+                    self.length, generator=torch.Generator().manual_seed(_mix(self.seed, -1 - epoch))
+                )
             yield int(permutation[position % self.length]), _mix(self.seed, position)
 
 

@@ -65,19 +65,31 @@ class ColorizationData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         sampler = RunSampler(
-            len(self.train_set), self.config.batch_size, self.max_steps,
-            start_step=trainer.global_step if trainer else 0, seed=self.config.seed,
-            rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+            len(self.train_set),
+            self.config.batch_size,
+            self.max_steps,
+            start_step=trainer.global_step if trainer else 0,
+            seed=self.config.seed,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
         )
-        return DataLoader(self.train_set, batch_size=self.config.batch_size, sampler=sampler, num_workers=self.config.workers,
-                          collate_fn=collate_images, persistent_workers=False)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            collate_fn=collate_images,
+            persistent_workers=False,
+        )
 
     def val_dataloader(self) -> DataLoader:
         val: Dataset = self.val_set
         trainer = self.trainer
         if trainer is not None and trainer.world_size > 1:  # each rank validates its share; the metric sums counts
             val = Subset(val, range(trainer.global_rank, len(self.val_set), trainer.world_size))
-        return DataLoader(val, batch_size=self.config.batch_size, num_workers=self.config.workers, collate_fn=collate_images)
+        return DataLoader(
+            val, batch_size=self.config.batch_size, num_workers=self.config.workers, collate_fn=collate_images
+        )
 
 
 class _Mix(ConcatDataset):

@@ -28,7 +28,9 @@ class DatasetStats:
     images: int  # readable images
     grayscale: int  # of those, grayscale by Zhang's rule (no pixel with |ab| > 5)
     unreadable: list[str] = field(default_factory=list)  # "path: reason"
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (Q,) pixels per bin over the colour images
+    counts: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int64)
+    )  # (Q,) pixels per bin over the colour images
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "counts"} | {"colour_pixels": int(self.counts.sum())}
@@ -73,7 +75,9 @@ def dataset_stats(
     return stats
 
 
-def dataset_prior(spec: str | DatasetSpec | list, size: int = 64, gamut: str = "zhang", sigma: float = 5.0, **kwargs) -> torch.Tensor:
+def dataset_prior(
+    spec: str | DatasetSpec | list, size: int = 64, gamut: str = "zhang", sigma: float = 5.0, **kwargs
+) -> torch.Tensor:
     """Zhang's smoothed empirical prior p~ (Q,) of a dataset, or of a mix (a list, counts summed, a
     repeated entry counted again) (float64, sums to 1)."""
     specs = spec if isinstance(spec, list) else [spec]

@@ -41,9 +41,20 @@ from polychrome.human_study.store import (
 
 SIDES = ("left", "right")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a study name is used in URLs and as a folder name
-def create_study(store: Store, name: str, images_dir: str | Path, models: list[str], pairs: int = 40, practice: int = 10,
-                 exposure: float = 1.0, data_dir: str | Path = "study-data", colorizer: Callable[[str], Any] = load_colorizer,
-                 max_side: int = 512) -> Study:
+
+
+def create_study(
+    store: Store,
+    name: str,
+    images_dir: str | Path,
+    models: list[str],
+    pairs: int = 40,
+    practice: int = 10,
+    exposure: float = 1.0,
+    data_dir: str | Path = "study-data",
+    colorizer: Callable[[str], Any] = load_colorizer,
+    max_side: int = 512,
+) -> Study:
     """Colourise every photo of ``images_dir`` with every model now, into ``data_dir/<name>/``, and store the plan.
 
     A participant sees each photo once, so the folder needs ``practice + pairs`` photos. Photos are shrunk
@@ -55,28 +66,36 @@ def create_study(store: Store, name: str, images_dir: str | Path, models: list[s
     if not models or len(set(models)) != len(models):
         raise StudyError(f"give one or more distinct models, got {models}")
     if pairs < 1 or practice < 0 or exposure < 0 or max_side < 16:
-        raise StudyError(f"need pairs >= 1, practice >= 0, exposure >= 0 and max_side >= 16, got {pairs}, {practice}, {exposure}, {max_side}")
+        raise StudyError(
+            f"need pairs >= 1, practice >= 0, exposure >= 0 and max_side >= 16, got {pairs}, {practice}, {exposure}, {max_side}"
+        )
     if not Path(images_dir).is_dir():
         raise StudyError(f"{images_dir} is not a folder of photos")
     extensions = set(image_extensions())
     sources = sorted(p for p in Path(images_dir).iterdir() if p.is_file() and p.suffix.lower() in extensions)
     if len(sources) < practice + pairs:
-        raise StudyError(f"{images_dir} has {len(sources)} photos, but each participant sees {practice} practice + "
-                         f"{pairs} test = {practice + pairs} different photos")
+        raise StudyError(
+            f"{images_dir} has {len(sources)} photos, but each participant sees {practice} practice + "
+            f"{pairs} test = {practice + pairs} different photos"
+        )
     with store.session() as session:
         if session.scalar(select(Study.id).where(Study.name == name)) is not None:
             raise StudyError(f"a study named {name!r} already exists; choose another name")
 
     folder = Path(data_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    photos = [StudyPhoto(key=source.name, real=_save(_shrunk(source, max_side), folder), colorized={}) for source in sources]
+    photos = [
+        StudyPhoto(key=source.name, real=_save(_shrunk(source, max_side), folder), colorized={}) for source in sources
+    ]
     for model in models:
         pipeline = colorizer(model)
         for photo in photos:
             real = np.array(Image.open(folder / photo.real).convert("RGB"))
             photo.colorized = photo.colorized | {model: _save(pipeline.colorize(real), folder)}
 
-    study = Study(name=name, models=list(models), pairs=pairs, practice=practice, exposure=float(exposure), photos=photos)
+    study = Study(
+        name=name, models=list(models), pairs=pairs, practice=practice, exposure=float(exposure), photos=photos
+    )
     with store.session() as session:
         session.add(study)
         try:
@@ -113,7 +132,9 @@ def start_participant(store: Store, name: str) -> str:
     with store.session() as session:
         study = find_study(session, name)
         for _ in range(10):  # two arrivals may claim the same index; the unique constraint sends one round again
-            index = session.scalar(select(func.count()).select_from(Participant).where(Participant.study_id == study.id))
+            index = session.scalar(
+                select(func.count()).select_from(Participant).where(Participant.study_id == study.id)
+            )
             participant = Participant(id=secrets.token_urlsafe(12), study_id=study.id, index=index)
             session.add(participant)
             session.add_all(_plan(study, participant))
@@ -128,9 +149,17 @@ def start_participant(store: Store, name: str) -> str:
 def _plan(study: Study, participant: Participant) -> list[Trial]:
     rng = random.Random(participant.id)
     photos = rng.sample(study.photos, study.practice + study.pairs)
-    return [Trial(participant_id=participant.id, position=i, phase="practice" if i < study.practice else "test",
-                  photo_id=photo.id, model=study.models[(participant.index + i) % len(study.models)], real_side=rng.choice(SIDES))
-            for i, photo in enumerate(photos)]
+    return [
+        Trial(
+            participant_id=participant.id,
+            position=i,
+            phase="practice" if i < study.practice else "test",
+            photo_id=photo.id,
+            model=study.models[(participant.index + i) % len(study.models)],
+            real_side=rng.choice(SIDES),
+        )
+        for i, photo in enumerate(photos)
+    ]
 
 
 def study_of(store: Store, participant: str) -> str:
@@ -148,8 +177,12 @@ def _participant(session: Session, participant: str) -> Participant:
 
 def _current(session: Session, participant: str) -> Trial | None:
     """The participant's first unanswered trial: the only one that may be shown or answered."""
-    return session.scalar(select(Trial).where(Trial.participant_id == participant, Trial.answered_at.is_(None))
-                          .order_by(Trial.position).limit(1))
+    return session.scalar(
+        select(Trial)
+        .where(Trial.participant_id == participant, Trial.answered_at.is_(None))
+        .order_by(Trial.position)
+        .limit(1)
+    )
 
 
 def next_trial(store: Store, participant: str) -> dict | None:
@@ -167,8 +200,17 @@ def next_trial(store: Store, participant: str) -> dict | None:
         session.commit()
         fake = trial.photo.colorized[trial.model]
         left, right = (trial.photo.real, fake) if trial.real_side == "left" else (fake, trial.photo.real)
-        return {"trial": trial.id, "phase": trial.phase, "position": trial.position, "total": study.practice + study.pairs,
-                "practice": study.practice, "pairs": study.pairs, "left": left, "right": right, "exposure": study.exposure}
+        return {
+            "trial": trial.id,
+            "phase": trial.phase,
+            "position": trial.position,
+            "total": study.practice + study.pairs,
+            "practice": study.practice,
+            "pairs": study.pairs,
+            "left": left,
+            "right": right,
+            "exposure": study.exposure,
+        }
 
 
 def answer(store: Store, participant: str, trial_id: int, side: str) -> dict:
@@ -189,14 +231,22 @@ def answer(store: Store, participant: str, trial_id: int, side: str) -> dict:
         current = _current(session, participant)
         assert current is not None  # this trial itself is unanswered
         if current.id != trial.id:
-            raise Conflict(f"trial {trial_id} is out of order: answer trial {current.id} (pair {current.position + 1}) first")
+            raise Conflict(
+                f"trial {trial_id} is out of order: answer trial {current.id} (pair {current.position + 1}) first"
+            )
         if trial.shown_at is None:
             raise Conflict(f"trial {trial_id} was never shown: fetch it first")
         now = utc_now()
         correct = side == trial.real_side
         response_ms = round((now - trial.shown_at).total_seconds() * 1000)
-        done = cast(CursorResult, session.execute(update(Trial).where(Trial.id == trial.id, Trial.answered_at.is_(None))
-                               .values(answered_at=now, answer=side, correct=correct, response_ms=response_ms)))
+        done = cast(
+            CursorResult,
+            session.execute(
+                update(Trial)
+                .where(Trial.id == trial.id, Trial.answered_at.is_(None))
+                .values(answered_at=now, answer=side, correct=correct, response_ms=response_ms)
+            ),
+        )
         if done.rowcount != 1:  # a simultaneous answer got there first
             raise Conflict(f"trial {trial_id} was already answered")
         session.commit()

@@ -49,7 +49,9 @@ class FittedBaseline(Colorizer):
 
     def _check_fitted(self) -> None:
         if not self.fitted:
-            raise RuntimeError(f"{type(self).__name__.lower()} baseline is not fitted: call .fit(training batches) first")
+            raise RuntimeError(
+                f"{type(self).__name__.lower()} baseline is not fitted: call .fit(training batches) first"
+            )
 
 
 class RandomColours(FittedBaseline):
@@ -101,5 +103,10 @@ class MeanColours(FittedBaseline):
 
 
 register("gray", lambda: Gray(), None, "baseline: ab = 0")
-register("random", lambda size=64, bank=512, seed=0: RandomColours(size, bank, seed), None, "baseline: ab of a random training image")
+register(
+    "random",
+    lambda size=64, bank=512, seed=0: RandomColours(size, bank, seed),
+    None,
+    "baseline: ab of a random training image",
+)
 register("mean", lambda size=64: MeanColours(size), None, "baseline: per-pixel mean ab of the training set")

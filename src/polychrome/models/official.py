@@ -21,7 +21,10 @@ from polychrome.models.registry import build_model, register
 from polychrome.models.weights import WeightsError, load_state_strict
 
 RELEASES = {
-    "eccv16": ("colorization_release_v2-9b330a0b.pth", "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"),
+    "eccv16": (
+        "colorization_release_v2-9b330a0b.pth",
+        "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+    ),
     "siggraph17": ("siggraph17-df00044c.pth", "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"),
 }
 OFFICIAL_INPUT_SIZE = 256  # both official networks were trained on 256x256 crops
@@ -35,7 +38,9 @@ def _conv(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
 
 
-def _stack(in_channels: int, out_channels: int, convs: int, dilation: int = 1, relu_first: bool = False) -> nn.Sequential:
+def _stack(
+    in_channels: int, out_channels: int, convs: int, dilation: int = 1, relu_first: bool = False
+) -> nn.Sequential:
     layers: list[nn.Module] = [nn.ReLU(inplace=True)] if relu_first else []
     for i in range(convs):
         layers += [_conv(in_channels if i == 0 else out_channels, out_channels, dilation), nn.ReLU(inplace=True)]
@@ -88,7 +93,12 @@ class SIGGRAPH17Net(Colorizer):
         return self.model_out(conv10) * AB_SCALE
 
 
-register("siggraph17", lambda: SIGGRAPH17Net(), None, "Zhang et al. 2017, automatic mode (architecture; weights via load_official)")
+register(
+    "siggraph17",
+    lambda: SIGGRAPH17Net(),
+    None,
+    "Zhang et al. 2017, automatic mode (architecture; weights via load_official)",
+)
 
 
 def _eccv16_key(key: str) -> str:
@@ -107,7 +117,9 @@ def _read_state_dict(kind: str, path: str | Path) -> dict[str, Tensor]:
     name, url = RELEASES[kind]
     path = Path(path).expanduser()
     if not path.is_file():
-        raise OfficialWeightsError(f"{kind} weights not found at {path}: download {name} from {url} (richzhang/colorization) and pass its path")
+        raise OfficialWeightsError(
+            f"{kind} weights not found at {path}: download {name} from {url} (richzhang/colorization) and pass its path"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: say which, not a stack trace
@@ -129,7 +141,9 @@ def load_official(kind: str, path: str | Path) -> LoadedModel:
         # model_out is the fixed 313 -> 2 projection onto the bin centres (divided by 110); we decode with
         # the same centres, so check it rather than keep a second copy.
         if model_out is None or model_out.shape != (2, 313, 1, 1):
-            raise OfficialWeightsError(f"{path} has no model_out.weight of shape (2, 313, 1, 1); is it {RELEASES[kind][0]}?")
+            raise OfficialWeightsError(
+                f"{path} has no model_out.weight of shape (2, 313, 1, 1); is it {RELEASES[kind][0]}?"
+            )
         if not torch.allclose(model_out[:, :, 0, 0].T * AB_SCALE, ab_gamut("zhang"), atol=0.5):
             raise OfficialWeightsError(f"{path}: model_out does not project onto Zhang's 313 bins in order")
         state = {_eccv16_key(k): v for k, v in state.items()}

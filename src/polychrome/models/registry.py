@@ -30,7 +30,9 @@ class Entry:
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(name: str, builder: Callable[..., Colorizer], config_class: type | None = None, description: str = "", **options) -> None:
+def register(
+    name: str, builder: Callable[..., Colorizer], config_class: type | None = None, description: str = "", **options
+) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
     _REGISTRY[name] = Entry(name, builder, config_class, options, description)
@@ -66,8 +68,9 @@ def resolve_options(name: str, overrides: dict) -> dict:
     valid = _valid_options(entry)
     unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; "
-                         f"valid options: {', '.join(sorted(valid)) or 'none'}")
+        raise ValueError(
+            f"model {name!r} has no option {', '.join(unknown)}; valid options: {', '.join(sorted(valid)) or 'none'}"
+        )
     return entry.options | overrides
 
 

@@ -25,7 +25,9 @@ class WeightsError(Exception):
     """A weights file that is missing, unreadable, or made for another network; the message says which."""
 
 
-def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: Path | str, error: type[Exception] = WeightsError) -> None:
+def load_state_strict(
+    model: nn.Module, state: dict[str, Tensor], source: Path | str, error: type[Exception] = WeightsError
+) -> None:
     """``model.load_state_dict(state)``, failing in one line that names the missing, unexpected and
     wrongly shaped tensors (a file for another architecture), not a multi-line stack trace."""
     # BatchNorm's step counters are not learned and some files lack them: start them at zero.
@@ -34,13 +36,22 @@ def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: Path |
             state.setdefault(key, torch.zeros_like(value))
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or wrong:
-        details = "; ".join(filter(None, [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-            f"wrong shapes {', '.join(wrong[:5])}" if wrong else "",
-        ]))
+        details = "; ".join(
+            filter(
+                None,
+                [
+                    f"missing {', '.join(missing[:5])}" if missing else "",
+                    f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+                    f"wrong shapes {', '.join(wrong[:5])}" if wrong else "",
+                ],
+            )
+        )
         raise error(f"{source} does not fit the network {type(model).__name__}: {details}")
     model.load_state_dict(state, strict=True)
 
@@ -55,8 +66,14 @@ def bundled_weights(tag: str) -> Path:
     return path
 
 
-def save_weights(model: LoadedModel, path: str | Path, input_size: int | None = None, temperature: float | None = None,
-                 half: bool = False, **about: str) -> Path:
+def save_weights(
+    model: LoadedModel,
+    path: str | Path,
+    input_size: int | None = None,
+    temperature: float | None = None,
+    half: bool = False,
+    **about: str,
+) -> Path:
     """Write ``model`` (from ``build_model`` or a loader) with its card: registered name, options, input
     size and temperature (``input_size``/``temperature`` given here replace the card's); ``about`` adds
     text fields (the training config, command, revision, measured results). Written atomically. ``half``
@@ -65,8 +82,10 @@ def save_weights(model: LoadedModel, path: str | Path, input_size: int | None = 
     from safetensors.torch import save_file
 
     if not isinstance(model, LoadedModel):
-        raise TypeError(f"save_weights needs a model with its card (from build_model or a loader), got a bare "
-                        f"{type(model).__name__}: build it with polychrome.models.build_model(name, **options)")
+        raise TypeError(
+            f"save_weights needs a model with its card (from build_model or a loader), got a bare "
+            f"{type(model).__name__}: build it with polychrome.models.build_model(name, **options)"
+        )
     path, card = Path(path), model.card
     metadata = {
         "format": "polychrome-weights-1",
@@ -77,8 +96,11 @@ def save_weights(model: LoadedModel, path: str | Path, input_size: int | None = 
     } | about
     network = model.network
     learned = {name for name, _ in network.named_parameters()}
-    state = {k: (v.half() if half and k in learned else v).detach().contiguous().cpu()
-             for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {
+        k: (v.half() if half and k in learned else v).detach().contiguous().cpu()
+        for k, v in network.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     with atomic_path(path) as temporary:
         save_file(state, str(temporary), metadata=metadata)
         temporary.chmod(0o644)  # safetensors writes 0600; a weights file is made to be shared
@@ -94,8 +116,10 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     except Exception as error:  # not a safetensors file, or a damaged one
         raise WeightsError(f"{path} is not a readable safetensors file ({str(error)[:120]})") from None
     if metadata.get("format") != "polychrome-weights-1":
-        raise WeightsError(f"{path} is a safetensors file without polychrome's metadata (model name, options); "
-                           "export one with `polychrome export-weights RUN_DIR OUT.safetensors`")
+        raise WeightsError(
+            f"{path} is a safetensors file without polychrome's metadata (model name, options); "
+            "export one with `polychrome export-weights RUN_DIR OUT.safetensors`"
+        )
     return metadata
 
 
@@ -112,6 +136,10 @@ def load_weights(path: str | Path) -> LoadedModel:
     except ValueError as error:
         raise WeightsError(f"{path} names a model this polychrome cannot build: {error}") from None
     load_state_strict(model.network, load_file(str(path)), path)
-    card = model.card.replace(input_size=int(metadata["input_size"]), temperature=float(metadata["temperature"]),
-                              weights=str(path), weights_sha256=sha256_of(path))
+    card = model.card.replace(
+        input_size=int(metadata["input_size"]),
+        temperature=float(metadata["temperature"]),
+        weights=str(path),
+        weights_sha256=sha256_of(path),
+    )
     return LoadedModel(model.network, card).eval()

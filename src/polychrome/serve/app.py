@@ -37,9 +37,15 @@ MAX_TEMPERATURE = 10.0  # far flatter than the mean (T = 1); anything above is a
 log = logging.getLogger("polychrome.serve")
 
 
-def create_app(models: list[str] | None = None, db: Store | str | Path | None = None, upload_limit: int = 25 * 2**20,
-               max_pixels: int = 50_000_000, queue_timeout: float = 30.0, study_data: str | Path | None = None,
-               admin_token: str | None = None) -> FastAPI:
+def create_app(
+    models: list[str] | None = None,
+    db: Store | str | Path | None = None,
+    upload_limit: int = 25 * 2**20,
+    max_pixels: int = 50_000_000,
+    queue_timeout: float = 30.0,
+    study_data: str | Path | None = None,
+    admin_token: str | None = None,
+) -> FastAPI:
     """The app serving ``models`` (names or paths as ``polychrome.load_colorizer`` takes them, each loaded
     on first use). Files above ``upload_limit`` bytes or ``max_pixels`` pixels are refused; a request
     that waits more than ``queue_timeout`` seconds for the network gets 503. With ``db`` (a database URL
@@ -82,11 +88,19 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageReadError)
     async def unreadable(request: Request, error: ImageReadError) -> Response:
         if isinstance(error, TooManyPixels):
-            log.info("refused a %dx%d photo above the limit of %d pixels; `polychrome serve --max-pixels N` allows larger ones",
-                     error.width, error.height, error.limit)
-            return error_response(request, 422, f"this photo has too many pixels: {error.width}x{error.height} is "
-                                  f"{error.width * error.height:,} pixels, above this server's limit of {error.limit:,} "
-                                  f"({error.limit / 1e6:g} megapixels); send a smaller photo")
+            log.info(
+                "refused a %dx%d photo above the limit of %d pixels; `polychrome serve --max-pixels N` allows larger ones",
+                error.width,
+                error.height,
+                error.limit,
+            )
+            return error_response(
+                request,
+                422,
+                f"this photo has too many pixels: {error.width}x{error.height} is "
+                f"{error.width * error.height:,} pixels, above this server's limit of {error.limit:,} "
+                f"({error.limit / 1e6:g} megapixels); send a smaller photo",
+            )
         return error_response(request, 422, f"cannot use this image: {error.reason}")
 
     @app.exception_handler(QueueTimeout)
@@ -100,8 +114,11 @@ def photo(request: Request, image: Annotated[UploadFile, File()]) -> BinaryIO:
     if size == 0:
         raise HTTPException(422, "cannot use this image: the file is empty (0 bytes); choose a photo")
     if size is not None and size > limit:
-        raise HTTPException(413, f"the file is {size_in_words(size)}, above this server's limit of {size_in_words(limit)}; "
-                                 "send a smaller file")
+        raise HTTPException(
+            413,
+            f"the file is {size_in_words(size)}, above this server's limit of {size_in_words(limit)}; "
+            "send a smaller file",
+        )
     return image.file
 
 
@@ -127,12 +144,18 @@ async def list_models(request: Request) -> list[dict]:
 
 
 @router.post("/api/colorize")
-async def colorize(request: Request, image: Photo, model: Annotated[str | None, Form()] = None,
-                   temperature: Annotated[str | None, Form()] = None) -> Response:
+async def colorize(
+    request: Request,
+    image: Photo,
+    model: Annotated[str | None, Form()] = None,
+    temperature: Annotated[str | None, Form()] = None,
+) -> Response:
     """The upload colourised, as a PNG at its own size (alpha kept)."""
     state = request.app.state
     name = choose_model(state.models, model)
-    png = await state.gate.run(prediction_cache.colorize_png, state.models, name, image, state.max_pixels, parse_temperature(temperature))
+    png = await state.gate.run(
+        prediction_cache.colorize_png, state.models, name, image, state.max_pixels, parse_temperature(temperature)
+    )
     return Response(png, media_type="image/png")
 
 
@@ -143,7 +166,9 @@ async def predict(request: Request, image: Photo, model: Annotated[str | None, F
     name = choose_model(state.models, model)
     entry = await state.gate.run(prediction_cache.predict, state.models, name, image, state.max_pixels)
     height, width = entry.prediction.lightness.shape[-2:]
-    return {"token": state.cache.put(entry), "width": width, "height": height} | prediction_cache.describe(name, entry.pipeline)
+    return {"token": state.cache.put(entry), "width": width, "height": height} | prediction_cache.describe(
+        name, entry.pipeline
+    )
 
 
 @router.get("/api/render/{token}")
@@ -159,10 +184,15 @@ async def distribution(request: Request, token: str, x: Annotated[int, Query()],
     """The predicted distribution over the ab bins at pixel (x, y) of a kept prediction."""
     entry = find(request.app.state.cache, token)
     if entry.pipeline.card.head != "classification":
-        raise HTTPException(400, f"{entry.model} predicts ab directly (a regression model): it has no distribution over colours")
+        raise HTTPException(
+            400, f"{entry.model} predicts ab directly (a regression model): it has no distribution over colours"
+        )
     height, width = entry.prediction.lightness.shape[-2:]
     if not (0 <= x < width and 0 <= y < height):
-        raise HTTPException(400, f"pixel ({x}, {y}) lies outside the {width}x{height} image; x must be in [0, {width}) and y in [0, {height})")
+        raise HTTPException(
+            400,
+            f"pixel ({x}, {y}) lies outside the {width}x{height} image; x must be in [0, {width}) and y in [0, {height})",
+        )
     return await run_in_threadpool(prediction_cache.distribution, entry, x, y)
 
 
@@ -184,20 +214,26 @@ def parse_temperature(text: str | None) -> float | None:
     except ValueError:
         value = math.nan
     if not 0 < value <= MAX_TEMPERATURE:  # NaN fails every comparison
-        raise HTTPException(400, f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {text!r}; "
-                                 f"{DEFAULT_TEMPERATURE} is Zhang et al.'s, 1 the plain mean, smaller is more vivid")
+        raise HTTPException(
+            400,
+            f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {text!r}; "
+            f"{DEFAULT_TEMPERATURE} is Zhang et al.'s, 1 the plain mean, smaller is more vivid",
+        )
     return value
 
 
 def find(cache: PredictionCache, token: str) -> Entry:
     entry = cache.get(token)
     if entry is None:
-        raise HTTPException(404, "no colourisation with this token (the server keeps only recent ones); upload the photo again")
+        raise HTTPException(
+            404, "no colourisation with this token (the server keeps only recent ones); upload the photo again"
+        )
     return entry
 
 
-def serve(models: list[str] | None = None, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
-          **options) -> None:
+def serve(
+    models: list[str] | None = None, host: str = "127.0.0.1", port: int = 8000, db: str | None = None, **options
+) -> None:
     """Run the app with uvicorn until interrupted; ``options`` are ``create_app``'s other keywords.
     Listens on the loopback interface unless ``host`` says otherwise. Every model is loaded first, so a
     bad name fails here rather than on the first request."""

@@ -19,4 +19,6 @@ def error_response(request: Request, status: int, message: str, headers: Mapping
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     context = {"status": status, "title": HTTPStatus(status).phrase, "message": message}
-    return request.app.state.templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
+    return request.app.state.templates.TemplateResponse(
+        request, "error.html", context, status_code=status, headers=headers
+    )

@@ -11,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("polychrome.serve")
 
-MULTIPART_ALLOWANCE = 64 * 2**10  # a request may exceed the file limit by this much: boundaries, part headers, form fields
+MULTIPART_ALLOWANCE = (
+    64 * 2**10
+)  # a request may exceed the file limit by this much: boundaries, part headers, form fields
 DRAIN_BYTES = 256 * 2**20  # the most of a refused body read and thrown away so that the client sees the 413
 DRAIN_SECONDS = 30.0  # and the longest that takes (nginx's lingering_time)
 
@@ -54,7 +56,9 @@ class UploadLimit:
             if headers.get(b"expect", b"").lower() != b"100-continue":
                 await drain(receive)
             message = f"the upload is {size_in_words(int(declared))}, above this server's limit of {self._limit()}; send a smaller file"
-            return await JSONResponse({"error": message}, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            return await JSONResponse({"error": message}, status_code=413, headers={"Connection": "close"})(
+                scope, receive, send
+            )
         received = 0
 
         async def counting() -> Message:
@@ -64,8 +68,11 @@ class UploadLimit:
             if received > self.bound:
                 if message.get("more_body"):
                     await drain(receive)
-                raise HTTPException(413, f"the upload is larger than this server's limit of {self._limit()}; send a smaller file",
-                                    headers={"Connection": "close"})
+                raise HTTPException(
+                    413,
+                    f"the upload is larger than this server's limit of {self._limit()}; send a smaller file",
+                    headers={"Connection": "close"},
+                )
             return message
 
         await self.app(scope, counting, send)

@@ -56,8 +56,12 @@ class Models:
 
 def describe(name: str, pipeline: ColorizationPipeline) -> dict:
     card = pipeline.card
-    return {"name": name, "head": card.head, "input_size": card.input_size,
-            "temperature": card.temperature if card.head == "classification" else None}
+    return {
+        "name": name,
+        "head": card.head,
+        "input_size": card.input_size,
+        "temperature": card.temperature if card.head == "classification" else None,
+    }
 
 
 class QueueTimeout(Exception):
@@ -170,5 +174,12 @@ def distribution(entry: Entry, x: int, y: int) -> dict:
     bins = entry.pipeline.model.bins.cpu()
     top = int(p.argmax())
     colours = np.round(bin_colours(bins) * 255).astype(int)
-    return {"x": x, "y": y, "bins": bins.tolist(), "p": p.tolist(), "top": bins[top].tolist(), "top_p": float(p[top]),
-            "colors": ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in colours.tolist()]}
+    return {
+        "x": x,
+        "y": y,
+        "bins": bins.tolist(),
+        "p": p.tolist(),
+        "top": bins[top].tolist(),
+        "top_p": float(p[top]),
+        "colors": ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in colours.tolist()],
+    }

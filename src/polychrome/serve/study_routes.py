@@ -100,12 +100,18 @@ def cookie_participant(request: Request, name: str, store: StudyStore) -> str | 
 
 def _of_study(store: Store, participant: Any, name: str) -> str | None:
     try:
-        return participant if isinstance(participant, str) and participant and study_of(store, participant) == name else None
+        return (
+            participant
+            if isinstance(participant, str) and participant and study_of(store, participant) == name
+            else None
+        )
     except NotFound:
         return None
 
 
-def require_participant(name: str, store: StudyStore, participant: Annotated[str | None, Depends(cookie_participant)]) -> str:
+def require_participant(
+    name: str, store: StudyStore, participant: Annotated[str | None, Depends(cookie_participant)]
+) -> str:
     """The one guard of every participant's request (an unknown study is NotFound before anything else)."""
     if participant is None:
         get_study(store, name)
@@ -125,15 +131,22 @@ router = APIRouter()
 
 
 @router.get("/study/{name}", name="study_page")
-def study_page(request: Request, name: str, store: StudyStore,
-               participant: Annotated[str | None, Depends(cookie_participant)]) -> Response:
+def study_page(
+    request: Request, name: str, store: StudyStore, participant: Annotated[str | None, Depends(cookie_participant)]
+) -> Response:
     study = get_study(store, name)
-    return request.app.state.templates.TemplateResponse(request, "study.html", {"study": study, "resuming": participant is not None})
+    return request.app.state.templates.TemplateResponse(
+        request, "study.html", {"study": study, "resuming": participant is not None}
+    )
 
 
 @router.post("/api/study/{name}/start", name="study_start")
-def start(name: str, store: StudyStore, participant: Annotated[str | None, Depends(cookie_participant)],
-          body: Annotated[Any, Body()] = None) -> Response:
+def start(
+    name: str,
+    store: StudyStore,
+    participant: Annotated[str | None, Depends(cookie_participant)],
+    body: Annotated[Any, Body()] = None,
+) -> Response:
     """Start a participant, or resume the cookie's, or the one a page names in ``{"participant": id}``
     (its cookie was lost; an id this study does not know is refused, so the page can say so)."""
     named = body.get("participant") if isinstance(body, dict) else None
@@ -148,7 +161,9 @@ def start(name: str, store: StudyStore, participant: Annotated[str | None, Depen
 
 
 @router.get("/api/study/{name}/next", name="study_next")
-def next_pair(request: Request, name: str, store: StudyStore, participant: Annotated[str, Depends(require_participant)]) -> dict:
+def next_pair(
+    request: Request, name: str, store: StudyStore, participant: Annotated[str, Depends(require_participant)]
+) -> dict:
     trial = next_trial(store, participant)
     if trial is None:
         return {"done": True}
@@ -157,8 +172,9 @@ def next_pair(request: Request, name: str, store: StudyStore, participant: Annot
 
 
 @router.post("/api/study/{name}/answer", name="study_answer")
-def post_answer(store: StudyStore, participant: Annotated[str, Depends(require_participant)],
-                body: Annotated[Any, Body()] = None) -> dict:
+def post_answer(
+    store: StudyStore, participant: Annotated[str, Depends(require_participant)], body: Annotated[Any, Body()] = None
+) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("trial"), int) or isinstance(body.get("trial"), bool):
         raise StudyError('send JSON {"trial": <id>, "side": "left" or "right"}')
     side: Any = body.get("side")  # checked by answer, which names a bad value
@@ -182,14 +198,24 @@ def results(request: Request, name: str, store: StudyStore, token: str | None = 
     rates = fool_rates(store, name)
     figure = io.BytesIO()
     plot_fool_rates(rates, figure)
-    return request.app.state.templates.TemplateResponse(request, "study_results.html", {
-        "study": study, "rates": rates, "token": token,
-        "figure": "data:image/png;base64," + base64.b64encode(figure.getvalue()).decode()})
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "study_results.html",
+        {
+            "study": study,
+            "rates": rates,
+            "token": token,
+            "figure": "data:image/png;base64," + base64.b64encode(figure.getvalue()).decode(),
+        },
+    )
 
 
 @router.get("/api/study/{name}/results.csv", name="study_results_csv", dependencies=[Depends(require_admin)])
 def results_table(name: str, store: StudyStore) -> Response:
     text = io.StringIO()
     results_csv(store, name, text)
-    return Response(text.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-results.csv"'})
+    return Response(
+        text.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-results.csv"'},
+    )
