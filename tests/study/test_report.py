@@ -250,3 +250,31 @@ def test_the_report_regenerates_byte_identically(tmp_path):
         outputs.append({p.name: p.read_bytes() for p in sorted(readme.parent.iterdir()) if p.suffix in (".md", ".png")})
     assert outputs[0] == outputs[1] and len([n for n in outputs[0] if n.endswith(".png")]) >= 6
     shutil.rmtree(tmp_path / "two")
+
+
+def test_the_study_reads_measures_from_the_one_table():
+    """Every measure a study records is an entry of metrics.MEASURES, and a verdict's direction is the table's."""
+    from polychrome.metrics import MEASURES
+    from polychrome.study.rows import COLUMNS
+    from polychrome.study.summary import VERDICT_MEASURES
+
+    identity = {
+        "run",
+        "factor",
+        "level",
+        "seed",
+        "eval_set",
+        "train_images",
+        "wall_s",
+        "device",
+        "params",
+        "macs",
+        "checkpoint_images",
+        "temperature",
+        "eval_s",
+    }
+    assert set(COLUMNS) - identity <= set(MEASURES)
+    for measure in VERDICT_MEASURES:
+        if measure.computed_better is None:
+            assert measure.higher_is_better == (MEASURES[measure.column].better == "higher")
+    assert {m.column: m.higher_is_better for m in VERDICT_MEASURES}["psnr"] is True

@@ -16,6 +16,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from polychrome.metrics import MEASURES
 from polychrome.study.significance import Comparison, compare, correct
 from polychrome.study.spec import Factor, Study, base_config
 
@@ -24,19 +25,26 @@ Stat = tuple[float, float, int]  # mean, sample sd (NaN with one seed), number o
 
 @dataclass(frozen=True)
 class Measure:
-    column: str  # a results.csv column, or one computed from them (``prepared``)
+    """A measure the report gives verdicts on: a results.csv column, whose direction is the one
+    ``polychrome.metrics.MEASURES`` states, or a column the report computes (``prepared``), which states its own."""
+
+    column: str
     label: str
-    higher_is_better: bool
+    computed_better: str | None = None  # "higher" or "lower", for a computed column only
+
+    @property
+    def higher_is_better(self) -> bool:
+        return (self.computed_better or MEASURES[self.column].better) == "higher"
 
 
 # The measures every level gets a verdict on. False colour is not among them: results.csv holds no column for it.
 VERDICT_MEASURES = (
-    Measure("auc_rebalanced", "rebalanced AuC", True),
-    Measure("auc_raw", "raw AuC", True),
-    Measure("psnr", "PSNR", True),
-    Measure("colorfulness_gap", "colourfulness distance to the truth", False),
-    Measure("segment_accuracy", "segment accuracy", True),
-    Measure("classifier_accuracy", "classifier accuracy", True),
+    Measure("auc_rebalanced", "rebalanced AuC"),
+    Measure("auc_raw", "raw AuC"),
+    Measure("psnr", "PSNR"),
+    Measure("colorfulness_gap", "colourfulness distance to the truth", computed_better="lower"),
+    Measure("segment_accuracy", "segment accuracy"),
+    Measure("classifier_accuracy", "classifier accuracy"),
 )
 SUMMARISED = (
     "auc_rebalanced",
