@@ -99,12 +99,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     from polychrome.compare import markdown_table, write_report
-    from polychrome.evaluate import default_fit_data, evaluate, load_classifier
+    from polychrome.evaluate import TruthCache, default_fit_data, evaluate, load_classifier
     from polychrome.pipeline import load_model
 
     fit_data = args.fit_data or default_fit_data(args.data)
     names = names or [name.strip() for name in args.models.split(",") if name.strip()]
     classifier = load_classifier(args.classifier) if args.classifier else None
+    cache = TruthCache()  # what depends on the true images only, computed once for every model
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
@@ -121,6 +122,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
             workers=args.workers,
             device=args.device,
             name=name,
+            cache=cache,
         )
         models[name] = model
         results.append(result)
