@@ -7,15 +7,24 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polychrome.study.examples import write_examples
 from polychrome.study.rows import COLUMNS, CURVE_STEP, write_rows, write_text_atomic
 from polychrome.study.spec import EvalSet, Run, Study, base_config, training_config
 
+if TYPE_CHECKING:
+    from polychrome.evaluate import TruthCache
 
-def execute(study: Study, run: Run, workers: int = 2) -> Path:
-    """Train and evaluate one run, then write its rows (atomically, to its own file)."""
+
+def execute(study: Study, run: Run, workers: int = 2, cache: TruthCache | None = None) -> Path:
+    """Train and evaluate one run, then write its rows (atomically, to its own file). ``cache`` keeps what
+    depends on the evaluation sets' true images alone (segments, the classifier's answers) across the runs
+    of one runner; without it, across this run's budget points and sets."""
+    from polychrome.evaluate import TruthCache
     from polychrome.models import count_parameters
+
+    cache = cache if cache is not None else TruthCache()
 
     models, size, wall_s, train_images = _models(study, run)
     temperature = run.temperature if run.temperature is not None else base_config(study).temperature
@@ -38,7 +47,7 @@ def execute(study: Study, run: Run, workers: int = 2) -> Path:
             "temperature": temperature if model.card.head == "classification" else "",
         }
         for eval_set in study.evaluate:
-            result = _evaluation(study, run, model, point, size, temperature, eval_set, workers)
+            result = _evaluation(study, run, model, point, size, temperature, eval_set, workers, cache)
             if not point:
                 write_examples(study, run.key, model, size, temperature, eval_set)
             rows.append(at_point | {"eval_set": eval_set.name} | _measured(result))
@@ -89,7 +98,15 @@ def train_run(study: Study, run: Run) -> tuple[Path, float]:
 
 
 def _evaluation(
-    study: Study, run: Run, model, point: str, size: int, temperature: float, eval_set: EvalSet, workers: int
+    study: Study,
+    run: Run,
+    model,
+    point: str,
+    size: int,
+    temperature: float,
+    eval_set: EvalSet,
+    workers: int,
+    cache: TruthCache,
 ) -> dict:
     """The model's evaluation on the set: read from the run folder's cache, or computed and cached there."""
     from polychrome.evaluate import evaluate, load_classifier
@@ -108,6 +125,7 @@ def _evaluation(
         classifier,
         workers=workers,
         name=run.key,
+        cache=cache,
     )
     write_text_atomic(cached, json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
     return result

@@ -64,11 +64,14 @@ def run_study(
 
 
 def _run_here(study: Study, pending: list[Run], workers: int, log) -> None:
+    from polychrome.evaluate import TruthCache
+
+    cache = TruthCache()  # the true images' segments and classifier answers, computed once for every run here
     for k, run in enumerate(pending, 1):
         log(f"[{k}/{len(pending)}] {run.key} ({'baseline' if run.is_baseline else run.train_id})")
         with _claimed(study, run) as mine:
             if mine:
-                execute(study, run, workers)
+                execute(study, run, workers, cache)
             else:
                 log(f"  skipped: another runner on this machine is working on {run.name}")
 
