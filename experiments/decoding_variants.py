@@ -18,16 +18,19 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from polychrome.metrics import as_gray
 from polychrome.data import open_dataset
 from polychrome.evaluate import evaluate
-from polychrome.pipeline import colorize_images, load_model
+from polychrome.metrics import as_gray
 from polychrome.models import LoadedModel
 from polychrome.models.base import Colorizer
+from polychrome.pipeline import colorize_images, load_model
 
 SHIPPED = "runs/default-mix075-long"
-SHOWN = {"shipped": "shipped", "shipped + third leg + width 0.5 (mean)": "mean of 3 runs",
-         "shipped x plain CE (product)": "x plain CE"}  # variant -> its column in the figure (at T 0.6)
+SHOWN = {
+    "shipped": "shipped",
+    "shipped + third leg + width 0.5 (mean)": "mean of 3 runs",
+    "shipped x plain CE (product)": "x plain CE",
+}  # variant -> its column in the figure (at T 0.6)
 VARIANTS = {  # name -> (runs, flip, product)
     "shipped": ([SHIPPED], False, False),
     "shipped + its flip": ([SHIPPED], True, False),
@@ -76,14 +79,20 @@ def combined(name: str) -> LoadedModel:
 
 
 def report(data: str, path: str) -> None:
-    lines = [f"Decoding variants on `{data}` (experiments/decoding_variants.py).", "",
-             "| variant | T | AuC raw | AuC rebalanced | colourfulness | false colour % |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Decoding variants on `{data}` (experiments/decoding_variants.py).",
+        "",
+        "| variant | T | AuC raw | AuC rebalanced | colourfulness | false colour % |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name in VARIANTS:
         model = combined(name)
         for temperature in (0.38, 0.6):
             r = evaluate(model, data, temperature=temperature, workers=1)
-            lines.append(f"| {name} | {temperature} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | "
-                         f"{r['colorfulness']:.1f} | {100 * r['false_color']:.2f} |")
+            lines.append(
+                f"| {name} | {temperature} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | "
+                f"{r['colorfulness']:.1f} | {100 * r['false_color']:.2f} |"
+            )
             print(lines[-1], flush=True)
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -94,11 +103,19 @@ def figure(data: str, path: str, count: int) -> None:
     from polychrome.viz import image_grid
 
     dataset = open_dataset(data)
-    photos = [dataset[i][0] for i in torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()]
+    photos = [
+        dataset[i][0] for i in torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()
+    ]
     models = [combined(name) for name in SHOWN]
     rows = []
     for photo in photos:
-        rows.append([as_gray(photo), *[colorize_images(model, [photo], model.card.input_size, 0.6)[0] for model in models], photo])
+        rows.append(
+            [
+                as_gray(photo),
+                *[colorize_images(model, [photo], model.card.input_size, 0.6)[0] for model in models],
+                photo,
+            ]
+        )
     png = Path(path).with_suffix(".png")
     image_grid(rows, png, ["gray", *SHOWN.values(), "truth"], cell=2.6)
     if png != Path(path):

@@ -45,9 +45,13 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="candidate run directories")
     parser.add_argument("--data", default="folder:bsds500/images/val")
     parser.add_argument("--raw-margin", type=float, default=1.0, help="how far below gray's raw AuC a candidate may be")
-    parser.add_argument("--tie-margin", type=float, default=0.2,
-                        help="rebalanced AuC differences below this are ties, broken by less false colour "
-                             "(0.2: the seed-to-seed spread of the CIFAR-10 study)")
+    parser.add_argument(
+        "--tie-margin",
+        type=float,
+        default=0.2,
+        help="rebalanced AuC differences below this are ties, broken by less false colour "
+        "(0.2: the seed-to-seed spread of the CIFAR-10 study)",
+    )
     parser.add_argument("--out", required=True, help="the .safetensors file to write")
     parser.add_argument("--report", required=True, help="markdown table of every candidate")
     parser.add_argument("--half", action="store_true", help="export float16 weights (a wider network within 25 MB)")
@@ -56,20 +60,28 @@ def main() -> None:
     gray = evaluate(load_model("gray"), args.data, size=64, workers=1)
     rows = [("gray", "-", "-", gray)]
     for run in args.runs:
-        for temperature, result in zip(TEMPERATURES, evaluate_candidate(run, args.data, TEMPERATURES)):
+        for temperature, result in zip(TEMPERATURES, evaluate_candidate(run, args.data, TEMPERATURES), strict=True):
             rows.append((run, candidate_file(run).name, temperature, result))
-            print(f"{run} T={temperature}: raw {result['auc_raw']:.2f} rebalanced {result['auc_rebalanced']:.2f}", flush=True)
+            print(
+                f"{run} T={temperature}: raw {result['auc_raw']:.2f} rebalanced {result['auc_rebalanced']:.2f}",
+                flush=True,
+            )
     run, _, temperature, _ = choose(rows[1:], gray, args.raw_margin, args.tie_margin)
 
-    lines = [f"Candidates on `{args.data}` (each photo at its own resolution). Chosen: **{run}** at T = {temperature} "
-             f"(of the settings with raw AuC at least gray's - {args.raw_margin} and rebalanced AuC within "
-             f"{args.tie_margin} of the highest of them, the least false colour).", "",
-             "| run | checkpoint | T | AuC raw | AuC rebalanced | mean ab error | colourfulness (truth) | tint a, b (truth) | tint error | false colour % |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Candidates on `{args.data}` (each photo at its own resolution). Chosen: **{run}** at T = {temperature} "
+        f"(of the settings with raw AuC at least gray's - {args.raw_margin} and rebalanced AuC within "
+        f"{args.tie_margin} of the highest of them, the least false colour).",
+        "",
+        "| run | checkpoint | T | AuC raw | AuC rebalanced | mean ab error | colourfulness (truth) | tint a, b (truth) | tint error | false colour % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, checkpoint, t, r in rows:
-        lines.append(f"| {name} | {checkpoint} | {t} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | {r['mean_ab_error']:.2f} | "
-                     f"{r['colorfulness']:.1f} ({r['colorfulness_truth']:.1f}) | {r['tint'][0]:.1f}, {r['tint'][1]:.1f} "
-                     f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} | {100 * r['false_color']:.2f} |")
+        lines.append(
+            f"| {name} | {checkpoint} | {t} | {r['auc_raw']:.2f} | {r['auc_rebalanced']:.2f} | {r['mean_ab_error']:.2f} | "
+            f"{r['colorfulness']:.1f} ({r['colorfulness_truth']:.1f}) | {r['tint'][0]:.1f}, {r['tint'][1]:.1f} "
+            f"({r['tint_truth'][0]:.1f}, {r['tint_truth'][1]:.1f}) | {r['tint_error']:.2f} | {100 * r['false_color']:.2f} |"
+        )
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n")
     path = export(run, args.out, temperature, args.half)
@@ -96,7 +108,11 @@ def export(run: str, out: str, temperature: float, half: bool) -> Path:
     """The chosen candidate as the bundled weights file, decoding at ``temperature``."""
     if not run.endswith(".safetensors"):
         return export_weights(run, out, temperature, half)
-    about = {k: v for k, v in read_metadata(run).items() if k not in ("format", "model", "options", "input_size", "temperature")}
+    about = {
+        k: v
+        for k, v in read_metadata(run).items()
+        if k not in ("format", "model", "options", "input_size", "temperature")
+    }
     model = load_weights(run)
     return save_weights(model, out, temperature=temperature, half=half, **about)
 

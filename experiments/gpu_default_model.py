@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--run-dir", default="/tmp/gpu-default-model")
     parser.add_argument("--probe-steps", type=int, default=100)
-    parser.add_argument("--max-steps", type=int, help="at most this many steps, whatever the budget allows (a quick check)")
+    parser.add_argument(
+        "--max-steps", type=int, help="at most this many steps, whatever the budget allows (a quick check)"
+    )
     parser.add_argument("--data", default=".carry/data", help="POLYCHROME_DATA for the run (the packed photos)")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + 60 * args.minutes
@@ -56,14 +58,24 @@ def main(argv: list[str] | None = None) -> Path:
 
     seconds_to_train(deadline, args.minutes)  # a budget that cannot even cover the export fails before the probe
     config = load_config(args.config, [*args.set, "trainer.progress=false"])
-    rate = probe(load_config(args.config, [*args.set, "trainer.progress=false"]), Path(args.run_dir + "-probe"), args.probe_steps)
+    rate = probe(
+        load_config(args.config, [*args.set, "trainer.progress=false"]), Path(args.run_dir + "-probe"), args.probe_steps
+    )
     seconds = seconds_to_train(deadline, args.minutes)
     every = config.trainer.val_every  # end on a validation, so best.ckpt sees the schedule's end
-    planned = int(rate * seconds * LEFT_FOR_VALIDATION) if args.max_steps is None else min(args.max_steps, int(rate * seconds * LEFT_FOR_VALIDATION))
+    planned = (
+        int(rate * seconds * LEFT_FOR_VALIDATION)
+        if args.max_steps is None
+        else min(args.max_steps, int(rate * seconds * LEFT_FOR_VALIDATION))
+    )
     config.trainer.max_steps = max(every, planned // every * every)
     config.trainer.max_minutes = seconds / 60
-    print(f"probe: {rate:.1f} steps/s; training {config.trainer.max_steps} steps in at most {seconds:.0f} s", flush=True)
-    shutil.rmtree(args.run_dir, ignore_errors=True)  # one call, one run: Lightning's clock would carry a leftover's time over
+    print(
+        f"probe: {rate:.1f} steps/s; training {config.trainer.max_steps} steps in at most {seconds:.0f} s", flush=True
+    )
+    shutil.rmtree(
+        args.run_dir, ignore_errors=True
+    )  # one call, one run: Lightning's clock would carry a leftover's time over
     trainer = train(config, args.run_dir)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +84,9 @@ def main(argv: list[str] | None = None) -> Path:
     for name in ("config.yaml", "run.json"):
         shutil.copy(run / name, out / name)
     shutil.copy(sorted((run / "logs").glob("version_*/metrics.csv"))[-1], out / "metrics.csv")
-    print(f"trained {trainer.global_step} steps; wrote {weights} ({weights.stat().st_size / 2**20:.1f} MiB)", flush=True)
+    print(
+        f"trained {trainer.global_step} steps; wrote {weights} ({weights.stat().st_size / 2**20:.1f} MiB)", flush=True
+    )
     return weights
 
 
@@ -80,8 +94,10 @@ def seconds_to_train(deadline: float, minutes: float) -> float:
     """What the budget leaves for training now, keeping 30 s for the export and copying; none left is an error."""
     seconds = deadline - time.monotonic() - 30
     if seconds <= 0:
-        raise SystemExit(f"a budget of {minutes} min leaves no time to train (the probe's time is taken from it, and "
-                         "30 s are kept for the export): give more --minutes")
+        raise SystemExit(
+            f"a budget of {minutes} min leaves no time to train (the probe's time is taken from it, and "
+            "30 s are kept for the export): give more --minutes"
+        )
     return seconds
 
 

@@ -78,8 +78,12 @@ def _row(name, raw, rebalanced, false_color):
 def test_the_rule_keeps_raw_auc_and_breaks_rebalanced_ties_by_false_colour(selection):
     module, _ = selection
     gray = {"auc_raw": 89.0}
-    rows = [_row("loses raw AuC", 87.5, 75.0, 0.01), _row("best rebalanced", 88.5, 73.1, 0.08),
-            _row("tied, fewer blotches", 88.6, 73.0, 0.06), _row("clearly behind", 88.9, 72.5, 0.02)]
+    rows = [
+        _row("loses raw AuC", 87.5, 75.0, 0.01),
+        _row("best rebalanced", 88.5, 73.1, 0.08),
+        _row("tied, fewer blotches", 88.6, 73.0, 0.06),
+        _row("clearly behind", 88.9, 72.5, 0.02),
+    ]
     assert module.choose(rows, gray, raw_margin=1.0, tie_margin=0.2)[0] == "tied, fewer blotches"
     assert module.choose(rows, gray, raw_margin=1.0, tie_margin=0.05)[0] == "best rebalanced"
     assert module.choose(rows, gray, raw_margin=2.0, tie_margin=0.2)[0] == "loses raw AuC"
@@ -95,18 +99,31 @@ def test_a_weights_file_is_a_candidate_measured_beside_it_and_exported_at_the_ch
     from polychrome.models.weights import read_metadata
 
     module, calls = selection
-    trained = save_weights(build_model("eccv16", width=0.125), tmp_path / "gpu" / "gpu-default.safetensors", 64,
-                           temperature=0.38, half=True, commands='["polychrome train ..."]')
+    trained = save_weights(
+        build_model("eccv16", width=0.125),
+        tmp_path / "gpu" / "gpu-default.safetensors",
+        64,
+        temperature=0.38,
+        half=True,
+        commands='["polychrome train ..."]',
+    )
     module.evaluate_candidate(str(trained), "folder:val", (0.6,))
     module.evaluate_candidate(str(trained), "folder:val", (0.6,))
     assert len(calls) == 1 and len(list((tmp_path / "gpu" / "selection").glob("*.json"))) == 1
 
     out = module.export(str(trained), str(tmp_path / "default.safetensors"), 0.6, half=True)
     metadata = read_metadata(out)
-    assert (metadata["temperature"], metadata["input_size"], metadata["commands"]) == ("0.6", "64", '["polychrome train ..."]')
+    assert (metadata["temperature"], metadata["input_size"], metadata["commands"]) == (
+        "0.6",
+        "64",
+        '["polychrome train ..."]',
+    )
     before, after = load_weights(trained), load_weights(out)
     assert all(torch.equal(before.state_dict()[k], v) for k, v in after.state_dict().items())
     from safetensors.torch import load_file
 
-    assert {v.dtype for v in load_file(out).values()} == {torch.float16, torch.float32}  # still half (BatchNorm stats float32)
+    assert {v.dtype for v in load_file(out).values()} == {
+        torch.float16,
+        torch.float32,
+    }  # still half (BatchNorm stats float32)
     assert out.stat().st_mode & 0o777 == 0o644  # readable by others: safetensors alone writes 0600

@@ -74,7 +74,9 @@ def test_colorfulness_on_hand_computed_images():
 
 def test_psnr_ssim_and_nazeri_on_hand_computed_images():
     image = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    assert torch.isinf(psnr(image, image)).all() and torch.allclose(ssim(image, image), torch.ones(2, dtype=torch.float64))
+    assert torch.isinf(psnr(image, image)).all() and torch.allclose(
+        ssim(image, image), torch.ones(2, dtype=torch.float64)
+    )
     brighter = (image.int() + 5).clamp(max=255).to(torch.uint8)
     mse = ((brighter.double() - image.double()) ** 2).flatten(1).mean(1)
     assert torch.allclose(psnr(brighter, image), 10 * torch.log10(255**2 / mse))
@@ -95,7 +97,9 @@ def test_segment_majority_errors():
     even = segment_median_errors(torch.tensor([[1.0, 9.0]]), torch.tensor([[3, 3]]))
     assert even.tolist() == [9.0]  # 1 of 2 is not a majority
     measure = SegmentAccuracy(threshold=10)  # the same errors as a prediction off in a by them
-    measure.update(torch.stack([error, torch.zeros_like(error)])[None], torch.zeros(1, 2, 2, 3), [segments], torch.tensor([False]))
+    measure.update(
+        torch.stack([error, torch.zeros_like(error)])[None], torch.zeros(1, 2, 2, 3), [segments], torch.tensor([False])
+    )
     result = measure.compute()
     assert result["segment_accuracy"] == 0.5 and result["curve_segments"][50] == 1.0 and result["segments"] == 2
     assert result["segment_source"] == "slic"
@@ -108,10 +112,21 @@ def test_ssim_is_scikit_image_structural_similarity_with_the_papers_settings():
     generator = torch.Generator().manual_seed(1)
     for side in ((11, 11), (24, 37)):
         truth = torch.randint(0, 256, (2, 3, *side), dtype=torch.uint8, generator=generator)
-        predicted = (truth.int() + torch.randint(-40, 40, truth.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
-        expected = [structural_similarity(p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy(), channel_axis=2, data_range=255,
-                                          gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
-                    for p, t in zip(predicted, truth, strict=True)]
+        predicted = (
+            (truth.int() + torch.randint(-40, 40, truth.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
+        )
+        expected = [
+            structural_similarity(
+                p.permute(1, 2, 0).numpy(),
+                t.permute(1, 2, 0).numpy(),
+                channel_axis=2,
+                data_range=255,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for p, t in zip(predicted, truth, strict=True)
+        ]
         assert torch.allclose(ssim(predicted, truth), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
     assert ssim(truth[..., :10, :], truth[..., :10, :]).isnan().all()  # no window fits: no SSIM
 
@@ -140,7 +155,9 @@ def test_gray_on_a_known_image_and_a_known_shift(red_folder):
     assert (raw[:10] == 0).all() and (raw[11:] == 1).all()  # the curve steps at exactly 10
     assert shifted["segment_accuracy"] == 1  # within 10 (the threshold) everywhere
     assert gray["tint"] == pytest.approx([0, 0], abs=1e-4) and gray["tint_truth"] == pytest.approx([a, b], rel=1e-4)
-    assert gray["tint_error"] == pytest.approx(chroma, rel=1e-4) and shifted["tint_error"] == pytest.approx(10, abs=1e-3)
+    assert gray["tint_error"] == pytest.approx(chroma, rel=1e-4) and shifted["tint_error"] == pytest.approx(
+        10, abs=1e-3
+    )
     assert shifted["tint"] == pytest.approx([a + 6, b + 8], rel=1e-4)
     assert gray["false_color"] == 0 and shifted["false_color"] == 0  # 10 off is nearer than gray, far from the margin
     opposite = evaluate(Constant([-a, -b]), f"folder:{red_folder}", size=8, workers=0)
@@ -163,12 +180,21 @@ def varied_folder(tmp_path):
 def test_prediction_spread_tells_a_model_that_ignores_its_input(red_folder, varied_folder, monkeypatch, capsys):
     assert evaluate(Constant([10, 20]), f"folder:{varied_folder}", size=16, workers=0)["prediction_spread"] == 0
     assert evaluate(load_model("default"), f"folder:{varied_folder}", workers=0)["prediction_spread"] > 1
-    assert evaluate(Constant([10, 20]), f"folder:{red_folder}", size=8, workers=0)["prediction_spread"] is None  # no two of one size
+    assert (
+        evaluate(Constant([10, 20]), f"folder:{red_folder}", size=8, workers=0)["prediction_spread"] is None
+    )  # no two of one size
 
     import polychrome.pipeline
 
-    monkeypatch.setattr(polychrome.pipeline, "load_model", lambda name, *args: as_loaded(Constant([10, 20])) if name == "collapsed" else load_model(name))
-    assert main(["compare", "--data", f"folder:{varied_folder}", "--models", "gray,collapsed,default", "--size", "16"]) == 0
+    monkeypatch.setattr(
+        polychrome.pipeline,
+        "load_model",
+        lambda name, *args: as_loaded(Constant([10, 20])) if name == "collapsed" else load_model(name),
+    )
+    assert (
+        main(["compare", "--data", f"folder:{varied_folder}", "--models", "gray,collapsed,default", "--size", "16"])
+        == 0
+    )
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: collapsed predicts the same colours for every image")
 
@@ -186,14 +212,20 @@ def classifier_dir(tmp_path):
     folder.mkdir()
     network = timm.create_model("resnet18", pretrained=False, num_classes=2)
     safetensors.torch.save_file(network.state_dict(), folder / "classifier.safetensors")
-    (folder / "classifier.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16}))
+    (folder / "classifier.json").write_text(
+        json.dumps({"arch": "resnet18", "num_classes": 2, "classes": ["cold", "warm"], "size": 16})
+    )
     return folder
 
 
 def test_classifier_accuracy_beside_gray_and_truth(red_folder, classifier_dir, tmp_path):
     classifier = load_classifier(classifier_dir)
     # One frozen record of the network and how to feed it, nothing attached to the timm module
-    assert (classifier.size, classifier.source, tuple(classifier.mean.shape)) == (16, str(classifier_dir.resolve()), (1, 3, 1, 1))
+    assert (classifier.size, classifier.source, tuple(classifier.mean.shape)) == (
+        16,
+        str(classifier_dir.resolve()),
+        (1, 3, 1, 1),
+    )
     assert not [name for name in vars(classifier.module) if name.startswith("polychrome")]
     with pytest.raises(dataclasses.FrozenInstanceError):
         classifier.size = 32
@@ -220,7 +252,9 @@ def test_gray_anchor_on_real_imagenet_photos_at_256():
     dataset = open_dataset("folder:imagenette2-224/train", eval_transform(256))
     chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:2000].tolist()
     curves = AccuracyCurves(ab_gamut())
-    for batch in DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=64, num_workers=2, collate_fn=collate_images):
+    for batch in DataLoader(
+        SkipUnreadable(Subset(dataset, chosen)), batch_size=64, num_workers=2, collate_fn=collate_images
+    ):
         ab = uint8_to_lab(batch.images)[:, 1:]
         ab = ab[~is_grayscale(ab)]
         curves.update(torch.zeros_like(ab), ab)
@@ -231,13 +265,54 @@ def test_gray_anchor_on_real_imagenet_photos_at_256():
 
 def test_compare_writes_a_table_and_grids(red_folder, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["compare", "--data", f"folder:{red_folder}", "--models", "gray,mean", "--fit-data", f"folder:{red_folder}",
-                 "--size", "8", "--workers", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                f"folder:{red_folder}",
+                "--models",
+                "gray,mean",
+                "--fit-data",
+                f"folder:{red_folder}",
+                "--size",
+                "8",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = (out / "table.md").read_text()
     assert table.startswith("| model | images | mean_ab_error") and "| gray | 3 |" in table and "| mean | 3 |" in table
-    assert {p.name for p in out.iterdir()} >= {"table.md", "table.csv", "results.json", "curves.png", "errors.png", "examples.png"}
-    assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
-                 "--out", str(tmp_path / "one")]) == 0
+    assert {p.name for p in out.iterdir()} >= {
+        "table.md",
+        "table.csv",
+        "results.json",
+        "curves.png",
+        "errors.png",
+        "examples.png",
+    }
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                f"folder:{red_folder}",
+                "--model",
+                "gray",
+                "--size",
+                "8",
+                "--workers",
+                "0",
+                "--out",
+                str(tmp_path / "one"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "one" / "examples-worst.png").exists() and (tmp_path / "one" / "examples-best.png").exists()
     assert "protocol:" in capsys.readouterr().out
 
@@ -248,12 +323,48 @@ def test_examples_sets_how_many_photos_each_grid_shows(red_folder, tmp_path):
     heights = []
     for count in (1, 3):
         out = tmp_path / str(count)
-        assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
-                     "--out", str(out), "--examples", str(count)]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--data",
+                    f"folder:{red_folder}",
+                    "--model",
+                    "gray",
+                    "--size",
+                    "8",
+                    "--workers",
+                    "0",
+                    "--out",
+                    str(out),
+                    "--examples",
+                    str(count),
+                ]
+            )
+            == 0
+        )
         heights.append(Image.open(out / "examples-random.png").height)
     assert heights[1] > 2 * heights[0]
-    assert main(["evaluate", "--data", f"folder:{red_folder}", "--model", "gray", "--size", "8", "--workers", "0",
-                 "--out", str(tmp_path / "none"), "--examples", "0"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                f"folder:{red_folder}",
+                "--model",
+                "gray",
+                "--size",
+                "8",
+                "--workers",
+                "0",
+                "--out",
+                str(tmp_path / "none"),
+                "--examples",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "none" / "table.md").exists() and not list((tmp_path / "none").glob("examples*"))
 
 
@@ -276,22 +387,52 @@ def test_random_and_mean_fit_on_the_training_split_by_default(tmp_path):
 
 def test_what_depends_on_the_true_images_only_is_computed_once_and_gives_the_same_results(red_folder, classifier_dir):
     cache = TruthCache()
-    fresh = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir), cache=cache)
+    fresh = evaluate(
+        Constant(red_ab()),
+        f"folder:{red_folder}",
+        size=8,
+        workers=0,
+        classifier=load_classifier(classifier_dir),
+        cache=cache,
+    )
     assert sorted({key[0] for key in cache.kept}) == ["classify", "slic"]
     kept = dict(cache.kept)
-    again = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir), cache=cache)
+    again = evaluate(
+        Constant(red_ab()),
+        f"folder:{red_folder}",
+        size=8,
+        workers=0,
+        classifier=load_classifier(classifier_dir),
+        cache=cache,
+    )
     assert cache.kept.keys() == kept.keys()  # nothing new computed: the second classifier object is the same run
     assert {k: v for k, v in fresh.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
-    alone = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    alone = evaluate(
+        Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir)
+    )
     assert {k: v for k, v in alone.items() if k != "seconds"} == {k: v for k, v in fresh.items() if k != "seconds"}
 
 
 def test_every_measure_in_the_table_is_in_the_results_and_every_result_is_in_the_table(red_folder, classifier_dir):
-    result = evaluate(Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir))
+    result = evaluate(
+        Constant(red_ab()), f"folder:{red_folder}", size=8, workers=0, classifier=load_classifier(classifier_dir)
+    )
     for name in MEASURES:
         assert name in (result["curves"] if name in CURVES else result) or CURVES.get(name) in result["curves"], name
-    bookkeeping = {"model", "data", "protocol", "images", "grayscale_skipped", "unreadable", "pixels", "segment_threshold",
-                   "segment_source", "segments", "curves", "seconds"}
+    bookkeeping = {
+        "model",
+        "data",
+        "protocol",
+        "images",
+        "grayscale_skipped",
+        "unreadable",
+        "pixels",
+        "segment_threshold",
+        "segment_source",
+        "segments",
+        "curves",
+        "seconds",
+    }
     assert set(result) - bookkeeping == set(MEASURES) - set(CURVES)
 
 
@@ -303,10 +444,17 @@ def _measurements(seed: int, side: int = 12) -> dict:
     predicted_ab = truth_lab[:, 1:] + torch.randn(2, 2, side, side, generator=generator) * 15
     from polychrome.color import lab_to_uint8
 
-    return {"predicted_ab": predicted_ab, "truth_ab": truth_lab[:, 1:], "truth_lab": truth_lab, "truth_rgb": truth_rgb,
-            "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)), "labels": torch.tensor([0, seed % 2]),
-            "indices": torch.tensor([2 * seed, 2 * seed + 1]), "segments": [torch.arange(side * side).view(side, side) // 30] * 2,
-            "hand_segmented": torch.tensor([False, seed == 0])}
+    return {
+        "predicted_ab": predicted_ab,
+        "truth_ab": truth_lab[:, 1:],
+        "truth_lab": truth_lab,
+        "truth_rgb": truth_rgb,
+        "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)),
+        "labels": torch.tensor([0, seed % 2]),
+        "indices": torch.tensor([2 * seed, 2 * seed + 1]),
+        "segments": [torch.arange(side * side).view(side, side) // 30] * 2,
+        "hand_segmented": torch.tensor([False, seed == 0]),
+    }
 
 
 def test_the_measures_of_two_processes_merged_are_those_of_one_process_over_all_images(classifier_dir):

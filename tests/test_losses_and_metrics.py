@@ -122,13 +122,18 @@ def test_rebalanced_auc_matches_a_direct_slow_implementation():
 
 
 def test_false_color_counts_colour_that_is_worse_than_gray_by_the_margin():
-    truth = torch.tensor([[-40.0, 40.0], [-40.0, 40.0], [-40.0, 40.0], [0.0, 0.0], [0.0, 0.0], [-40.0, 40.0]]).T[None, :, :, None]
-    predicted = torch.tensor([[0.0, 0.0],     # gray: never false colour
-                              [40.0, 20.0],   # a red patch on a green leaf: 82.5 away, gray 56.6 -> false
-                              [10.0, 20.0],   # brown on green: about as far as gray is -> not counted
-                              [15.0, 15.0],   # a cast of chroma 21.2 on a neutral surface -> false
-                              [10.0, 10.0],   # chroma 14.1 on neutral: under the margin
-                              [-38.0, 41.0]]  # nearly right
-                             ).T[None, :, :, None]
+    truth = torch.tensor([[-40.0, 40.0], [-40.0, 40.0], [-40.0, 40.0], [0.0, 0.0], [0.0, 0.0], [-40.0, 40.0]]).T[
+        None, :, :, None
+    ]
+    predicted = torch.tensor(
+        [
+            [0.0, 0.0],  # gray: never false colour
+            [40.0, 20.0],  # a red patch on a green leaf: 82.5 away, gray 56.6 -> false
+            [10.0, 20.0],  # brown on green: about as far as gray is -> not counted
+            [15.0, 15.0],  # a cast of chroma 21.2 on a neutral surface -> false
+            [10.0, 10.0],  # chroma 14.1 on neutral: under the margin
+            [-38.0, 41.0],
+        ]  # nearly right
+    ).T[None, :, :, None]
     assert false_color(predicted, truth)[0, :, 0].tolist() == [False, True, False, True, False, False]
     assert false_color(predicted, truth, margin=10)[0, :, 0].tolist() == [False, True, False, True, True, False]

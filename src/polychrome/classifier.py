@@ -49,7 +49,9 @@ def load_timm_backbone(name: str, weights: str | None, num_classes: int) -> nn.M
         )
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise BackboneError(f"backbone weights not found at {path}: download the timm weights for {name} and pass their path")
+        raise BackboneError(
+            f"backbone weights not found at {path}: download the timm weights for {name} and pass their path"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -84,7 +86,9 @@ class Classifier:
     @torch.no_grad()
     def predict(self, images: Tensor) -> Tensor:
         """Top-1 class of uint8 RGB images (N, 3, H, W), each resized (antialiased) to size x size -> (N,)."""
-        x = torch.nn.functional.interpolate(images.cpu().float() / 255, size=(self.size,) * 2, mode="bilinear", antialias=True)
+        x = torch.nn.functional.interpolate(
+            images.cpu().float() / 255, size=(self.size,) * 2, mode="bilinear", antialias=True
+        )
         return self.module(normalize(x, self.mean, self.std)).argmax(1)
 
 
@@ -110,7 +114,13 @@ def export_classifier(checkpoint: Path, run_dir: Path, classes: list) -> Path:
     state = {k.removeprefix("model."): v.contiguous() for k, v in saved["state_dict"].items() if k.startswith("model.")}
     config = saved["hyper_parameters"]["config"]
     save_file(state, run_dir / "classifier.safetensors")
-    meta = {"arch": config["model"]["name"], "num_classes": len(classes), "classes": [str(c) for c in classes],
-            "size": config["data"]["size"], "checkpoint": checkpoint.name, "step": saved["global_step"]}
+    meta = {
+        "arch": config["model"]["name"],
+        "num_classes": len(classes),
+        "classes": [str(c) for c in classes],
+        "size": config["data"]["size"],
+        "checkpoint": checkpoint.name,
+        "step": saved["global_step"],
+    }
     (run_dir / "classifier.json").write_text(json.dumps(meta, indent=1))
     return run_dir / "classifier.safetensors"

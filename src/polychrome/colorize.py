@@ -155,14 +155,8 @@ def colorize_paths(
                 (job, pool.submit(_finish, plane, ab, alpha, job.target))
                 for (job, alpha, plane, _), ab in zip(loaded, abs_, strict=True)
             ]
-            if distribution and loaded:  # drawn from the same forward pass and the colours just written
-                from polychrome.viz import plot_pixel_distributions
-
-                for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu(), strict=True):
-                    if future.exception() is None:  # a failed write is reported by _collect
-                        plot_pixel_distributions(
-                            future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target)
-                        )
+            if distribution and loaded:
+                _draw_distributions(writing, output, pipeline)
             if bar is not None:
                 bar.update(len(batches[index]))
         _collect(writing, report)
@@ -170,6 +164,17 @@ def colorize_paths(
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _draw_distributions(writing: list[tuple[Job, Future]], output: Tensor, pipeline: ColorizationPipeline) -> None:
+    """Each written image's distribution figure, from the same forward pass and the colours just written."""
+    from polychrome.viz import plot_pixel_distributions
+
+    for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu(), strict=True):
+        if future.exception() is None:  # a failed write is reported by _collect
+            plot_pixel_distributions(
+                future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target)
+            )
 
 
 def _read_batch(size: int, jobs: list[Job], overwrite: bool) -> tuple[list, list[tuple[Path, str]]]:

@@ -40,10 +40,14 @@ def random_images(per_image_error: dict, count: int) -> list:
     """``count`` image indices drawn with a fixed seed from the indices alone, so every model (and every
     retrained model) is shown on the same photos."""
     indices = sorted(per_image_error, key=int)
-    return [indices[i] for i in torch.randperm(len(indices), generator=torch.Generator().manual_seed(0))[:count].tolist()]
+    return [
+        indices[i] for i in torch.randperm(len(indices), generator=torch.Generator().manual_seed(0))[:count].tolist()
+    ]
 
 
-def write_report(results: list[dict], models: Mapping[str, LoadedModel | Colorizer], out: str | Path, examples: int = 4) -> None:
+def write_report(
+    results: list[dict], models: Mapping[str, LoadedModel | Colorizer], out: str | Path, examples: int = 4
+) -> None:
     """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
 
     One model: its worst, best and random images by mean ab error (gray input / prediction / truth).
@@ -69,8 +73,12 @@ def write_report(results: list[dict], models: Mapping[str, LoadedModel | Coloriz
     protocol = first["protocol"]
     random_pick = random_images(first["per_image_error"], examples)
     if len(models) == 1:
-        (name, model), = models.items()
-        picks = {"worst": [i for i, _ in errors[::-1][:examples]], "best": [i for i, _ in errors[:examples]], "random": random_pick}
+        ((name, model),) = models.items()
+        picks = {
+            "worst": [i for i, _ in errors[::-1][:examples]],
+            "best": [i for i, _ in errors[:examples]],
+            "random": random_pick,
+        }
         for kind, indices in picks.items():
             images = _images(first["data"], protocol["eval_size"], indices)
             predicted = colorize_images(model, images, protocol["size"], protocol["temperature"])
@@ -79,6 +87,9 @@ def write_report(results: list[dict], models: Mapping[str, LoadedModel | Coloriz
             image_grid(rows, out / f"examples-{kind}.png", ["gray input", name, "truth"], titles)
     else:
         images = _images(first["data"], protocol["eval_size"], random_pick)
-        columns = [colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"]) for (name, model), r in zip(models.items(), results, strict=True)]
+        columns = [
+            colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"])
+            for (name, model), r in zip(models.items(), results, strict=True)
+        ]
         rows = [[as_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
         image_grid(rows, out / "examples.png", ["gray input", *models, "truth"])

@@ -105,7 +105,9 @@ def slic_segments(image: Tensor) -> Tensor:
     from skimage.segmentation import slic
 
     count = min(100, max(4, image.shape[1] * image.shape[2] // 64))
-    return torch.from_numpy(slic(image.permute(1, 2, 0).cpu().numpy(), n_segments=count, compactness=10, start_label=0).astype(np.int64))
+    return torch.from_numpy(
+        slic(image.permute(1, 2, 0).cpu().numpy(), n_segments=count, compactness=10, start_label=0).astype(np.int64)
+    )
 
 
 def _truth_segments(image: Tensor, cache: TruthCache) -> Tensor:
@@ -167,8 +169,14 @@ def evaluate(
     source_index = dataset.indices if isinstance(dataset, Subset) else range(length(dataset))
     loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
     cache = cache or TruthCache()
-    metrics = metrics_for(list(MEASURES), bins=ab_gamut("zhang"), classes=classes_of(dataset), threshold=segment_threshold,
-                          classifier=classifier, cache=cache).to(device)
+    metrics = metrics_for(
+        list(MEASURES),
+        bins=ab_gamut("zhang"),
+        classes=classes_of(dataset),
+        threshold=segment_threshold,
+        classifier=classifier,
+        cache=cache,
+    ).to(device)
     reading = _Reading()
     start = time.perf_counter()
     for batch in loader:
@@ -179,9 +187,13 @@ def evaluate(
     seconds = time.perf_counter() - start
     if reading.images == reading.gray:
         raise ValueError(f"no colour images to evaluate in {data} ({reading.images} read, {reading.gray} grayscale)")
-    protocol = {"size": size, "eval_size": eval_size, "temperature": temperature,
-                "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
-                "model_input": f"L resized to {size}x{size}; ab upsampled bilinearly and joined with the image's own L"}
+    protocol = {
+        "size": size,
+        "eval_size": eval_size,
+        "temperature": temperature,
+        "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
+        "model_input": f"L resized to {size}x{size}; ab upsampled bilinearly and joined with the image's own L",
+    }
     return _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
 
 
@@ -217,10 +229,16 @@ def _measurements(group: list[tuple], dataset: Dataset, eval_size: int | None, c
     # BSDS500's human segmentations where the images have them at their own size (index: whole dataset)
     hand = [bsds_segments(_source_path(dataset, index)) if eval_size is None else None for index in indices]
     return {
-        "predicted_ab": predicted_ab, "truth_ab": truth_lab[:, 1:], "truth_lab": truth_lab, "truth_rgb": images,
+        "predicted_ab": predicted_ab,
+        "truth_ab": truth_lab[:, 1:],
+        "truth_lab": truth_lab,
+        "truth_rgb": images,
         "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)),
-        "labels": torch.tensor(labels, device=images.device), "indices": torch.tensor(indices, device=images.device),
-        "segments": [s if s is not None else _truth_segments(image, cache) for s, image in zip(hand, images, strict=True)],
+        "labels": torch.tensor(labels, device=images.device),
+        "indices": torch.tensor(indices, device=images.device),
+        "segments": [
+            s if s is not None else _truth_segments(image, cache) for s, image in zip(hand, images, strict=True)
+        ],
         "hand_segmented": torch.tensor([s is not None for s in hand], device=images.device),
     }
 
@@ -228,11 +246,40 @@ def _measurements(group: list[tuple], dataset: Dataset, eval_size: int | None, c
 def _results(name: str, data: str, protocol: dict, reading: _Reading, measured: dict, seconds: float) -> dict:
     """The results dict, its keys in the order evaluate has always written them."""
     curves = {kind: measured.pop(key) for key, kind in CURVES.items()}
-    head = {"model": name, "data": data, "protocol": protocol, "images": reading.images - reading.gray,
-            "grayscale_skipped": reading.gray, "unreadable": reading.unreadable, "pixels": measured.pop("pixels")}
-    order = ["total_ab_error", "mean_ab_error", "mean_ab_l1", "auc_raw", "auc_rebalanced", "psnr", "ssim", "colorfulness",
-             "colorfulness_truth", "delta_colorfulness", "tint", "tint_truth", "tint_error", "false_color", "prediction_spread",
-             "pixel_accuracy_2pct", "segment_accuracy", "segment_threshold", "segment_source", "segments", "classifier_accuracy",
-             "classifier_accuracy_gray", "classifier_accuracy_truth", "per_class"]
+    head = {
+        "model": name,
+        "data": data,
+        "protocol": protocol,
+        "images": reading.images - reading.gray,
+        "grayscale_skipped": reading.gray,
+        "unreadable": reading.unreadable,
+        "pixels": measured.pop("pixels"),
+    }
+    order = [
+        "total_ab_error",
+        "mean_ab_error",
+        "mean_ab_l1",
+        "auc_raw",
+        "auc_rebalanced",
+        "psnr",
+        "ssim",
+        "colorfulness",
+        "colorfulness_truth",
+        "delta_colorfulness",
+        "tint",
+        "tint_truth",
+        "tint_error",
+        "false_color",
+        "prediction_spread",
+        "pixel_accuracy_2pct",
+        "segment_accuracy",
+        "segment_threshold",
+        "segment_source",
+        "segments",
+        "classifier_accuracy",
+        "classifier_accuracy_gray",
+        "classifier_accuracy_truth",
+        "per_class",
+    ]
     ordered = {key: measured.pop(key) for key in order}
     return head | ordered | {"curves": curves} | measured | {"seconds": seconds}

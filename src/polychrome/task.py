@@ -20,7 +20,7 @@ from polychrome.config import TrainConfig, config_to_dict, load_config
 from polychrome.data.datasets import Batch
 from polychrome.losses import colour_loss
 from polychrome.metrics import compute_all, metrics_for
-from polychrome.models import create_model
+from polychrome.models import Colorizer, create_model
 from polychrome.models.base import upsample_ab
 
 # What validation logs (as val/<name>), read from polychrome.metrics.MEASURES; the first three on the progress bar.
@@ -55,6 +55,8 @@ class _Task(L.LightningModule):
 
 class ColorizationTask(_Task):
     monitor = "val/auc_rebalanced"  # what best.ckpt is chosen by
+    model: Colorizer
+    class_weights: Tensor  # (Q,) the rebalancing weight of each bin (ones without rebalancing)
 
     def __init__(self, config: dict, class_weights: Tensor | None = None):
         super().__init__()
@@ -67,7 +69,9 @@ class ColorizationTask(_Task):
         if class_weights is None:
             class_weights = torch.ones(bins)
         self.register_buffer("class_weights", class_weights.float())
-        self.measures = metrics_for(VALIDATION_MEASURES, bins=ab_gamut("zhang"))  # summed across processes by torchmetrics
+        self.measures = metrics_for(
+            VALIDATION_MEASURES, bins=ab_gamut("zhang")
+        )  # summed across processes by torchmetrics
 
     @classmethod
     def from_config(cls, config: TrainConfig, class_weights: Tensor | None = None) -> ColorizationTask:
@@ -94,7 +98,9 @@ class ColorizationTask(_Task):
         lightness, ab = self._lab(batch)
         colour = ~is_grayscale(ab)
         if colour.any():
-            predicted = upsample_ab(self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]).float()
+            predicted = upsample_ab(
+                self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]
+            ).float()
             self.measures.update(predicted_ab=predicted, truth_ab=ab[colour])
 
     def on_validation_epoch_end(self) -> None:
@@ -102,7 +108,9 @@ class ColorizationTask(_Task):
         results = compute_all(self.measures)  # on every process: computing is where torchmetrics reduces
         for name in VALIDATION_MEASURES:
             if results[name] is not None:
-                self.log(f"val/{name}", float(results[name]), prog_bar=name in VALIDATION_MEASURES[:2], rank_zero_only=False)
+                self.log(
+                    f"val/{name}", float(results[name]), prog_bar=name in VALIDATION_MEASURES[:2], rank_zero_only=False
+                )
         self.measures.reset()
 
 
@@ -148,7 +156,9 @@ def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
     if o.schedule not in ("constant", "cosine", "step"):
         raise ValueError(f"optim.schedule must be constant, cosine or step, got {o.schedule!r}")
     if o.schedule == "step" and len(o.milestones) != len(o.milestone_factors):
-        raise ValueError(f"optim.milestones ({len(o.milestones)}) and optim.milestone_factors ({len(o.milestone_factors)}) must pair up")
+        raise ValueError(
+            f"optim.milestones ({len(o.milestones)}) and optim.milestone_factors ({len(o.milestone_factors)}) must pair up"
+        )
 
     def factor(step: int) -> float:
         if step < o.warmup_steps:
@@ -157,10 +167,13 @@ def adam_with_schedule(model: torch.nn.Module, config: TrainConfig) -> dict:
             progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
             return o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
         if o.schedule == "step":
-            return next((f for m, f in sorted(zip(o.milestones, o.milestone_factors, strict=True), reverse=True) if step >= m), 1.0)
+            return next(
+                (f for m, f in sorted(zip(o.milestones, o.milestone_factors, strict=True), reverse=True) if step >= m),
+                1.0,
+            )
         return 1.0
 
     trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen fusion backbone stays out
-    optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=(o.betas[0], o.betas[1]), weight_decay=o.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
@@ -27,8 +29,18 @@ from polychrome.config import TrainConfig, config_to_dict, load_config, save_con
 from polychrome.losses import CLASSIFICATION_LOSSES
 
 # Settings a resumed run may change (how long, how often); anything else means a different experiment.
-RESUMABLE_CHANGES = {"trainer.max_steps", "trainer.max_minutes", "trainer.val_every", "trainer.checkpoint_every", "trainer.log_every",
-                     "trainer.progress", "trainer.keep_last", "data.workers", "trainer.devices", "trainer.accelerator"}
+RESUMABLE_CHANGES = {
+    "trainer.max_steps",
+    "trainer.max_minutes",
+    "trainer.val_every",
+    "trainer.checkpoint_every",
+    "trainer.log_every",
+    "trainer.progress",
+    "trainer.keep_last",
+    "data.workers",
+    "trainer.devices",
+    "trainer.accelerator",
+}
 
 
 class RunDirError(Exception):
@@ -38,15 +50,19 @@ class RunDirError(Exception):
 def git_revision() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
-        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        revision = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
         return revision + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):  # a copy without .git (a lent machine) may be told its revision
         return os.environ.get("POLYCHROME_GIT_REVISION", "unknown (not a git checkout)")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
+    flat: dict[str, object] = {}
     for key, value in tree.items():
         if isinstance(value, dict) and key != "options":
             flat |= _flatten(value, f"{prefix}{key}.")
@@ -64,7 +80,9 @@ def _check_same_experiment(run_dir: Path, config: TrainConfig) -> None:
     changed = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
     if changed:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed)
-        raise RunDirError(f"{run_dir} holds a run with a different config ({details}); use another --run-dir, or the same settings to resume")
+        raise RunDirError(
+            f"{run_dir} holds a run with a different config ({details}); use another --run-dir, or the same settings to resume"
+        )
 
 
 def class_weights_for(config: TrainConfig) -> torch.Tensor | None:
@@ -74,15 +92,23 @@ def class_weights_for(config: TrainConfig) -> torch.Tensor | None:
     from polychrome.data import dataset_prior
 
     gamut = config.model.options.get("gamut", "zhang")
-    prior = dataset_prior(config.data.train, config.data.size, gamut, config.loss.prior_sigma, workers=config.data.workers)
+    prior = dataset_prior(
+        config.data.train, config.data.size, gamut, config.loss.prior_sigma, workers=config.data.workers
+    )
     return rebalancing_weights(prior, config.loss.mix)
 
 
 def _record_session(run_dir: Path) -> None:
     path = run_dir / "run.json"
     record = json.loads(path.read_text()) if path.exists() else {"sessions": []}
-    record["sessions"].append({"git_revision": git_revision(), "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               "torch": torch.__version__})
+    record["sessions"].append(
+        {
+            "git_revision": git_revision(),
+            "command": sys.argv,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "torch": torch.__version__,
+        }
+    )
     path.write_text(json.dumps(record, indent=1))
 
 
@@ -104,16 +130,20 @@ def _task(config: TrainConfig, data):
     """The LightningModule of the config's task (a compiled network if asked)."""
     from polychrome.task import ClassificationTask, ColorizationTask
 
+    task: ClassificationTask | ColorizationTask
     if config.task == "classify":
         data.setup()
         classes = data.train_set.classes
         if not classes:
-            raise ValueError(f"task=classify needs labelled images, and {config.data.train} has no classes (class sub-folders)")
+            raise ValueError(
+                f"task=classify needs labelled images, and {config.data.train} has no classes (class sub-folders)"
+            )
         task = ClassificationTask(config_to_dict(config), len(classes))
     else:
         task = ColorizationTask.from_config(config, class_weights_for(config))
     if config.trainer.compile:
-        task.model = torch.compile(task.model)
+        # an OptimizedModule, which forwards attribute access (bins, predict_ab) to the network it wraps
+        task.model = cast(Any, torch.compile(task.model))
     return task
 
 
@@ -123,11 +153,26 @@ def _callbacks(config: TrainConfig, checkpoints: Path, monitor: str) -> list:
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 
     t = config.trainer
-    periodic = ModelCheckpoint(dirpath=checkpoints, filename="step{step:07d}", every_n_train_steps=t.checkpoint_every,
-                               save_top_k=t.keep_last, monitor="step", mode="max", save_last=True, auto_insert_metric_name=False,
-                               enable_version_counter=False)  # a copied run's last.ckpt is ours to replace, not to version
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode="max", save_top_k=1,
-                           auto_insert_metric_name=False, enable_version_counter=False)
+    periodic = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="step{step:07d}",
+        every_n_train_steps=t.checkpoint_every,
+        save_top_k=t.keep_last,
+        monitor="step",
+        mode="max",
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )  # a copied run's last.ckpt is ours to replace, not to version
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
     throughput = ThroughputMonitor(batch_size_fn=lambda batch: len(batch.images), window_size=max(2, t.log_every))
     return [periodic, best, LearningRateMonitor(logging_interval="step"), throughput]
 
@@ -141,12 +186,26 @@ def _trainer(config: TrainConfig, run_dir: Path, callbacks: list):
     on_gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
     session = len(list((run_dir / "logs").glob("version_*"))) if (run_dir / "logs").exists() else 0
     return L.Trainer(
-        max_steps=t.max_steps, max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None, max_epochs=-1,
-        val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        log_every_n_steps=t.log_every, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision or ("bf16-mixed" if on_gpu else "32-true"), callbacks=callbacks,
-        logger=[CSVLogger(run_dir, name="logs", version=f"version_{session}"), TensorBoardLogger(run_dir, name="tb", version=f"version_{session}")],
-        use_distributed_sampler=False, enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=run_dir,
+        max_steps=t.max_steps,
+        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
+        max_epochs=-1,
+        val_check_interval=t.val_every,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=t.log_every,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=cast(Any, t.precision or ("bf16-mixed" if on_gpu else "32-true")),
+        callbacks=callbacks,
+        logger=[
+            CSVLogger(run_dir, name="logs", version=f"version_{session}"),
+            TensorBoardLogger(run_dir, name="tb", version=f"version_{session}"),
+        ],
+        use_distributed_sampler=False,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )
 
@@ -161,7 +220,7 @@ def _fit(trainer, task, data, resume: Path | None) -> None:
         trainer.fit(task, datamodule=data, ckpt_path=resume, **safe)
 
 
-def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
+def train(config: TrainConfig, run_dir: str | Path, callbacks: Sequence = ()):
     """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished.
 
     ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests)."""
@@ -178,7 +237,11 @@ def train(config: TrainConfig, run_dir: str | Path, callbacks: list = ()):
     if trainer.global_step > saved_step(last):  # the final steps fell between periodic checkpoints
         trainer.save_checkpoint(last)
     if config.task == "classify" and trainer.is_global_zero:
-        export_classifier(checkpoints / ("best.ckpt" if (checkpoints / "best.ckpt").exists() else "last.ckpt"), run_dir, data.train_set.classes)
+        export_classifier(
+            checkpoints / ("best.ckpt" if (checkpoints / "best.ckpt").exists() else "last.ckpt"),
+            run_dir,
+            data.train_set.classes,
+        )
     return trainer
 
 
@@ -192,7 +255,7 @@ def saved_step(path: Path) -> int:
 def _newest_checkpoint(paths: list[Path]) -> Path | None:
     """The checkpoint with the most steps: last.ckpt, or one Lightning saved on a SLURM time-limit signal."""
     steps = {path: saved_step(path) for path in paths}
-    newest = max(steps, key=steps.get, default=None)
+    newest = max(steps, key=steps.__getitem__, default=None)
     return newest if newest is not None and steps[newest] >= 0 else None
 
 
@@ -201,7 +264,9 @@ def read_metrics(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     import csv
 
     series: dict[str, dict[int, float]] = {}
-    for path in sorted(Path(run_dir).glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])):
+    for path in sorted(
+        Path(run_dir).glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])
+    ):
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
                 for name, value in row.items():

@@ -57,8 +57,14 @@ def resnet_weights(tmp_path):
 
 
 def test_fusion_with_a_local_timm_classifier_is_frozen(resnet_weights):
-    model = create_model("fusion", width=0.25, backbone="timm:resnet18", backbone_weights=str(resnet_weights),
-                         backbone_classes=10, backbone_size=32)
+    model = create_model(
+        "fusion",
+        width=0.25,
+        backbone="timm:resnet18",
+        backbone_weights=str(resnet_weights),
+        backbone_classes=10,
+        backbone_size=32,
+    )
     assert model.fusion[0].in_channels == 64 + 10
     model.train()
     assert not model.backbone.training

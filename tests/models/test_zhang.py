@@ -45,7 +45,9 @@ def test_eccv16_is_zhangs_network():
 def test_ablations_are_config_fields():
     tiny = {"width": 0.125}
     assert not any(isinstance(m, nn.BatchNorm2d) for m in create_model("eccv16_nobn", **tiny).modules())
-    assert all(m.dilation == (1, 1) for m in create_model("eccv16_nodilation", **tiny).modules() if isinstance(m, nn.Conv2d))
+    assert all(
+        m.dilation == (1, 1) for m in create_model("eccv16_nodilation", **tiny).modules() if isinstance(m, nn.Conv2d)
+    )
     maxpool = create_model("eccv16_maxpool", **tiny)
     assert sum(isinstance(m, nn.MaxPool2d) for m in maxpool.modules()) == 3
     assert all(m.stride == (1, 1) for m in maxpool.encoder.modules() if isinstance(m, nn.Conv2d))
@@ -66,9 +68,9 @@ def test_ablations_are_config_fields():
 
 
 def test_bad_names_and_options_list_the_choices():
-    with pytest.raises(ValueError, match="choose one of: .*eccv16"):
+    with pytest.raises(ValueError, match=r"choose one of: .*eccv16"):
         create_model("eccv61")
-    with pytest.raises(ValueError, match="valid options: .*width"):
+    with pytest.raises(ValueError, match=r"valid options: .*width"):
         create_model("eccv16", widht=0.5)
     with pytest.raises(ValueError, match="downsample must be one of stride, maxpool"):
         create_model("eccv16", downsample="avgpool")

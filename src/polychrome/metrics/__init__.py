@@ -57,35 +57,74 @@ class Measure:
 
 
 MEASURES: dict[str, Measure] = {
-    "mean_ab_error": Measure(AccuracyCurves, "auto", "lower", "mean over pixels of the L2 ab distance to the truth (Lab units)", True),
+    "mean_ab_error": Measure(
+        AccuracyCurves, "auto", "lower", "mean over pixels of the L2 ab distance to the truth (Lab units)", True
+    ),
     "total_ab_error": Measure(AccuracyCurves, "auto", "lower", "sum over pixels of the L2 ab distance", True),
     "mean_ab_l1": Measure(MeanAbsoluteAB, "auto", "lower", "mean over pixels of |da| + |db|", True),
-    "auc_raw": Measure(AccuracyCurves, "auto", "higher", "Zhang et al.'s AuC of pixels within t = 0..150 ab units, in percent", True),
-    "auc_rebalanced": Measure(AccuracyCurves, "auto", "higher", "the same, each pixel weighted by 1 / its true colour's frequency", True),
+    "auc_raw": Measure(
+        AccuracyCurves, "auto", "higher", "Zhang et al.'s AuC of pixels within t = 0..150 ab units, in percent", True
+    ),
+    "auc_rebalanced": Measure(
+        AccuracyCurves, "auto", "higher", "the same, each pixel weighted by 1 / its true colour's frequency", True
+    ),
     "psnr": Measure(PSNR, "auto", "higher", "mean over images of RGB PSNR (dB, data range 255)", True),
     "ssim": Measure(SSIM, "auto", "higher", "mean over images of RGB SSIM (scikit-image's settings, by kornia)", True),
-    "colorfulness": Measure(Colorfulness, "auto", None, "Hasler and Suesstrunk's colourfulness of the predictions (nearer the truth's is better)", True),
+    "colorfulness": Measure(
+        Colorfulness,
+        "auto",
+        None,
+        "Hasler and Suesstrunk's colourfulness of the predictions (nearer the truth's is better)",
+        True,
+    ),
     "colorfulness_truth": Measure(Colorfulness, "auto", None, "the same of the true images"),
-    "delta_colorfulness": Measure(Colorfulness, "auto", "lower", "mean over images of |colourfulness - the truth's|", True),
+    "delta_colorfulness": Measure(
+        Colorfulness, "auto", "lower", "mean over images of |colourfulness - the truth's|", True
+    ),
     "tint": Measure(Tint, ".1f", None, "mean predicted a, b over images (a cast shows here)"),
     "tint_truth": Measure(Tint, ".1f", None, "mean true a, b over images"),
-    "tint_error": Measure(Tint, "auto", "lower", "mean over images of the distance between predicted and true mean ab", True),
-    "false_color": Measure(PixelFractions, "auto", "lower", "fraction of pixels at least 20 ab units further from the truth than gray", True),
-    "pixel_accuracy_2pct": Measure(PixelFractions, "auto", "higher", "Nazeri et al.: fraction with |dL| <= 2, |da|, |db| <= 4.4", True),
-    "prediction_spread": Measure(PredictionSpread, "auto", "higher", "largest difference between two same-sized images' predictions; 0: input ignored"),
-    "segment_accuracy": Measure(SegmentAccuracy, "auto", "higher", "fraction of segments whose majority is within the threshold", True),
-    "classifier_accuracy": Measure(ClassifierAccuracy, "auto", "higher", "top-1 of a classifier on the colourised images", True),
+    "tint_error": Measure(
+        Tint, "auto", "lower", "mean over images of the distance between predicted and true mean ab", True
+    ),
+    "false_color": Measure(
+        PixelFractions,
+        "auto",
+        "lower",
+        "fraction of pixels at least 20 ab units further from the truth than gray",
+        True,
+    ),
+    "pixel_accuracy_2pct": Measure(
+        PixelFractions, "auto", "higher", "Nazeri et al.: fraction with |dL| <= 2, |da|, |db| <= 4.4", True
+    ),
+    "prediction_spread": Measure(
+        PredictionSpread,
+        "auto",
+        "higher",
+        "largest difference between two same-sized images' predictions; 0: input ignored",
+    ),
+    "segment_accuracy": Measure(
+        SegmentAccuracy, "auto", "higher", "fraction of segments whose majority is within the threshold", True
+    ),
+    "classifier_accuracy": Measure(
+        ClassifierAccuracy, "auto", "higher", "top-1 of a classifier on the colourised images", True
+    ),
     "classifier_accuracy_gray": Measure(ClassifierAccuracy, "auto", "higher", "the same on the gray images"),
     "classifier_accuracy_truth": Measure(ClassifierAccuracy, "auto", "higher", "the same on the true images"),
     "curve_raw": Measure(AccuracyCurves, None, "higher", "raw accuracy at t = 0..150 (evaluate's curves.raw)"),
-    "curve_rebalanced": Measure(AccuracyCurves, None, "higher", "rebalanced accuracy at t = 0..150 (curves.rebalanced)"),
+    "curve_rebalanced": Measure(
+        AccuracyCurves, None, "higher", "rebalanced accuracy at t = 0..150 (curves.rebalanced)"
+    ),
     "curve_segments": Measure(SegmentAccuracy, None, "higher", "segment accuracy at t = 0..150 (curves.segments)"),
     "per_class": Measure(PerClass, None, None, "images, mean ab error and raw AuC of each class"),
     "per_image_error": Measure(PerImage, None, None, "each image's mean ab error, by its index in the dataset"),
     "per_image_false_color": Measure(PerImage, None, None, "each image's false-colour fraction"),
 }
 
-CURVES = {"curve_raw": "raw", "curve_rebalanced": "rebalanced", "curve_segments": "segments"}  # evaluate nests them as curves.<kind>
+CURVES = {
+    "curve_raw": "raw",
+    "curve_rebalanced": "rebalanced",
+    "curve_segments": "segments",
+}  # evaluate nests them as curves.<kind>
 
 
 def reported(name: str) -> str:
@@ -129,9 +168,37 @@ def compute_all(metrics: MetricCollection) -> dict:
 
 
 __all__ = [
-    "CURVES", "FALSE_COLOR_MARGIN", "MAX_THRESHOLD", "MEASURES", "PSNR", "SSIM", "AccuracyCurves", "ClassifierAccuracy",
-    "Colorfulness", "MeanAbsoluteAB", "Measure", "PerClass", "PerImage", "PixelFractions", "PredictionSpread",
-    "SegmentAccuracy", "Tint", "TruthCache", "area_under", "as_gray", "colorfulness", "compute_all", "curve_from_histogram",
-    "error_histogram", "false_color", "format_value", "metrics_for", "nazeri_correct", "prediction_spread", "psnr",
-    "reported", "segment_median_errors", "ssim",
+    "CURVES",
+    "FALSE_COLOR_MARGIN",
+    "MAX_THRESHOLD",
+    "MEASURES",
+    "PSNR",
+    "SSIM",
+    "AccuracyCurves",
+    "ClassifierAccuracy",
+    "Colorfulness",
+    "MeanAbsoluteAB",
+    "Measure",
+    "PerClass",
+    "PerImage",
+    "PixelFractions",
+    "PredictionSpread",
+    "SegmentAccuracy",
+    "Tint",
+    "TruthCache",
+    "area_under",
+    "as_gray",
+    "colorfulness",
+    "compute_all",
+    "curve_from_histogram",
+    "error_histogram",
+    "false_color",
+    "format_value",
+    "metrics_for",
+    "nazeri_correct",
+    "prediction_spread",
+    "psnr",
+    "reported",
+    "segment_median_errors",
+    "ssim",
 ]

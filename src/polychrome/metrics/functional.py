@@ -53,7 +53,9 @@ def colorfulness(rgb: Tensor) -> Tensor:
 
 def psnr(predicted: Tensor, truth: Tensor) -> Tensor:
     """Per-image PSNR in dB of uint8 RGB (N, 3, H, W), data range 255; inf for identical images."""
-    return peak_signal_noise_ratio(predicted.double(), truth.double(), data_range=255.0, reduction="none", dim=(1, 2, 3))
+    return peak_signal_noise_ratio(
+        predicted.double(), truth.double(), data_range=255.0, reduction="none", dim=(1, 2, 3)
+    )
 
 
 SSIM_WINDOW = 11  # the Gaussian window of sigma 1.5, truncated at 3.5 sigma as scipy's filter is

@@ -98,15 +98,26 @@ class AccuracyCurves(_Measure):
         if self.pixels == 0:
             raise ValueError("no pixels were accumulated")
         raw, rebalanced = self.curves()
-        return {"auc_raw": area_under(raw), "auc_rebalanced": area_under(rebalanced), "mean_ab_error": float(self.error_sum) / self.pixels}
+        return {
+            "auc_raw": area_under(raw),
+            "auc_rebalanced": area_under(rebalanced),
+            "mean_ab_error": float(self.error_sum) / self.pixels,
+        }
 
     def compute(self) -> dict:
         """The results; None for each where no pixel was measured (all images gray, say)."""
         if self.pixels == 0:
-            return dict.fromkeys(("total_ab_error", "auc_raw", "auc_rebalanced", "mean_ab_error", "curve_raw", "curve_rebalanced")) | {"pixels": 0}
+            return dict.fromkeys(
+                ("total_ab_error", "auc_raw", "auc_rebalanced", "mean_ab_error", "curve_raw", "curve_rebalanced")
+            ) | {"pixels": 0}
         scores, (raw, rebalanced) = self.auc(), self.curves()
-        return {"pixels": self.pixels, "total_ab_error": scores["mean_ab_error"] * self.pixels, **scores,
-                "curve_raw": raw.tolist(), "curve_rebalanced": rebalanced.tolist()}
+        return {
+            "pixels": self.pixels,
+            "total_ab_error": scores["mean_ab_error"] * self.pixels,
+            **scores,
+            "curve_raw": raw.tolist(),
+            "curve_rebalanced": rebalanced.tolist(),
+        }
 
 
 class MeanAbsoluteAB(_Measure):
@@ -191,8 +202,11 @@ class Colorfulness(_Measure):
         self.images += len(truth)
 
     def compute(self) -> dict:
-        return {"colorfulness": float(self.predicted / self.images), "colorfulness_truth": float(self.truth / self.images),
-                "delta_colorfulness": float(self.difference / self.images)}
+        return {
+            "colorfulness": float(self.predicted / self.images),
+            "colorfulness_truth": float(self.truth / self.images),
+            "delta_colorfulness": float(self.difference / self.images),
+        }
 
 
 class Tint(_Measure):
@@ -219,8 +233,11 @@ class Tint(_Measure):
         self.images += len(truth)
 
     def compute(self) -> dict:
-        return {"tint": (self.predicted / self.images).tolist(), "tint_truth": (self.truth / self.images).tolist(),
-                "tint_error": float(self.distance / self.images)}
+        return {
+            "tint": (self.predicted / self.images).tolist(),
+            "tint_truth": (self.truth / self.images).tolist(),
+            "tint_error": float(self.distance / self.images),
+        }
 
 
 class PixelFractions(_Measure):
@@ -242,7 +259,10 @@ class PixelFractions(_Measure):
         self.pixels += truth_ab[:, 0].numel()
 
     def compute(self) -> dict:
-        return {"false_color": float(self.false_color / self.pixels), "pixel_accuracy_2pct": float(self.nazeri / self.pixels)}
+        return {
+            "false_color": float(self.false_color / self.pixels),
+            "pixel_accuracy_2pct": float(self.nazeri / self.pixels),
+        }
 
 
 class PredictionSpread(_Measure):
@@ -286,8 +306,10 @@ class PerImage(_Measure):
 
     def compute(self) -> dict:
         indices = dim_zero_cat(self.indices).tolist()
-        return {"per_image_error": dict(zip(indices, dim_zero_cat(self.errors).tolist(), strict=True)),
-                "per_image_false_color": dict(zip(indices, dim_zero_cat(self.false_colors).tolist(), strict=True))}
+        return {
+            "per_image_error": dict(zip(indices, dim_zero_cat(self.errors).tolist(), strict=True)),
+            "per_image_false_color": dict(zip(indices, dim_zero_cat(self.false_colors).tolist(), strict=True)),
+        }
 
 
 class PerClass(_Measure):
@@ -307,8 +329,14 @@ class PerClass(_Measure):
         labelled = labels >= 0
         error = _ab_error(predicted_ab[labelled], truth_ab[labelled])
         self.labels.append(labels[labelled].to(self.device))
-        self.error_sums.append(torch.stack([e.sum() for e in error]).double() if len(error) else error.new_zeros(0).double())
-        self.histograms.append(torch.stack([error_histogram(e) for e in error]) if len(error) else error.new_zeros(0, MAX_THRESHOLD + 2).double())
+        self.error_sums.append(
+            torch.stack([e.sum() for e in error]).double() if len(error) else error.new_zeros(0).double()
+        )
+        self.histograms.append(
+            torch.stack([error_histogram(e) for e in error])
+            if len(error)
+            else error.new_zeros(0, MAX_THRESHOLD + 2).double()
+        )
 
     def compute(self) -> dict:
         labels = dim_zero_cat(self.labels).cpu() if self.labels else torch.zeros(0, dtype=torch.long)
@@ -320,8 +348,11 @@ class PerClass(_Measure):
             mine = labels == label
             histogram = histograms[mine].sum(0)
             name = str(self.classes[label]) if label < len(self.classes) else str(label)
-            results[name] = {"images": int(mine.sum()), "mean_ab_error": float(error_sums[mine].sum() / histogram.sum()),
-                             "auc_raw": area_under(curve_from_histogram(histogram))}
+            results[name] = {
+                "images": int(mine.sum()),
+                "mean_ab_error": float(error_sums[mine].sum() / histogram.sum()),
+                "auc_raw": area_under(curve_from_histogram(histogram)),
+            }
         return {"per_class": results}
 
 
@@ -343,16 +374,24 @@ class SegmentAccuracy(_Measure):
     def update(self, predicted_ab: Tensor, truth_ab: Tensor, segments: list[Tensor], hand_segmented: Tensor) -> None:
         error = _ab_error(predicted_ab, truth_ab)
         for image_error, segmentation in zip(error, segments, strict=True):
-            self.counts += error_histogram(segment_median_errors(image_error.cpu(), segmentation.cpu()), self.max_threshold).to(self.counts)
+            self.counts += error_histogram(
+                segment_median_errors(image_error.cpu(), segmentation.cpu()), self.max_threshold
+            ).to(self.counts)
         self.hand_segmented += hand_segmented.sum()
         self.images += len(segments)
 
     def compute(self) -> dict:
         curve = curve_from_histogram(self.counts.cpu())
         sources = ["bsds500"] * bool(self.hand_segmented) + ["slic"] * bool(self.images - self.hand_segmented)
-        return {"segment_accuracy": float(curve[int(self.threshold)]) if float(self.threshold).is_integer() else float("nan"),
-                "segment_threshold": self.threshold, "segment_source": "+".join(sources), "segments": int(self.counts.sum()),
-                "curve_segments": curve.tolist()}
+        return {
+            "segment_accuracy": float(curve[int(self.threshold)])
+            if float(self.threshold).is_integer()
+            else float("nan"),
+            "segment_threshold": self.threshold,
+            "segment_source": "+".join(sources),
+            "segments": int(self.counts.sum()),
+            "curve_segments": curve.tolist(),
+        }
 
 
 class TruthCache:
@@ -374,7 +413,9 @@ class TruthCache:
 
 def digest(images: Tensor) -> bytes:
     """A key for a stack of images by their content and shape."""
-    return hashlib.blake2b(images.cpu().numpy().tobytes(), digest_size=16).digest() + bytes(str(tuple(images.shape)), "ascii")
+    return hashlib.blake2b(images.cpu().numpy().tobytes(), digest_size=16).digest() + bytes(
+        str(tuple(images.shape)), "ascii"
+    )
 
 
 class ClassifierAccuracy(_Measure):

@@ -48,6 +48,9 @@ def _conv(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Modul
 
 
 class FusionNet(Colorizer):
+    backbone_mean: Tensor  # (1, 3, 1, 1) the backbone's input normalisation, when there is a backbone
+    backbone_std: Tensor
+
     def __init__(self, config: FusionConfig):
         super().__init__(config.head, config.gamut)
         self.config = config
@@ -72,8 +75,14 @@ class FusionNet(Colorizer):
         self.fusion = nn.Sequential(nn.Conv2d(channels + embedding, scaled_channels(256, w), 1), nn.ReLU(inplace=True))
 
         c = lambda n: scaled_channels(n, w)  # noqa: E731
-        decoder = [*_conv(c(256), c(128)), nn.Upsample(scale_factor=2), *_conv(c(128), c(64)), *_conv(c(64), c(64)),
-                   nn.Upsample(scale_factor=2), *_conv(c(64), c(32))]
+        decoder = [
+            *_conv(c(256), c(128)),
+            nn.Upsample(scale_factor=2),
+            *_conv(c(128), c(64)),
+            *_conv(c(64), c(64)),
+            nn.Upsample(scale_factor=2),
+            *_conv(c(64), c(32)),
+        ]
         self.decoder = nn.Sequential(*decoder)
         self.output = nn.Conv2d(c(32), self.out_channels, 3, padding=1)
 
@@ -85,6 +94,8 @@ class FusionNet(Colorizer):
 
     def global_features(self, lightness: Tensor) -> Tensor:
         """The classifier's outputs (N, backbone_classes) for the gray image as 3-channel RGB."""
+        if self.backbone is None:
+            raise RuntimeError("this fusion network has no backbone: build it with backbone=timm:NAME")
         gray = lab_to_rgb(torch.cat([lightness, torch.zeros_like(lightness).repeat(1, 2, 1, 1)], dim=1).float())
         gray = F.interpolate(gray, size=(self.config.backbone_size,) * 2, mode="bilinear", align_corners=False)
         with torch.no_grad():
@@ -107,6 +118,18 @@ def fusion(**options) -> FusionNet:
 
 
 register("fusion", fusion, FusionConfig, "Baldassarre et al. 2017 fusion encoder-decoder, no backbone (the ablation)")
-register("fusion_classify", fusion, FusionConfig, "fusion encoder-decoder with Zhang's classification head", head="classification")
-register("fusion_inception", fusion, FusionConfig, "Deep Koalarization: inception_resnet_v2 embedding (needs backbone_weights)",
-         backbone="timm:inception_resnet_v2", backbone_weights=None)
+register(
+    "fusion_classify",
+    fusion,
+    FusionConfig,
+    "fusion encoder-decoder with Zhang's classification head",
+    head="classification",
+)
+register(
+    "fusion_inception",
+    fusion,
+    FusionConfig,
+    "Deep Koalarization: inception_resnet_v2 embedding (needs backbone_weights)",
+    backbone="timm:inception_resnet_v2",
+    backbone_weights=None,
+)

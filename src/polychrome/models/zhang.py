@@ -61,12 +61,21 @@ def scaled_channels(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def _block(in_channels: int, out_channels: int, convs: int, dilation: int, stride: int, maxpool: bool, batchnorm: bool) -> nn.Sequential:
+def _block(
+    in_channels: int, out_channels: int, convs: int, dilation: int, stride: int, maxpool: bool, batchnorm: bool
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(convs):
         last = i == convs - 1
         layers += [
-            nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, stride=stride if last else 1, padding=dilation, dilation=dilation),
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                3,
+                stride=stride if last else 1,
+                padding=dilation,
+                dilation=dilation,
+            ),
             nn.ReLU(inplace=True),
         ]
     if batchnorm:
@@ -89,9 +98,15 @@ class ZhangNet(Colorizer):
             dilation = config.dilation if i in config.dilated_blocks else 1
             down = i < config.downsamples
             blocks.append(
-                _block(in_channels, out_channels, convs, dilation,
-                       stride=2 if down and config.downsample == "stride" else 1,
-                       maxpool=down and config.downsample == "maxpool", batchnorm=config.batchnorm)
+                _block(
+                    in_channels,
+                    out_channels,
+                    convs,
+                    dilation,
+                    stride=2 if down and config.downsample == "stride" else 1,
+                    maxpool=down and config.downsample == "maxpool",
+                    batchnorm=config.batchnorm,
+                )
             )
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
@@ -102,7 +117,10 @@ class ZhangNet(Colorizer):
             if config.upsample == "transposed":
                 layers.append(nn.ConvTranspose2d(in_channels, decoder_channels, 4, stride=2, padding=1))
             else:
-                layers += [nn.Upsample(scale_factor=2, mode=config.upsample), nn.Conv2d(in_channels, decoder_channels, 3, padding=1)]
+                layers += [
+                    nn.Upsample(scale_factor=2, mode=config.upsample),
+                    nn.Conv2d(in_channels, decoder_channels, 3, padding=1),
+                ]
             layers.append(nn.ReLU(inplace=True))
             in_channels = decoder_channels
         for _ in range(config.decoder_convs):
@@ -125,7 +143,8 @@ register("eccv16", zhang, ZhangConfig, "Zhang et al. 2016 (ECCV), classification
 register("eccv16_regress", zhang, ZhangConfig, "ECCV16 body, regression head (tanh x 110)", head="regression")
 register("eccv16_nobn", zhang, ZhangConfig, "ECCV16 without BatchNorm", batchnorm=False)
 register("eccv16_nodilation", zhang, ZhangConfig, "ECCV16 without dilation", dilation=1)
-register("eccv16_maxpool", zhang, ZhangConfig, "ECCV16 downsampling by max-pool instead of strides", downsample="maxpool")
+register(
+    "eccv16_maxpool", zhang, ZhangConfig, "ECCV16 downsampling by max-pool instead of strides", downsample="maxpool"
+)
 register("eccv16_bilinear", zhang, ZhangConfig, "ECCV16 upsampling by bilinear + conv", upsample="bilinear")
 register("eccv16_tiny", zhang, ZhangConfig, "ECCV16 at width 0.25, a size a CPU can train", width=0.25)
-
