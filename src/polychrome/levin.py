@@ -1,0 +1,178 @@
+"""Levin, Lischinski & Weiss 2004, "Colorization using Optimization": the baseline every guided method is measured against.
+
+The paper's premise: neighbouring pixels with similar intensity should have similar colour. For each pixel r and its
+neighbours s in a (2 * window + 1)^2 window it defines an affinity (its equation 2)
+
+    w_rs ∝ exp(-(Y(r) - Y(s))^2 / (2 sigma_r^2)),   sum_s w_rs = 1,
+
+with sigma_r^2 the variance of Y in the window around r (times 0.3, as in the authors' code: see VARIANCE_SCALE),
+floored at VARIANCE_FLOOR, and asks each chroma plane U (here a and b of CIE Lab, Y is
+L) to be the weighted average of its neighbours (equation 1):
+
+    J(U) = sum_r (U(r) - sum_s w_rs U(s))^2,   U(r) = hint(r) where the user scribbled.
+
+As in the authors' released code (getColorExact.m), that is the square sparse system (I - W) U = 0 on the unhinted
+rows and U = hint on the hinted ones; substituting the hints leaves A_ff U_f = W_fh U_h on the unhinted pixels f,
+one matrix for both a and b. A_ff is an irreducibly diagonally dominant M-matrix (every weight is positive and the
+grid is connected), so the solve is well posed as soon as one pixel is hinted.
+
+Everything here is numpy/scipy on the CPU in float64; the tensors that come in may live on any device and the
+result goes back to the input's device as float32.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import splu
+from torch import Tensor
+
+Solver = Literal["splu", "pyamg"]
+SOLVERS: tuple[str, ...] = ("splu", "pyamg")
+
+# sigma_r^2 = VARIANCE_SCALE * (variance of L in the window). The paper's text reads as 1; the authors' released
+# getColorExact.m divides by csig = 0.6 * variance = 2 sigma^2, i.e. 0.3. Measured (tests/test_levin.py): with 1, two
+# flat regions 60 L apart, one hint each, end up 15-20 ab units from their hints (at the edge sigma_r is large, since
+# the edge itself is in the window, so a cross-edge weight is still exp(-2.25) = 0.1); with 0.3 within 4.
+VARIANCE_SCALE = 0.3
+# Lower bound of sigma_r^2 in L units squared, so a flat window (variance 0) gives equal weights instead of 0/0.
+# 0.01 L^2 is 1e-6 for Y in [0, 1], the floor of the authors' getColorExact.m (csig >= 2e-6 = 2 sigma^2).
+VARIANCE_FLOOR = 0.01
+# Relative residual at which pyamg's iterations stop. Measured on a 0.5-megapixel photo: 1e-8 leaves ab within 1e-6
+# of the LU solution (below the float32 spacing of ab near 100, 7.6e-6); 1e-6 left errors of 1e-4.
+PYAMG_TOLERANCE = 1e-8
+
+
+def levin_colorize(
+    lightness: Tensor,
+    hint_ab: Tensor,
+    hint_mask: Tensor,
+    window: int = 1,
+    variance_scale: float = VARIANCE_SCALE,
+    variance_floor: float = VARIANCE_FLOOR,
+    solver: Solver = "splu",
+) -> Tensor:
+    """Propagate sparse ab hints over a photo along its luminance (Levin et al. 2004, equations 1-2).
+
+    Args:
+        lightness: (H, W) or (1, H, W), L in [0, 100]; the photo at the resolution the colours are wanted.
+        hint_ab: (2, H, W), a and b in Lab units (about [-110, 110]); read only where ``hint_mask`` is true.
+        hint_mask: (H, W) bool, true at hinted pixels.
+        window: neighbourhood radius; the paper's 3x3 window is ``window=1``.
+        variance_scale: sigma_r^2 = variance_scale * the window's variance of L (see ``VARIANCE_SCALE``: 0.3 as in the
+            authors' code, 1 as the paper's text reads).
+        variance_floor: lower bound of sigma_r^2 in L^2 units (see ``VARIANCE_FLOOR``).
+        solver: ``"splu"`` (one sparse LU factorisation, both planes solved from it; exact to float64 rounding) or
+            ``"pyamg"`` (one algebraic multigrid hierarchy, both planes iterated to ``PYAMG_TOLERANCE``; optional,
+            ``pip install pyamg``). benchmarks/levin.py compares their speed (docs/levin.md).
+
+    Returns:
+        ab: (2, H, W) float32 on the input's device; equal to ``hint_ab`` at hinted pixels, zeros (the gray
+        photo) when no pixel is hinted.
+    """
+    luminance = _check_inputs(lightness, hint_ab, hint_mask, window, solver)
+    height, width = luminance.shape
+    device = lightness.device
+    if not bool(hint_mask.any()):
+        return torch.zeros(2, height, width, dtype=torch.float32, device=device)
+    hinted = hint_mask.detach().cpu().numpy().reshape(-1)
+    hints = hint_ab.detach().cpu().to(torch.float64).numpy().reshape(2, -1)
+    ab = np.where(hinted, hints, 0.0)
+    free = np.flatnonzero(~hinted)
+    if free.size:
+        affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
+        fixed = np.flatnonzero(hinted)
+        system = sp.eye_array(height * width, format="csr") - affinity
+        rhs = affinity[free][:, fixed] @ hints[:, fixed].T
+        ab[:, free] = solve_levin_system(system[free][:, free], rhs, solver).T
+    return torch.from_numpy(ab.reshape(2, height, width)).to(device=device, dtype=torch.float32)
+
+
+def levin_affinity(
+    luminance: np.ndarray,
+    window: int = 1,
+    variance_scale: float = VARIANCE_SCALE,
+    variance_floor: float = VARIANCE_FLOOR,
+) -> sp.csr_array:
+    """Levin et al.'s normalised affinity W (equation 2) as an (H*W, H*W) sparse matrix, rows summing to 1.
+
+    Args:
+        luminance: (H, W) float64, L in [0, 100].
+        window: neighbourhood radius; each pixel has up to (2 * window + 1)^2 - 1 neighbours (fewer at the border).
+        variance_scale: sigma_r^2 = variance_scale * the window's variance (see ``VARIANCE_SCALE``).
+        variance_floor: lower bound of sigma_r^2 (L^2 units).
+
+    Built a neighbour offset at a time on whole planes, never a pixel at a time: row r = i * W + j holds the weights
+    of its in-image neighbours, and sigma_r^2 is the variance over the window centred on r (r included, clipped
+    at the border).
+    """
+    height, width = luminance.shape
+    offsets = [(dy, dx) for dy in range(-window, window + 1) for dx in range(-window, window + 1) if dy or dx]
+    padded = np.pad(luminance, window, constant_values=np.nan)
+    neighbours = np.stack(
+        [padded[window + dy : window + dy + height, window + dx : window + dx + width] for dy, dx in offsets]
+    )
+    inside = ~np.isnan(neighbours)
+    count = inside.sum(axis=0) + 1
+    mean = (luminance + np.nansum(neighbours, axis=0)) / count
+    variance = (luminance**2 + np.nansum(neighbours**2, axis=0)) / count - mean**2
+    variance = np.maximum(variance_scale * variance, variance_floor)
+    weights = np.where(inside, np.exp(-((neighbours - luminance) ** 2) / (2 * variance)), 0.0)
+    weights /= weights.sum(axis=0)
+    rows = np.broadcast_to(np.arange(height * width).reshape(height, width), weights.shape)
+    columns = rows + np.array([dy * width + dx for dy, dx in offsets]).reshape(-1, 1, 1)
+    n = height * width
+    return sp.csr_array((weights[inside], (rows[inside], columns[inside])), shape=(n, n))
+
+
+def solve_levin_system(system: sp.csr_array, rhs: np.ndarray, solver: Solver = "splu") -> np.ndarray:
+    """Solve ``system @ x = rhs`` for every column of rhs (n, k) with one factorisation or multigrid hierarchy.
+
+    The system (I - W restricted to the unhinted pixels) is not symmetric, since sigma_r differs between r and s:
+    LU needs no symmetry; its sparsity pattern is symmetric, so the column order is minimum degree on A^T + A, which
+    measured half the fill-in and time of scipy's default COLAMD on a grid like this. pyamg's classical (Ruge-Stuben)
+    AMG is built for M-matrices like this one, with GMRES as the outer iteration.
+    """
+    if solver == "splu":
+        return np.asarray(splu(sp.csc_matrix(system), permc_spec="MMD_AT_PLUS_A").solve(rhs))
+    if not pyamg_available():
+        raise ImportError("levin_colorize(solver='pyamg') needs pyamg: `pip install pyamg`, or use solver='splu'")
+    import pyamg
+
+    hierarchy = pyamg.ruge_stuben_solver(sp.csr_matrix(system))
+    columns = [hierarchy.solve(rhs[:, k], tol=PYAMG_TOLERANCE, accel="gmres", maxiter=200) for k in range(rhs.shape[1])]
+    return np.stack(columns, axis=1)
+
+
+def pyamg_available() -> bool:
+    """True when the optional multigrid solver (``pip install pyamg``) can be imported."""
+    return importlib.util.find_spec("pyamg") is not None
+
+
+def _check_inputs(lightness: Tensor, hint_ab: Tensor, hint_mask: Tensor, window: int, solver: str) -> np.ndarray:
+    """Validate shapes and types; return L as an (H, W) float64 array."""
+    if lightness.dim() == 3 and lightness.shape[0] == 1:
+        lightness = lightness[0]
+    if lightness.dim() != 2:
+        raise ValueError(
+            f"lightness must be (H, W) or (1, H, W) with L in [0, 100], got shape {tuple(lightness.shape)}"
+        )
+    size = tuple(lightness.shape)
+    if tuple(hint_ab.shape) != (2, *size):
+        raise ValueError(
+            f"hint_ab must be (2, H, W) = {(2, *size)} (the a and b planes, matching lightness), got shape "
+            f"{tuple(hint_ab.shape)}; pass lab[1:] rather than the whole Lab image"
+        )
+    if tuple(hint_mask.shape) != size:
+        raise ValueError(f"hint_mask must be (H, W) = {size} like lightness, got shape {tuple(hint_mask.shape)}")
+    if hint_mask.dtype != torch.bool:
+        raise TypeError(f"hint_mask must be a bool tensor, got {hint_mask.dtype}; pass e.g. mask > 0")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be an integer >= 1 (the paper's 3x3 window is 1), got {window!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    return np.asarray(lightness.detach().cpu().to(torch.float64).numpy())

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+
+from polychrome.levin import levin_affinity, levin_colorize, pyamg_available
+
+HEIGHT, WIDTH = 24, 48
+RED, BLUE = (60.0, 40.0), (10.0, -50.0)
+
+
+def point_hints(*hints: tuple[int, int, tuple[float, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, x, (a, b)) points -> hint_ab (2, H, W) and hint_mask (H, W)."""
+    ab = torch.zeros(2, HEIGHT, WIDTH)
+    mask = torch.zeros(HEIGHT, WIDTH, dtype=torch.bool)
+    for y, x, colour in hints:
+        ab[:, y, x] = torch.tensor(colour)
+        mask[y, x] = True
+    return ab, mask
+
+
+def two_halves(left: float, right: float) -> torch.Tensor:
+    """L (H, W): ``left`` on the left half, ``right`` on the right, plus seeded noise of 1 L unit (a photo is never flat)."""
+    lightness = torch.full((HEIGHT, WIDTH), left)
+    lightness[:, WIDTH // 2 :] = right
+    return lightness + torch.rand(HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0))
+
+
+def colour_per_half(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ab of the left and right halves with a red hint in the left one and a blue hint in the right."""
+    ab, mask = point_hints((HEIGHT // 2, WIDTH // 4, RED), (HEIGHT // 2, 3 * WIDTH // 4, BLUE))
+    out = levin_colorize(lightness, ab, mask)
+    return out[:, :, : WIDTH // 2].mean(dim=(1, 2)), out[:, :, WIDTH // 2 :].mean(dim=(1, 2))
+
+
+def test_affinity_rows_are_normalised_neighbour_weights():
+    luminance = np.random.default_rng(0).uniform(0, 100, size=(5, 7))
+    affinity = levin_affinity(luminance, window=1)
+    assert np.allclose(affinity.sum(axis=1), 1.0)
+    assert affinity.diagonal().max() == 0  # a pixel is not its own neighbour
+    neighbours = np.diff(affinity.indptr)
+    assert neighbours[0] == 3 and neighbours[7 + 1] == 8  # a corner, an inner pixel
+    assert np.diff(levin_affinity(luminance, window=2).indptr)[2 * 7 + 3] == 24
+
+
+def test_affinity_prefers_the_neighbour_of_similar_lightness():
+    luminance = np.array([[50.0, 52.0, 90.0]])
+    weights = levin_affinity(luminance).toarray()
+    assert weights[1, 0] > 10 * weights[1, 2]
+
+
+def test_hinted_pixels_keep_their_hint_exactly():
+    lightness = torch.rand(HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1)) * 100
+    ab, mask = point_hints((3, 4, (12.345678, -98.7654)), (20, 40, (-33.3, 77.7)), (0, 0, RED))
+    out = levin_colorize(lightness[None], ab, mask)
+    assert out.shape == (2, HEIGHT, WIDTH) and out.dtype == torch.float32
+    assert torch.equal(out[:, mask], ab[:, mask])
+
+
+@pytest.mark.parametrize("solver", ["splu", "pyamg"])
+def test_one_hint_in_a_flat_image_colours_all_of_it(solver):
+    if solver == "pyamg" and not pyamg_available():
+        pytest.skip("pyamg is optional (pip install pyamg)")
+    ab, mask = point_hints((5, 30, RED))
+    out = levin_colorize(torch.full((HEIGHT, WIDTH), 50.0, dtype=torch.float64), ab, mask, solver=solver)
+    # The constant is the exact solution; a float64 LU solve of this small, well-conditioned system is off by ~1e-12,
+    # pyamg by its relative residual 1e-8 times |ab| ~ 1e-6, so what remains is float32 rounding of the result:
+    # assert_close's float32 defaults (rtol 1.3e-6, atol 1e-5) are that precision.
+    torch.testing.assert_close(out, torch.tensor(RED).reshape(2, 1, 1).expand(2, HEIGHT, WIDTH))
+
+
+def test_a_luminance_edge_keeps_two_hints_apart():
+    left, right = colour_per_half(two_halves(20.0, 80.0))
+    assert torch.allclose(left, torch.tensor(RED), atol=4.0), left
+    assert torch.allclose(right, torch.tensor(BLUE), atol=4.0), right
+
+
+def test_without_an_edge_the_two_hints_blend():
+    left, right = colour_per_half(two_halves(50.0, 50.0))
+    # Both halves drift towards the mean of the two hints: each is further than 10 units from its own hint.
+    assert (left - torch.tensor(RED)).norm() > 10 and (right - torch.tensor(BLUE)).norm() > 10
+    assert (left - right).norm() < 0.5 * (torch.tensor(RED) - torch.tensor(BLUE)).norm()
+
+
+def test_no_hints_gives_the_gray_image():
+    lightness = torch.rand(HEIGHT, WIDTH) * 100
+    ab, mask = point_hints()
+    out = levin_colorize(lightness, ab + 5, mask)
+    assert torch.equal(out, torch.zeros(2, HEIGHT, WIDTH))
+
+
+def test_every_pixel_hinted_returns_the_hints():
+    ab = torch.randn(2, 4, 5) * 20
+    out = levin_colorize(torch.rand(4, 5) * 100, ab, torch.ones(4, 5, dtype=torch.bool))
+    assert torch.equal(out, ab)
+
+
+@pytest.mark.parametrize(
+    ("ab_shape", "mask_shape", "mask_dtype", "message"),
+    [
+        ((3, HEIGHT, WIDTH), (HEIGHT, WIDTH), torch.bool, r"hint_ab must be \(2, H, W\).*got shape \(3, 24, 48\)"),
+        ((2, HEIGHT, WIDTH), (HEIGHT, WIDTH + 1), torch.bool, r"hint_mask must be \(H, W\).*got shape \(24, 49\)"),
+        ((2, HEIGHT, WIDTH), (HEIGHT, WIDTH), torch.uint8, r"hint_mask must be a bool tensor, got torch.uint8"),
+    ],
+)
+def test_bad_hint_shapes_name_the_shape_and_the_fix(ab_shape, mask_shape, mask_dtype, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        levin_colorize(torch.zeros(HEIGHT, WIDTH), torch.zeros(ab_shape), torch.zeros(mask_shape, dtype=mask_dtype))
+
+
+@pytest.mark.parametrize(
+    ("lightness_shape", "window", "solver", "message"),
+    [
+        ((3, HEIGHT, WIDTH), 1, "splu", r"lightness must be \(H, W\) or \(1, H, W\).*got shape \(3, 24, 48\)"),
+        ((HEIGHT, WIDTH), 0, "splu", r"window must be an integer >= 1.*got 0"),
+        ((HEIGHT, WIDTH), 1, "cholesky", r"solver must be one of splu, pyamg, got 'cholesky'"),
+    ],
+)
+def test_bad_arguments_are_named(lightness_shape, window, solver, message):
+    ab, mask = point_hints((0, 0, RED))
+    with pytest.raises(ValueError, match=message):
+        levin_colorize(torch.zeros(lightness_shape), ab, mask, window=window, solver=solver)
