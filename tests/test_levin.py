@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
+from scipy.sparse.linalg import spsolve
 
 from polychrome.levin import levin_affinity, levin_colorize, pyamg_available
 
@@ -46,6 +48,18 @@ def test_affinity_prefers_the_neighbour_of_similar_lightness():
     luminance = np.array([[50.0, 52.0, 90.0]])
     weights = levin_affinity(luminance).toarray()
     assert weights[1, 0] > 10 * weights[1, 2]
+
+
+def test_the_solution_is_that_of_the_full_system_with_hinted_rows_fixed():
+    """What the authors' code solves, built naively: (I - W) U = 0 on unhinted rows, U = hint on hinted rows."""
+    lightness = torch.rand(HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2)) * 100
+    ab, mask = point_hints((3, 4, RED), (20, 40, BLUE))
+    hinted = mask.numpy().reshape(-1)
+    rows = sp.diags_array(np.where(hinted, 0.0, 1.0))
+    system = sp.eye_array(hinted.size) - rows @ levin_affinity(lightness.double().numpy())
+    expected = spsolve(sp.csc_array(system), ab.double().numpy().reshape(2, -1).T * hinted[:, None])
+    out = levin_colorize(lightness, ab, mask)
+    torch.testing.assert_close(out, torch.from_numpy(expected.T.reshape(2, HEIGHT, WIDTH)).float())
 
 
 def test_hinted_pixels_keep_their_hint_exactly():

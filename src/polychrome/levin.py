@@ -133,12 +133,19 @@ def solve_levin_system(system: sp.csr_array, rhs: np.ndarray, solver: Solver = "
     """Solve ``system @ x = rhs`` for every column of rhs (n, k) with one factorisation or multigrid hierarchy.
 
     The system (I - W restricted to the unhinted pixels) is not symmetric, since sigma_r differs between r and s:
-    LU needs no symmetry; its sparsity pattern is symmetric, so the column order is minimum degree on A^T + A, which
-    measured half the fill-in and time of scipy's default COLAMD on a grid like this. pyamg's classical (Ruge-Stuben)
-    AMG is built for M-matrices like this one, with GMRES as the outer iteration.
+    LU needs no symmetry. Each row of the system is 1 on the diagonal and minus weights summing to at most 1 off it, so
+    its transpose is column diagonally dominant, where partial pivoting would pick the diagonal anyway (Golub & Van
+    Loan, Matrix Computations, on diagonally dominant systems): the transpose is factorised with diagonal pivots, keeping a minimum-degree
+    order on the symmetric pattern A^T + A. Measured on a 0.25-megapixel photo, the same order with partial
+    pivoting took 3.5x and 80x longer (10 and 100 hints) for twice and four times the fill-in; scipy's default COLAMD
+    order doubled the fill again. pyamg's classical
+    (Ruge-Stuben) AMG is built for M-matrices like this one, with GMRES as the outer iteration.
     """
     if solver == "splu":
-        return np.asarray(splu(sp.csc_matrix(system), permc_spec="MMD_AT_PLUS_A").solve(rhs))
+        factors = splu(
+            sp.csc_matrix(system.T), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+        )
+        return np.asarray(factors.solve(rhs, trans="T"))
     if not pyamg_available():
         raise ImportError("levin_colorize(solver='pyamg') needs pyamg: `pip install pyamg`, or use solver='splu'")
     import pyamg
