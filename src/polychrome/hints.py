@@ -27,7 +27,7 @@ from torch import Tensor
 
 from polychrome.color import ab_gamut, encode_hard, rgb_to_lab, uint8_to_lab
 from polychrome.data.images import load_rgb
-from polychrome.data.loader import _mix as mix_seed
+from polychrome.data.loader import mix_seed
 
 # Zhang et al. 2017: the number of points is geometric with p = 1/8, zero included (mean (1 - p) / p = 7), so
 # the same network also learns to colourise without hints.

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset, Sampler
 from polychrome.data.datasets import Transform, classes_of, length
 
 
-def _mix(seed: int, position: int) -> int:
+def mix_seed(seed: int, position: int) -> int:
     """A 63-bit seed from (seed, position): splitmix64's finaliser."""
     z = (seed * 0x9E3779B97F4A7C15 + position + 1) & 0xFFFFFFFFFFFFFFFF
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
@@ -54,9 +54,9 @@ class RunSampler(Sampler):
             if position // self.length != epoch:
                 epoch = position // self.length
                 permutation = torch.randperm(
-                    self.length, generator=torch.Generator().manual_seed(_mix(self.seed, -1 - epoch))
+                    self.length, generator=torch.Generator().manual_seed(mix_seed(self.seed, -1 - epoch))
                 )
-            yield int(permutation[position % self.length]), _mix(self.seed, position)
+            yield int(permutation[position % self.length]), mix_seed(self.seed, position)
 
 
 class Transformed(Dataset):
