@@ -133,3 +133,29 @@ def test_bad_arguments_are_named(lightness_shape, window, solver, message):
     ab, mask = point_hints((0, 0, RED))
     with pytest.raises(ValueError, match=message):
         levin_colorize(torch.zeros(lightness_shape), ab, mask, window=window, solver=solver)
+
+
+def test_a_photo_and_clicked_hints_give_its_own_lightness_with_their_colours():
+    """Two halves of a photo, dark and light, one red click in each half's far corner of the other colour."""
+    from polychrome.color import uint8_to_lab
+    from polychrome.hints import parse_hints
+    from polychrome.levin import levin_colorize_photo
+
+    image = torch.full((3, 24, 32), 110, dtype=torch.uint8)
+    image[:, :, 16:] = 170
+    hints = parse_hints([(2, 2, (160, 90, 90)), (30, 20, (110, 140, 190))], (24, 32))  # colours inside sRGB at these L
+    result = levin_colorize_photo(image, hints)
+    lab, source = uint8_to_lab(result[None])[0], uint8_to_lab(image[None])[0]
+    assert result.shape == image.shape and result.dtype == torch.uint8
+    assert (lab[0] - source[0]).abs().max() < 1.0  # the photo's own L (up to uint8 rounding)
+    left, right = lab[1:, :, :16].mean(dim=(1, 2)), lab[1:, :, 16:].mean(dim=(1, 2))
+    assert left[0] > 10 and right[1] < -10  # reddish (a > 0) on the left, bluish (b < 0) on the right
+    gray = levin_colorize_photo(image, [])
+    assert uint8_to_lab(gray[None])[0, 1:].abs().max() < 1.0
+
+
+def test_a_photo_that_is_not_uint8_rgb_is_refused():
+    from polychrome.levin import levin_colorize_photo
+
+    with pytest.raises(ValueError, match=r"uint8 RGB \(3, H, W\)"):
+        levin_colorize_photo(torch.zeros(3, 8, 8), [])

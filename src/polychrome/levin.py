@@ -23,13 +23,17 @@ result goes back to the input's device as float32.
 from __future__ import annotations
 
 import importlib.util
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import splu
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from polychrome.hints import LocalHint
 
 Solver = Literal["splu", "pyamg"]
 SOLVERS: tuple[str, ...] = ("splu", "pyamg")
@@ -183,3 +187,21 @@ def _check_inputs(lightness: Tensor, hint_ab: Tensor, hint_mask: Tensor, window:
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     return np.asarray(lightness.detach().cpu().to(torch.float64).numpy())
+
+
+def levin_colorize_photo(image: Tensor, hints: Sequence[LocalHint], solver: Solver = "splu") -> Tensor:
+    """A photo colourised from local hints by Levin et al.'s optimisation at its own resolution.
+
+    image: uint8 RGB (3, H, W) (its colour, if any, is ignored: only its L is used); hints: ``LocalHint``s in
+    its pixels (``polychrome.hints.parse_hints`` or ``load_hint_file``). Returns uint8 RGB (3, H, W): the
+    photo's own L with the propagated ab; no hints give the gray photo.
+    """
+    from polychrome.color import lab_to_uint8, uint8_to_lab
+    from polychrome.hints import hint_planes
+
+    if image.dim() != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
+        raise ValueError(f"image must be uint8 RGB (3, H, W), got {image.dtype} of shape {tuple(image.shape)}")
+    lightness = uint8_to_lab(image[None])[0, :1]
+    hint_ab, mask = hint_planes(hints, (image.shape[1], image.shape[2]))
+    ab = levin_colorize(lightness, hint_ab, mask[0] > 0, solver=solver)
+    return lab_to_uint8(torch.cat([lightness, ab.to(lightness)])[None])[0]
