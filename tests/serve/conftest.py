@@ -60,9 +60,10 @@ def chromium_path(path: Path = CHROMIUM) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
-    """A headless chromium driven by Playwright's sync API (Playwright never downloads a browser here)."""
+    """A headless chromium driven by Playwright's sync API (Playwright never downloads a browser here), one
+    for a test module (about 1.5 s a launch); tests open their own contexts or pages in it."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright

@@ -18,7 +18,7 @@ from PIL import Image
 import polychrome
 from polychrome.serve import create_app
 from tests.conftest import shared
-from tests.serve.conftest import chromium_path, missing_browser, running
+from tests.serve.conftest import running
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 UPLOAD_LIMIT = 2 * 2**20
@@ -54,20 +54,6 @@ SETTLED = """(previous) => {
 def server():
     with running(create_app(["default", "gray"], upload_limit=UPLOAD_LIMIT, max_pixels=MAX_PIXELS)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One chromium for the module (conftest's ``browser`` launches one per test)."""
-    executable = chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_browser("needs Playwright (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"], headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
