@@ -63,11 +63,9 @@ def main(argv: list[str] | None = None) -> Path:
     )
     seconds = seconds_to_train(deadline, args.minutes)
     every = config.trainer.val_every  # end on a validation, so best.ckpt sees the schedule's end
-    planned = (
-        int(rate * seconds * LEFT_FOR_VALIDATION)
-        if args.max_steps is None
-        else min(args.max_steps, int(rate * seconds * LEFT_FOR_VALIDATION))
-    )
+    planned = int(rate * seconds * LEFT_FOR_VALIDATION)
+    if args.max_steps is not None:
+        planned = min(planned, args.max_steps)
     config.trainer.max_steps = max(every, planned // every * every)
     config.trainer.max_minutes = seconds / 60
     print(

@@ -49,7 +49,7 @@ class RunSampler(Sampler):
         return len(range(self.rank, self.stop, self.world_size))
 
     def __iter__(self):
-        epoch, permutation = -1, torch.arange(self.length)
+        epoch, permutation = -1, torch.empty(0, dtype=torch.int64)  # drawn at the first position
         for position in range(self.start + self.rank, self.stop, self.world_size):
             if position // self.length != epoch:
                 epoch = position // self.length
