@@ -93,12 +93,22 @@ def test_a_run_directory_holds_config_revision_metrics_and_checkpoints(photos, t
     assert result["images"] == 24 and 0 < result["auc_raw"] <= 100
 
 
-@pytest.mark.parametrize("loss", ["rebalanced_ce", "mse"])
-def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path, loss):
-    sets = [f"loss.kind={loss}"] + (["model.name=eccv16_regress"] if loss == "mse" else [])
-    straight = weights(train(tiny_config(photos, *sets), tmp_path / "straight"))
-    train(tiny_config(photos, *sets, "trainer.max_steps=3"), tmp_path / "resumed")
-    assert_same(weights(train(tiny_config(photos, *sets), tmp_path / "resumed")), straight)
+GUIDED = ["model.name=unet_guided", "model.channels=[4,8]", "model.head=regression", "loss.kind=huber"]
+
+
+@pytest.mark.parametrize(
+    "sets, width",
+    [
+        (["loss.kind=rebalanced_ce"], "model.width=0.125"),
+        (["loss.kind=mse", "model.name=eccv16_regress"], "model.width=0.125"),
+        (GUIDED, None),  # simulated hints are drawn per step: a resumed run draws the same ones
+    ],
+    ids=["rebalanced_ce", "mse", "guided"],
+)
+def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path, sets, width):
+    straight = weights(train(tiny_config(photos, *sets, width=width), tmp_path / "straight"))
+    train(tiny_config(photos, *sets, "trainer.max_steps=3", width=width), tmp_path / "resumed")
+    assert_same(weights(train(tiny_config(photos, *sets, width=width), tmp_path / "resumed")), straight)
 
 
 def test_resuming_never_unpickles_code(photos, tmp_path, monkeypatch):

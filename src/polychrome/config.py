@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from polychrome.color import DEFAULT_TEMPERATURE
+from polychrome.hints import GLOBAL_HINT_PROBABILITY, PLACEMENTS
 from polychrome.losses import LossConfig
 
 
@@ -77,6 +78,21 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)  # overrides of the registered config
 
 
+@dataclass
+class HintConfig:
+    """Simulated colour hints for a model that takes them (Zhang et al. 2017; polychrome.hints): training
+    draws them per image from the truth, seeded by the step, so a resumed run sees the same hints."""
+
+    placement: str = "gaussian"  # where points fall: "gaussian" around the centre or "uniform"
+    global_probability: float = GLOBAL_HINT_PROBABILITY  # how often a sample also gets the truth's global hint
+    max_points: int | None = None  # cap on the geometric number of points (None: uncapped)
+    val_hints: int = 10  # validation gives every image this many simulated hints (seeded per image)
+
+    def __post_init__(self):
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"hints.placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+
+
 TASKS = ("colorize", "classify")
 
 
@@ -89,6 +105,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     temperature: float = DEFAULT_TEMPERATURE  # annealed-mean decoding for validation metrics
+    hints: HintConfig = field(default_factory=HintConfig)  # used when the model takes hints
 
     def __post_init__(self):
         if self.task not in TASKS:

@@ -257,6 +257,13 @@ def global_hint_tensors(hints: Sequence[GlobalHint | None], num_bins: int = 313)
     return distribution, saturation, given
 
 
+def global_hint_vector(hints: Sequence[GlobalHint | None], num_bins: int = 313) -> Tensor:
+    """A batch's global hints as a network takes them (``GLOBAL_HINT_WIDTH`` = Q + 2 per row): the
+    distribution, the saturation / 100, and the given-flag, all 0 in a row without a hint."""
+    distribution, saturation, given = global_hint_tensors(hints, num_bins)
+    return torch.cat([distribution, saturation / 100, given], dim=1)
+
+
 # ---------------------------------------------------------------------------------------------- planes
 
 
@@ -298,6 +305,20 @@ def batch_hint_planes(
         return torch.zeros(0, 2, rows, columns), torch.zeros(0, 1, rows, columns)
     planes = [hint_planes(one, image_size, (rows, columns)) for one in hints]
     return torch.stack([ab for ab, _ in planes]), torch.stack([mask for _, mask in planes])
+
+
+def network_hints(
+    local: Sequence[Sequence[LocalHint]],
+    global_hints: Sequence[GlobalHint | None],
+    image_size: tuple[int, int],
+    size: tuple[int, int],
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A batch's hints as a hint-taking network's extra inputs at its input ``size`` (h, w): ab planes
+    (N, 2, h, w), mask (N, 1, h, w) and the global vector (N, Q + 2), on ``device``. ``image_size`` is the
+    (H, W) the local hints' pixels are given in."""
+    ab, mask = batch_hint_planes(local, image_size, size)
+    return ab.to(device), mask.to(device), global_hint_vector(global_hints).to(device)
 
 
 # ---------------------------------------------------------------------------------------------- simulation

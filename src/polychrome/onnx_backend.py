@@ -84,7 +84,8 @@ def _card_metadata(card: ModelCard, bins: Tensor) -> dict[str, str]:
         "model": card.name,
         "options": json.dumps(dict(card.options)),
         "gamut": card.gamut,
-        "inputs": ",".join(card.inputs),
+        # The graph is traced on L alone: a hint-taking model exports its automatic mode (no hints).
+        "inputs": "L",
     }
     if card.head == "classification":
         metadata["bins"] = json.dumps(bins.tolist())

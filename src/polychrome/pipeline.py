@@ -12,7 +12,9 @@ its uint8 pixels, one float L plane and the uint8 result, not a dozen float copi
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from torch.nn import functional as F
 
 from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
+from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
 from polychrome.models import (
     Colorizer,
     LoadedModel,
@@ -38,6 +41,8 @@ from polychrome.models.baselines import FittedBaseline
 from polychrome.models.weights import BUNDLED, bundled_weights
 
 BASELINES_NEEDING_DATA = ("random", "mean")
+HINT_MODELS = "guided, levin, siggraph17-official:PATH, or a model built with local_hints=true"
+REFERENCE_MODELS = "guided, or a model built with global_hints=true"
 STRIPE_PIXELS = 1 << 20  # pixels per stripe of the full-resolution merge
 
 
@@ -85,14 +90,32 @@ def _fit(model: FittedBaseline, fit_data: str | None, size: int, fit_images: int
     model.fit(batch.images for batch in loader if len(batch.images))
 
 
-def model_input(lightness: list[Tensor], size: int) -> Tensor:
-    """Each L (1, H, W) resized (bilinear, antialiased) to size x size, stacked: (N, 1, size, size)."""
+def model_input(lightness: list[Tensor], size: int | tuple[int, ...]) -> Tensor:
+    """Each L (1, H, W) resized (bilinear, antialiased) to size x size (or to (h, w)), stacked: (N, 1, h, w)."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
     return torch.cat(
         [
-            F.interpolate(plane[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            plane[None]
+            if plane.shape[-2:] == shape
+            else F.interpolate(plane[None], size=shape, mode="bilinear", antialias=True, align_corners=False)
             for plane in lightness
         ]
     )
+
+
+def side_of(plane: Tensor) -> tuple[int, int]:
+    """The (H, W) of an image or plane (..., H, W)."""
+    return int(plane.shape[-2]), int(plane.shape[-1])
+
+
+def global_hint_of(reference) -> GlobalHint:
+    """A reference for global hints: a ``GlobalHint`` as it is, a photo file's path, a PIL image or a uint8
+    array (H, W, 3) or (H, W)."""
+    if isinstance(reference, GlobalHint):
+        return reference
+    if isinstance(reference, (str, Path)):
+        return GlobalHint.from_file(reference)
+    return GlobalHint.from_rgb(chw_view(_as_rgb(reference)))
 
 
 def _stripes(height: int, width: int):
@@ -171,9 +194,44 @@ class ColorizationPipeline:
         return self.card.temperature
 
     @torch.no_grad()
-    def forward(self, lightness: Tensor) -> Tensor:
-        """L (N, 1, S, S) in [0, 100] -> the network's float output, logits (N, Q, h, w) or ab (N, 2, h, w)."""
-        return self.model(lightness.to(self.device)).float()
+    def forward(self, lightness: Tensor, hints: tuple[Tensor | None, ...] = ()) -> Tensor:
+        """L (N, 1, S, S) in [0, 100] (and ``hint_inputs``'s planes at S) -> the network's float output,
+        logits (N, Q, h, w) or ab (N, 2, h, w)."""
+        hints = tuple(None if planes is None else planes.to(self.device) for planes in hints)
+        return self.model(lightness.to(self.device), *hints).float()
+
+    def check_hints(self, hints: bool, reference: bool) -> None:
+        """A one-line ValueError when hints or a reference are given to a model that does not take them."""
+        name = self.name or self.card.name
+        if hints and "ab_hints" not in self.card.inputs:
+            raise ValueError(f"{name} takes no colour hints; models that do: {HINT_MODELS}")
+        if reference and "global_hints" not in self.card.inputs:
+            raise ValueError(f"{name} takes no reference photo; models that do: {REFERENCE_MODELS}")
+
+    def hint_inputs(
+        self,
+        hints: Sequence[Sequence[LocalHint]] | None,
+        global_hints: Sequence[GlobalHint | None] | None,
+        image_sizes: Sequence[tuple[int, int]],
+        size: tuple[int, int],
+    ) -> tuple[Tensor | None, ...]:
+        """The hint inputs for a batch of photos of ``image_sizes`` (H, W) seen at ``size`` (h, w): () without
+        any, else (ab (N, 2, h, w), mask (N, 1, h, w)[, global (N, Q + 2)]), None for a kind not given.
+        ``hints[i]`` are photo i's local hints in its own pixels; ``global_hints[i]`` its global hint or None."""
+        given_local = hints is not None and any(len(one) for one in hints)
+        given_global = global_hints is not None and any(one is not None for one in global_hints)
+        self.check_hints(given_local, given_global)
+        if not given_local and not given_global:
+            return ()
+        planes: list[Tensor | None] = [None, None]
+        if given_local:
+            assert hints is not None
+            pairs = [hint_planes(one, image, size) for one, image in zip(hints, image_sizes, strict=True)]
+            planes = [torch.stack([ab for ab, _ in pairs]), torch.stack([mask for _, mask in pairs])]
+        if given_global:
+            assert global_hints is not None
+            planes.append(global_hint_vector(global_hints))
+        return tuple(planes)
 
     def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
         """The network's output -> ab (N, 2, h, w): the annealed mean at ``temperature`` for a
@@ -181,27 +239,57 @@ class ColorizationPipeline:
         temperature = self.temperature if temperature is None else temperature
         return decode_output(output, self.card.head, self.model.bins, temperature)
 
-    def predict_ab(self, lightness: Tensor, temperature: float | None = None) -> Tensor:
-        """L (N, 1, H, W) in [0, 100] -> ab (N, 2, h, w) in Lab units, at the network's output resolution."""
-        return self.decode(self.forward(lightness), temperature)
+    def predict_ab(
+        self, lightness: Tensor, temperature: float | None = None, hints: tuple[Tensor | None, ...] = ()
+    ) -> Tensor:
+        """L (N, 1, H, W) in [0, 100] (and ``hint_inputs``'s planes) -> ab (N, 2, h, w) in Lab units, at the
+        network's output resolution."""
+        return self.decode(self.forward(lightness, hints), temperature)
 
     def predict_full_ab(
-        self, lightness: list[Tensor], size: int | None = None, temperature: float | None = None
+        self,
+        lightness: list[Tensor],
+        size: int | None = None,
+        temperature: float | None = None,
+        hints: Sequence[Sequence[LocalHint]] | None = None,
+        global_hints: Sequence[GlobalHint | None] | None = None,
     ) -> list[Tensor]:
-        """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to (H, W)."""
+        """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to
+        (H, W); ``hints[i]`` / ``global_hints[i]`` are photo i's (see ``hint_inputs``). A full-resolution model
+        (Levin) sees each photo at its own size."""
         if not lightness:
             return []
-        predicted = self.predict_ab(model_input(lightness, size or self.input_size), temperature)
+        if self.card.full_resolution:
+            return [
+                self._predict_one(plane, temperature, hints, global_hints, index)
+                for index, plane in enumerate(lightness)
+            ]
+        side = size or self.input_size
+        inputs = self.hint_inputs(hints, global_hints, [side_of(p) for p in lightness], (side, side))
+        predicted = self.predict_ab(model_input(lightness, side), temperature, inputs)
         return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
 
+    def _predict_one(self, plane: Tensor, temperature, hints, global_hints, index: int) -> Tensor:
+        """ab (2, H, W) of photo ``index`` seen at its own size (a full-resolution model)."""
+        one_hint = None if hints is None else [hints[index]]
+        one_global = None if global_hints is None else [global_hints[index]]
+        inputs = self.hint_inputs(one_hint, one_global, [side_of(plane)], side_of(plane))
+        return self.predict_ab(plane[None], temperature, inputs)[0]
+
     def colorize_images(
-        self, images: list[Tensor], size: int | None = None, temperature: float | None = None
+        self,
+        images: list[Tensor],
+        size: int | None = None,
+        temperature: float | None = None,
+        hints: Sequence[Sequence[LocalHint]] | None = None,
+        global_hints: Sequence[GlobalHint | None] | None = None,
     ) -> list[Tensor]:
-        """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab."""
+        """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab
+        (steered by ``hints`` / ``global_hints``, one entry per image, for a model that takes them)."""
         if not images:
             return []
         planes = [lightness_of(image.to(self.device)) for image in images]
-        predicted = self.predict_ab(model_input(planes, size or self.input_size), temperature)
+        predicted = self.predict_full_ab(planes, size, temperature, hints, global_hints)
         return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted, strict=True)]
 
     def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
@@ -210,16 +298,38 @@ class ColorizationPipeline:
         colours = self.colorize_images([chw_view(image) for image in images], temperature=temperature)
         return [colour.permute(1, 2, 0).numpy() for colour in colours]
 
-    def colorize(self, image, temperature: float | None = None) -> np.ndarray:
+    def colorize(self, image, temperature: float | None = None, hints=None, reference=None) -> np.ndarray:
         """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
 
+        ``hints``: colour clicks for a model that takes them, as ``[(x, y, (r, g, b)), ...]`` (x, y in the
+        photo's pixels from the top left; an optional fourth item is the patch side), dicts
+        ``{"x": .., "y": .., "rgb": [r, g, b]}`` or ``LocalHint``s (see ``polychrome.hints.parse_hints``).
+        ``reference``: a photo (path, PIL image or uint8 array) or ``GlobalHint`` whose colour distribution
+        steers a model that takes global hints. A model that takes neither refuses them in one line.
         A colour photo is re-colourised from its own L."""
-        return self.colorize_batch([_as_rgb(image)], temperature)[0]
+        rgb = _as_rgb(image)
+        if hints is None and reference is None:
+            return self.colorize_batch([rgb], temperature)[0]
+        torch.set_flush_denormal(True)
+        local, global_hint = self._parse_guidance(rgb, hints, reference)
+        colour = self.colorize_images([chw_view(rgb)], None, temperature, [local], [global_hint])[0]
+        return colour.permute(1, 2, 0).numpy()
 
-    def predict(self, image) -> Prediction:
-        """Run the network once on a photo (as ``colorize`` takes it); decode later with ``render``."""
-        plane = lightness_of(chw_view(_as_rgb(image)).to(self.device))
-        return Prediction(plane, self.forward(model_input([plane], self.input_size))[0])
+    def _parse_guidance(self, rgb: np.ndarray, hints, reference) -> tuple[list[LocalHint], GlobalHint | None]:
+        """The photo's parsed local hints and global hint, refused first if the model takes neither."""
+        self.check_hints(bool(hints), reference is not None)
+        local = parse_hints(hints, rgb.shape[:2]) if hints else []
+        return local, None if reference is None else global_hint_of(reference)
+
+    def predict(self, image, hints=None, reference=None) -> Prediction:
+        """Run the network once on a photo (as ``colorize`` takes it, hints and reference too); decode later
+        with ``render``."""
+        rgb = _as_rgb(image)
+        local, global_hint = self._parse_guidance(rgb, hints, reference)
+        plane = lightness_of(chw_view(rgb).to(self.device))
+        side = side_of(plane) if self.card.full_resolution else (self.input_size, self.input_size)
+        inputs = self.hint_inputs([local], [global_hint], [side_of(plane)], side)
+        return Prediction(plane, self.forward(model_input([plane], side), inputs)[0])
 
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
@@ -257,14 +367,24 @@ def _as_rgb(image) -> np.ndarray:
 
 
 def colorize_images(
-    model: LoadedModel | Colorizer, images: list[Tensor], size: int | None = None, temperature: float | None = None
+    model: LoadedModel | Colorizer,
+    images: list[Tensor],
+    size: int | None = None,
+    temperature: float | None = None,
+    hints: Sequence[Sequence[LocalHint]] | None = None,
+    global_hints: Sequence[GlobalHint | None] | None = None,
 ) -> list[Tensor]:
     """``ColorizationPipeline.colorize_images`` for a model where it is (compare's and a study's example grids)."""
-    return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature)
+    return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature, hints, global_hints)
 
 
 def predict_full_ab(
-    model: LoadedModel | Colorizer, lightness: list[Tensor], size: int | None = None, temperature: float | None = None
+    model: LoadedModel | Colorizer,
+    lightness: list[Tensor],
+    size: int | None = None,
+    temperature: float | None = None,
+    hints: Sequence[Sequence[LocalHint]] | None = None,
+    global_hints: Sequence[GlobalHint | None] | None = None,
 ) -> list[Tensor]:
     """``ColorizationPipeline.predict_full_ab`` for a model where it is (``evaluate``)."""
-    return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature)
+    return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature, hints, global_hints)

@@ -18,6 +18,8 @@ from polychrome.classifier import create_timm_classifier, normalize, timm_mean_s
 from polychrome.color import ab_gamut, is_grayscale, uint8_to_lab
 from polychrome.config import TrainConfig, config_to_dict, load_config
 from polychrome.data.datasets import Batch
+from polychrome.data.loader import mix_seed
+from polychrome.hints import evaluation_hints, network_hints, simulate_hints
 from polychrome.losses import colour_loss
 from polychrome.metrics import compute_all, metrics_for
 from polychrome.models import Colorizer, create_model
@@ -86,20 +88,52 @@ class ColorizationTask(_Task):
             lab = lab.contiguous(memory_format=torch.channels_last)
         return lab[:, :1], lab[:, 1:]
 
+    def _training_hints(self, lightness: Tensor, ab: Tensor) -> tuple[Tensor, ...]:
+        """Zhang et al. 2017's simulated user for this step's batch (nothing for a model without hints):
+        drawn from a generator seeded by the run's seed and the step, so a resumed run draws the same."""
+        if not self.model.local_hints and not self.model.global_hints:
+            return ()
+        generator = torch.Generator().manual_seed(mix_seed(self.cfg.trainer.seed, self.global_step))
+        h = self.cfg.hints
+        simulated = simulate_hints(
+            torch.cat([lightness, ab], dim=1).float().cpu(),
+            generator,
+            max_points=h.max_points,
+            placement=h.placement,
+            global_probability=h.global_probability if self.model.global_hints else 0.0,
+        )
+        return self._hint_inputs([s.local for s in simulated], [s.global_hint for s in simulated], lightness)
+
+    def _hint_inputs(self, local: list, global_hints: list, lightness: Tensor) -> tuple[Tensor, ...]:
+        size = (int(lightness.shape[-2]), int(lightness.shape[-1]))
+        ab_hints, mask, vector = network_hints(local, global_hints, size, size, lightness.device)
+        return (ab_hints, mask, vector) if self.model.global_hints else (ab_hints, mask)
+
     def training_step(self, batch: Batch, batch_index: int) -> Tensor:
         lightness, ab = self._lab(batch)
         colour = ~is_grayscale(ab)
-        output = self.model(lightness)
+        output = self.model(lightness, *self._training_hints(lightness, ab))
         loss = colour_loss(output, ab, colour, self.cfg.loss, self.model.bins, self.class_weights)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(ab))
         return loss
+
+    def _validation_hints(self, lightness: Tensor, ab: Tensor, batch_index: int) -> tuple[Tensor, ...]:
+        """``hints.val_hints`` simulated local hints per image (no global hint), the same at every validation:
+        seeded by the image's place in the validation set."""
+        if not self.model.local_hints:
+            return ()
+        lab = torch.cat([lightness, ab], dim=1).float().cpu()
+        first = batch_index * self.cfg.data.batch_size
+        local = [evaluation_hints(image, 0, first + i, self.cfg.hints.val_hints) for i, image in enumerate(lab)]
+        return self._hint_inputs(local, [None] * len(local), lightness)
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
         lightness, ab = self._lab(batch)
         colour = ~is_grayscale(ab)
         if colour.any():
+            hints = [planes[colour] for planes in self._validation_hints(lightness, ab, batch_index)]
             predicted = upsample_ab(
-                self.model.predict_ab(lightness[colour], self.cfg.temperature), ab.shape[-2:]
+                self.model.predict_ab(lightness[colour], self.cfg.temperature, *hints), ab.shape[-2:]
             ).float()
             self.measures.update(predicted_ab=predicted, truth_ab=ab[colour])
 

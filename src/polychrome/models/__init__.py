@@ -1,7 +1,7 @@
 """Models: a registry of named configs (``create_model(name, **overrides)``), as timm has, and the card
 every loaded model carries (``build_model``, ``load_weights`` and ``load_official`` return ``LoadedModel``)."""
 
-from polychrome.models import baselines, fusion, official, zhang  # noqa: F401  (registers the models)
+from polychrome.models import baselines, fusion, official, unet, zhang  # noqa: F401  (registers the models)
 from polychrome.models.base import Colorizer, decode_output, upsample_ab
 from polychrome.models.card import DEFAULT_INPUT_SIZE, LoadedModel, ModelCard, as_loaded
 from polychrome.models.fusion import BackboneError

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from polychrome.color import uint8_to_lab
+from polychrome.levin import levin_colorize
 from polychrome.models.base import Colorizer, upsample_ab
 from polychrome.models.registry import register
 
@@ -110,3 +111,31 @@ register(
     "baseline: ab of a random training image",
 )
 register("mean", lambda size=64: MeanColours(size), None, "baseline: per-pixel mean ab of the training set")
+
+
+class Levin(Colorizer):
+    """Levin, Lischinski & Weiss 2004 ("Colorization using Optimization") as a model: the local hints spread
+    along L by a sparse linear solve (``polychrome.levin``), the anchor every guided method is compared with.
+    Nothing is learned; it runs at whatever resolution it is given, and the pipeline gives it the photo's
+    own (``full_resolution``). No hints give ab = 0, the gray photo."""
+
+    full_resolution = True
+
+    def __init__(self, solver: str = "splu"):
+        super().__init__(head="regression", local_hints=True)
+        self.solver = solver
+
+    def forward(self, lightness: Tensor, ab_hints: Tensor | None = None, hint_mask: Tensor | None = None) -> Tensor:
+        """L (N, 1, H, W) in [0, 100], hint ab (N, 2, H, W) and mask (N, 1, H, W) -> ab (N, 2, H, W)."""
+        self.input_planes(lightness, ab_hints, hint_mask)  # checks the shapes
+        if ab_hints is None or hint_mask is None:
+            return lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[2:])
+        return torch.stack(
+            [
+                levin_colorize(plane, ab, mask[0] > 0, solver=self.solver)  # type: ignore[arg-type]
+                for plane, ab, mask in zip(lightness, ab_hints, hint_mask, strict=True)
+            ]
+        )
+
+
+register("levin", Levin, None, "Levin et al. 2004: local hints propagated by optimisation (no learning)")

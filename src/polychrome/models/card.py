@@ -37,7 +37,8 @@ class ModelCard:
     input_size: int = DEFAULT_INPUT_SIZE  # the side of the square L the network sees
     temperature: float = DEFAULT_TEMPERATURE  # the annealed-mean temperature it decodes at unless told
     options: Mapping[str, Any] = field(default_factory=dict)
-    inputs: tuple[str, ...] = ("L",)  # the planes it takes, in order
+    inputs: tuple[str, ...] = ("L",)  # what it takes, in order: "L", then "ab_hints", "hint_mask", "global_hints"
+    full_resolution: bool = False  # sees each photo at its own size (Levin), not resized to input_size
     weights: str = ""  # the file the weights came from ("" when built without)
     weights_sha256: str = ""
 
@@ -64,8 +65,14 @@ class LoadedModel(nn.Module):
         self.network = network
         self.card = card
 
-    def forward(self, lightness: Tensor) -> Tensor:
-        return self.network(lightness)
+    def forward(self, lightness: Tensor, *hints: Tensor | None) -> Tensor:
+        """The network on L and, for a model whose card lists them, its hint inputs (see ``Colorizer``)."""
+        return self.network(lightness, *hints)
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model takes local colour hints (its card lists ``ab_hints``)."""
+        return "ab_hints" in self.card.inputs
 
     @property
     def bins(self) -> Tensor:
@@ -82,7 +89,13 @@ class LoadedModel(nn.Module):
 def card_of_network(network: Colorizer) -> ModelCard:
     """The card of a network built without a loader (a test's, one being trained): its head and gamut,
     the default input size and temperature, no weights file."""
-    return ModelCard(type(network).__name__, network.head, network.gamut)
+    return ModelCard(
+        type(network).__name__,
+        network.head,
+        network.gamut,
+        inputs=network.inputs,
+        full_resolution=network.full_resolution,
+    )
 
 
 def as_loaded(model: LoadedModel | Colorizer) -> LoadedModel:

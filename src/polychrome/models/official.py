@@ -1,7 +1,7 @@
 """The networks of richzhang/colorization with their released weights, for comparison.
 
 ECCV16 is our ``eccv16`` ZhangNet exactly; its state dict is mapped key by key. SIGGRAPH17 (Zhang et
-al. 2017, automatic mode: zero ab hints, zero mask) has its own module below, named as the original so
+al. 2017's local-hints network; automatic with zero ab hints and mask) has its own module below, named as the original so
 its state dict loads as is. Weights come only from a local file the user supplies; loading is strict:
 every key is used and every shape checked.
 """
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from polychrome.color import ab_gamut
-from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
+from polychrome.models.base import AB_SCALE, Colorizer
 from polychrome.models.card import LoadedModel, sha256_of
 from polychrome.models.registry import build_model, register
 from polychrome.models.weights import WeightsError, load_state_strict
@@ -48,7 +48,7 @@ def _stack(
 
 
 class SIGGRAPH17Net(Colorizer):
-    """Zhang et al. 2017 ("Real-Time User-Guided Image Colorization"), automatic mode.
+    """Zhang et al. 2017 ("Real-Time User-Guided Image Colorization"): the local-hints network.
 
     All convs have stride 1; resolution halves by taking every second pixel before model2-4 and comes
     back through transposed convs with shortcuts (model3short8, model2short9, model1short10). The output
@@ -56,7 +56,7 @@ class SIGGRAPH17Net(Colorizer):
     """
 
     def __init__(self):
-        super().__init__(head="regression")
+        super().__init__(head="regression", local_hints=True)
         self.model1 = _stack(4, 64, 2)
         self.model2 = _stack(64, 128, 2)
         self.model3 = _stack(128, 256, 3)
@@ -76,14 +76,14 @@ class SIGGRAPH17Net(Colorizer):
         self.model_class = nn.Sequential(nn.Conv2d(256, 529, 1))
         self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
 
-    def forward(self, lightness: Tensor, ab_hints: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        """L (N, 1, H, W) in [0, 100], H and W multiples of 8 -> ab (N, 2, H, W)."""
-        n, _, h, w = lightness.shape
+    def forward(self, lightness: Tensor, ab_hints: Tensor | None = None, hint_mask: Tensor | None = None) -> Tensor:
+        """L (N, 1, H, W) in [0, 100], H and W multiples of 8, and optionally local hints: ab (N, 2, H, W) in
+        Lab units and mask (N, 1, H, W) (the released code's input_B and mask_B; ab / 110, mask as is) ->
+        ab (N, 2, H, W). Without hints the network runs in its automatic mode."""
+        h, w = lightness.shape[-2:]
         if h % 8 or w % 8:
             raise ValueError(f"SIGGRAPH17 needs sides that are multiples of 8, got {h}x{w}")
-        ab_hints = lightness.new_zeros(n, 2, h, w) if ab_hints is None else ab_hints
-        mask = lightness.new_zeros(n, 1, h, w) if mask is None else mask
-        conv1 = self.model1(torch.cat([normalize_l(lightness), ab_hints / AB_SCALE, mask], dim=1))
+        conv1 = self.model1(self.input_planes(lightness, ab_hints, hint_mask))
         conv2 = self.model2(conv1[:, :, ::2, ::2])
         conv3 = self.model3(conv2[:, :, ::2, ::2])
         conv7 = self.model7(self.model6(self.model5(self.model4(conv3[:, :, ::2, ::2]))))
@@ -97,7 +97,7 @@ register(
     "siggraph17",
     lambda: SIGGRAPH17Net(),
     None,
-    "Zhang et al. 2017, automatic mode (architecture; weights via load_official)",
+    "Zhang et al. 2017, local hints (architecture; weights via load_official)",
 )
 
 

@@ -57,7 +57,15 @@ def build_model(name: str, **overrides) -> LoadedModel:
     """``create_model``'s network with its card: the registered name, the options that rebuild it, its
     head and gamut; the default input size and temperature until a loader sets what a file records."""
     network = create_model(name, **overrides)
-    return LoadedModel(network, ModelCard(name, network.head, network.gamut, options=resolve_options(name, overrides)))
+    card = ModelCard(
+        name,
+        network.head,
+        network.gamut,
+        options=resolve_options(name, overrides),
+        inputs=network.inputs,
+        full_resolution=network.full_resolution,
+    )
+    return LoadedModel(network, card)
 
 
 def resolve_options(name: str, overrides: dict) -> dict:

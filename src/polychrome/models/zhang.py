@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from polychrome.models.base import AB_SCALE, Colorizer, normalize_l
+from polychrome.models.base import AB_SCALE, Colorizer, GlobalHintInjection
 from polychrome.models.registry import register
 
 ECCV16_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
@@ -37,6 +37,8 @@ class ZhangConfig:
     decoder_convs: int = 2  # 3x3 convs after the upsampling
     head: str = "classification"  # logits over the gamut's Q bins, or "regression" to ab (tanh x 110)
     gamut: str = "zhang"
+    local_hints: bool = False  # also take Zhang 2017's local hints (ab planes + mask beside L)
+    global_hints: bool = False  # also take a global hint, added after the middle block (conv4 in ECCV16)
 
     def __post_init__(self):
         if self.downsample not in DOWNSAMPLE_MODES:
@@ -89,9 +91,9 @@ class ZhangNet(Colorizer):
     """Encoder of conv blocks, a decoder that brings resolution back up, and a 1x1 head."""
 
     def __init__(self, config: ZhangConfig):
-        super().__init__(config.head, config.gamut)
+        super().__init__(config.head, config.gamut, config.local_hints, config.global_hints)
         self.config = config
-        blocks, in_channels = [], 1
+        blocks, in_channels = [], self.in_channels
         for i in range(config.blocks):
             out_channels = scaled_channels(ECCV16_CHANNELS[min(i, len(ECCV16_CHANNELS) - 1)], config.width)
             convs = config.convs if config.convs is not None else ECCV16_CONVS[min(i, len(ECCV16_CONVS) - 1)]
@@ -110,6 +112,11 @@ class ZhangNet(Colorizer):
             )
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
+        self.global_block = config.blocks // 2 - 1  # the block whose output takes the global hint
+        if config.global_hints:
+            self.global_injection = GlobalHintInjection(
+                scaled_channels(ECCV16_CHANNELS[min(self.global_block, len(ECCV16_CHANNELS) - 1)], config.width)
+            )
 
         decoder_channels = scaled_channels(config.decoder_channels, config.width)
         layers: list[nn.Module] = []
@@ -129,9 +136,23 @@ class ZhangNet(Colorizer):
         self.decoder = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(in_channels, self.out_channels, 1)
 
-    def forward(self, lightness: Tensor) -> Tensor:
-        """L (N, 1, H, W) in [0, 100] -> logits (N, Q, H/s, W/s) or ab (N, 2, H/s, W/s), s the output stride."""
-        output = self.classifier(self.decoder(self.encoder(normalize_l(lightness))))
+    def forward(
+        self,
+        lightness: Tensor,
+        ab_hints: Tensor | None = None,
+        hint_mask: Tensor | None = None,
+        global_hints: Tensor | None = None,
+    ) -> Tensor:
+        """L (N, 1, H, W) in [0, 100] (and the hints the model takes, see Colorizer) -> logits
+        (N, Q, H/s, W/s) or ab (N, 2, H/s, W/s), s the output stride."""
+        features = self.input_planes(lightness, ab_hints, hint_mask)
+        if global_hints is not None and not self.global_hints:
+            raise ValueError("this network was built without global_hints and takes no reference")
+        for index, block in enumerate(self.encoder):
+            features = block(features)
+            if index == self.global_block and self.global_hints:
+                features = self.global_injection(features, global_hints)
+        output = self.classifier(self.decoder(features))
         return output if self.head == "classification" else output.tanh() * AB_SCALE
 
 

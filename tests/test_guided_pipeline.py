@@ -1,0 +1,68 @@
+"""Colour hints and reference photos through the one colourisation path (the Python API)."""
+
+import numpy as np
+import pytest
+import torch
+
+from polychrome.colorize import load_colorizer
+from polychrome.hints import GlobalHint
+from polychrome.models import build_model
+from polychrome.pipeline import ColorizationPipeline
+
+
+def photo(height=48, width=64):
+    """A gray photo: two flat regions, dark on the left, light on the right."""
+    image = np.full((height, width, 3), 60, np.uint8)
+    image[:, width // 2 :] = 190
+    return image
+
+
+def ab_at(rgb: np.ndarray, x: int, y: int) -> torch.Tensor:
+    from polychrome.color import uint8_to_lab
+
+    return uint8_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0, 1:, y, x]
+
+
+def test_a_model_without_hints_refuses_them_in_one_line_naming_those_that_take_them():
+    colorizer = load_colorizer("default")
+    for call in (
+        lambda: colorizer.colorize(photo(), hints=[(3, 4, (255, 0, 0))]),
+        lambda: colorizer.predict(photo(), hints=[(3, 4, (255, 0, 0))]),
+    ):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert "\n" not in str(error.value) and "default takes no colour hints" in str(error.value)
+        assert "guided" in str(error.value) and "levin" in str(error.value)
+    with pytest.raises(ValueError, match="takes no reference photo; models that do: guided"):
+        ColorizationPipeline(build_model("levin"), name="levin").colorize(photo(), reference=photo())
+
+
+def test_levin_colours_each_region_from_its_own_click_as_tuples_or_dicts():
+    levin = ColorizationPipeline(build_model("levin"), name="levin")
+    red, blue = (200, 30, 30), (30, 30, 200)
+    out = levin.colorize(photo(), hints=[(5, 5, red), {"x": 60, "y": 40, "rgb": list(blue)}])
+    assert out.shape == (48, 64, 3)
+    left, right = ab_at(out, 10, 30), ab_at(out, 50, 10)
+    assert left[0] > 30 and right[1] < -30  # red on the dark side, blue on the light side: the edge holds
+    assert np.array_equal(levin.colorize(photo()), photo())  # no hints: gray, as it came
+
+
+def test_hints_outside_the_photo_are_refused_naming_the_entry():
+    levin = ColorizationPipeline(build_model("levin"), name="levin")
+    with pytest.raises(ValueError, match=r"hints\[1\]: x=64 is outside the image"):
+        levin.colorize(photo(), hints=[(1, 1, (255, 0, 0)), (64, 1, (255, 0, 0))])
+
+
+def test_a_hint_taking_network_sees_hints_at_its_own_size_and_a_reference_changes_its_colours():
+    torch.manual_seed(0)
+    model = build_model("unet_guided", channels=(4, 8, 16), head="regression").with_card(input_size=32).eval()
+    pipeline = ColorizationPipeline(model, name="test")
+    plain = pipeline.colorize(photo())
+    hinted = pipeline.colorize(photo(), hints=[(5, 5, (200, 30, 30))])
+    steered = pipeline.colorize(
+        photo(), hints=[(5, 5, (200, 30, 30))], reference=GlobalHint(torch.full((313,), 1 / 313), 40.0)
+    )
+    assert plain.shape == hinted.shape == (48, 64, 3)
+    assert not np.array_equal(plain, hinted) and not np.array_equal(hinted, steered)
+    prediction = pipeline.predict(photo(), hints=[(5, 5, (200, 30, 30))])
+    assert np.array_equal(pipeline.render(prediction), hinted)  # the web page's path gives the same colours
