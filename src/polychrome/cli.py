@@ -213,10 +213,12 @@ def _plot_runs(args: argparse.Namespace) -> int:
 
 
 def _colorize(args: argparse.Namespace) -> int:
-    from polychrome.colorize import colorize_paths, load_colorizer, plan_outputs
+    from polychrome.colorize import attach_hints, colorize_paths, load_colorizer, plan_outputs
 
     jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside)
     pipeline = load_colorizer(args.model, args.device, args.backend)
+    pipeline.check_hints(args.hints is not None, args.reference is not None)  # before anything runs
+    jobs, unhinted = attach_hints(jobs, args.hints, args.out) if args.hints is not None else (jobs, [])
     report = colorize_paths(
         pipeline,
         jobs,
@@ -225,10 +227,13 @@ def _colorize(args: argparse.Namespace) -> int:
         args.overwrite,
         progress=not args.quiet,
         distribution=args.distribution,
+        reference=args.reference,
     )
     failed = problems + report.failed
     rate = len(report.written) / report.seconds if report.seconds else 0.0
     print(f"colourised {len(report.written)} of {len(jobs) + len(problems)} into {args.out} ({rate:.1f} images/s)")
+    for path, hint_file in unhinted:
+        print(f"  without hints: {path} (no {hint_file})")
     for path, reason in failed:
         print(f"  failed: {path}: {reason}")
     return 1 if failed else 0
@@ -435,7 +440,8 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
         "--model",
         default="default",
         help="default (the bundled model), a .safetensors weights file, a checkpoint "
-        "or run directory, gray, eccv16-official:PATH, siggraph17-official:PATH; with --backend onnx an .onnx file",
+        "or run directory, gray, levin (with --hints), eccv16-official:PATH, siggraph17-official:PATH; "
+        "with --backend onnx an .onnx file",
     )
     colorize.add_argument(
         "--temperature",
@@ -449,6 +455,15 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
         "--distribution",
         action="store_true",
         help="also write OUT/<name>.distribution.png: where the model is unsure (entropy) and its colour distribution at a few pixels",
+    )
+    colorize.add_argument(
+        "--hints",
+        metavar="FILE|DIR",
+        help="colour hints (docs/hints.md): a JSON file for one photo, or a folder of them, HINTS/<path relative "
+        "to the input>.json per photo (a photo without one is colourised without hints); a model that takes hints",
+    )
+    colorize.add_argument(
+        "--reference", metavar="PHOTO", help="a photo whose colours steer every photo (replaces a hint file's own)"
     )
     colorize.add_argument("--batch-size", type=int, default=8)
     colorize.add_argument("--device", default="cpu", help="cpu or cuda")
