@@ -98,18 +98,24 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
-    from polychrome.compare import markdown_table, write_report
-    from polychrome.evaluate import TruthCache, default_fit_data, evaluate, load_classifier
+    """Evaluate (``names``: one model, which must take the hints asked for) or compare (``--models``: the
+    models that take no hints are measured without, as the no-hint baselines; see polychrome.compare)."""
+    from polychrome.compare import hinted_name, markdown_table, write_report
+    from polychrome.evaluate import HintProtocol, TruthCache, default_fit_data, evaluate, load_classifier
     from polychrome.pipeline import load_model
 
     fit_data = args.fit_data or default_fit_data(args.data)
+    comparing = names is None
     names = names or [name.strip() for name in args.models.split(",") if name.strip()]
     classifier = load_classifier(args.classifier) if args.classifier else None
     cache = TruthCache()  # what depends on the true images only, computed once for every model
+    asked = HintProtocol(args.hints, args.hint_seed, global_hints=args.global_hints)
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
         temperature = args.temperature if args.temperature is not None else model.card.temperature
+        hints = asked.taken_by(model.card, name) if comparing else asked
+        row = hinted_name(name, asked, hints)  # marked when it takes fewer hints than asked
         result = evaluate(
             model,
             args.data,
@@ -121,13 +127,14 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
             args.segment_threshold,
             workers=args.workers,
             device=args.device,
-            name=name,
+            name=row,
             cache=cache,
+            hints=hints,
         )
-        models[name] = model
+        models[row] = model
         results.append(result)
         print(
-            f"{name}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
+            f"{row}: {result['images']} images ({result['grayscale_skipped']} grayscale skipped, "
             f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s",
             file=sys.stderr,
         )
@@ -142,19 +149,24 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
     print(markdown_table(results), end="")
-    sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
-    print(
-        f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
-        f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
-        f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
-        f"segments from {results[0]['segment_source']}"
-    )
+    _print_protocol(results, asked.describe() if asked.record() else "")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
     if args.out:
         write_report(results, models, args.out, args.examples)
         print(f"wrote {args.out}")
     return 0
+
+
+def _print_protocol(results: list[dict], hints: str) -> None:
+    sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
+    print(
+        f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
+        f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
+        f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
+        f"segments from {results[0]['segment_source']}"
+        + (f"; {hints}, the same for every model that takes them" if hints else "")
+    )
 
 
 def _evaluation_options(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +196,21 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="folder for the table, accuracy curves, error histogram and example grids")
     parser.add_argument(
         "--examples", type=_count, default=4, help="photos per example grid in --out (default 4; 0: no grids)"
+    )
+    parser.add_argument(
+        "--hints",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="N simulated colour hints per image from its truth (Zhang et al. 2017; docs/guided.md); compare "
+        "measures the models that take no hints without them, as the no-hint baselines",
+    )
+    parser.add_argument("--hint-seed", type=int, default=0, metavar="S", help="seed of the simulated hints (default 0)")
+    parser.add_argument(
+        "--global-hints",
+        metavar="truth|reference:DIR",
+        help="global hints: each image's own colour distribution (truth), or that of the photo in DIR with its file "
+        "name (reference:DIR)",
     )
 
 

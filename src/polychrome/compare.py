@@ -1,21 +1,30 @@
-"""``polychrome compare``: several models, one protocol, one table (Markdown, CSV, JSON) and figures."""
+"""``polychrome compare``: several models, one protocol, one table (Markdown, CSV, JSON) and figures.
+
+With hints (``HintProtocol``), every model that takes them gets the same simulated hints for an image; a model
+that takes none (gray, the automatic models) still gets its row, measured without hints as the no-hint baseline,
+its name marked "(no hints)" (or "(no global hints)" for one that takes local hints only), and its protocol
+saying what was withheld (``HintProtocol.taken_by``). The example grids show each model with its own hints.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Subset
 
+from polychrome.color import uint8_to_lab
 from polychrome.data import eval_transform, open_dataset
+from polychrome.evaluate import HintProtocol, source_path
 from polychrome.metrics import MEASURES, as_gray, format_value
 from polychrome.models import Colorizer, LoadedModel
 from polychrome.pipeline import colorize_images
 
-__all__ = ["COLUMNS", "as_gray", "markdown_table", "random_images", "write_report"]
+__all__ = ["COLUMNS", "as_gray", "hinted_name", "markdown_table", "random_images", "write_report"]
 
 # The table's columns: the model, its image count, and every measure MEASURES puts in the table.
 COLUMNS = ("model", "images", *(name for name, measure in MEASURES.items() if measure.table))
@@ -31,9 +40,35 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _images(data: str, eval_size: int | None, indices: list[int]) -> list[torch.Tensor]:
+def hinted_name(name: str, asked: HintProtocol, given: HintProtocol) -> str:
+    """A comparison row's name: the model's, marked when it was given fewer kinds of hints than asked."""
+    if given.count < asked.count:
+        return f"{name} (no hints)" if given.global_hints is None else f"{name} (no local hints)"
+    return f"{name} (no global hints)" if given.global_hints != asked.global_hints else name
+
+
+@dataclass
+class _Examples:
+    """The photos an example grid shows: uint8 RGB (3, H, W) images, their indices in the dataset and files."""
+
+    images: list[torch.Tensor]
+    indices: list[int]
+    paths: list[Path | None]
+
+
+def _images(data: str, eval_size: int | None, indices: list[int]) -> _Examples:
     dataset = open_dataset(data, eval_transform(eval_size) if eval_size else None)
-    return [Subset(dataset, indices)[i][0] for i in range(len(indices))]
+    images = [Subset(dataset, indices)[i][0] for i in range(len(indices))]
+    return _Examples(images, [int(i) for i in indices], [source_path(dataset, int(i)) for i in indices])
+
+
+def _colorized(model: LoadedModel | Colorizer, result: dict, examples: _Examples) -> list[torch.Tensor]:
+    """The model's colourisations of the example photos under its row's protocol, its hints included."""
+    protocol = result["protocol"]
+    hints = HintProtocol.from_record(protocol.get("hints"))
+    labs = [uint8_to_lab(image[None])[0] for image in examples.images]
+    local, global_hints = hints.for_images(labs, examples.indices, examples.paths)
+    return colorize_images(model, examples.images, protocol["size"], protocol["temperature"], local, global_hints)
 
 
 def random_images(per_image_error: dict, count: int) -> list:
@@ -80,16 +115,13 @@ def write_report(
             "random": random_pick,
         }
         for kind, indices in picks.items():
-            images = _images(first["data"], protocol["eval_size"], indices)
-            predicted = colorize_images(model, images, protocol["size"], protocol["temperature"])
-            rows = [[as_gray(image), colour, image] for image, colour in zip(images, predicted, strict=True)]
+            shown = _images(first["data"], protocol["eval_size"], indices)
+            predicted = _colorized(model, first, shown)
+            rows = [[as_gray(image), colour, image] for image, colour in zip(shown.images, predicted, strict=True)]
             titles = [f"#{i}: {first['per_image_error'][i]:.1f}" for i in indices]
             image_grid(rows, out / f"examples-{kind}.png", ["gray input", name, "truth"], titles)
     else:
-        images = _images(first["data"], protocol["eval_size"], random_pick)
-        columns = [
-            colorize_images(model, images, r["protocol"]["size"], r["protocol"]["temperature"])
-            for (name, model), r in zip(models.items(), results, strict=True)
-        ]
-        rows = [[as_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(images)]
+        shown = _images(first["data"], protocol["eval_size"], random_pick)
+        columns = [_colorized(model, r, shown) for model, r in zip(models.values(), results, strict=True)]
+        rows = [[as_gray(image), *(column[k] for column in columns), image] for k, image in enumerate(shown.images)]
         image_grid(rows, out / "examples.png", ["gray input", *models, "truth"])

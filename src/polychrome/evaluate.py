@@ -35,12 +35,18 @@ Measures, over all evaluated pixels or images:
 
 Each measure is a ``torchmetrics.Metric`` listed in ``polychrome.metrics.MEASURES``; this module loads the
 images, groups them by size, hands each group to every metric and collects what they compute.
+
+With hints (``HintProtocol``, Zhang et al. 2017's protocol), each image gets N local hints simulated from its
+truth at the resolution it is measured at (the model sees them through the pipeline at its input size; Levin at
+the image's own), and optionally global hints from its truth or from a reference photo; the results' protocol
+records the settings (``protocol["hints"]``).
 """
 
 from __future__ import annotations
 
+import glob
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +58,21 @@ from polychrome.classifier import Classifier, load_classifier
 from polychrome.color import DEFAULT_TEMPERATURE, ab_gamut, is_grayscale, lab_to_uint8, uint8_to_lab
 from polychrome.data import DatasetSpec, SkipUnreadable, eval_transform, open_dataset, parse_spec
 from polychrome.data.datasets import classes_of, length
+from polychrome.hints import PLACEMENTS, GlobalHint, LocalHint, evaluation_hints
 from polychrome.metrics import CURVES, MEASURES, TruthCache, compute_all, metrics_for
 from polychrome.metrics.measures import digest
-from polychrome.models import Colorizer, LoadedModel
+from polychrome.models import Colorizer, LoadedModel, ModelCard
 from polychrome.pipeline import ColorizationPipeline
 
-__all__ = ["TruthCache", "bsds_segments", "default_fit_data", "evaluate", "load_classifier", "slic_segments"]
+__all__ = [
+    "HintProtocol",
+    "TruthCache",
+    "bsds_segments",
+    "default_fit_data",
+    "evaluate",
+    "load_classifier",
+    "slic_segments",
+]
 
 SLIC_KEPT_PIXELS = 64 * 64  # SLIC segments are kept (TruthCache) for small images only, where SLIC is most of the cost
 
@@ -79,7 +94,7 @@ def _as_list(samples: list) -> list:
     return samples
 
 
-def _source_path(dataset: Dataset, index: int) -> Path | None:
+def source_path(dataset: Dataset, index: int) -> Path | None:
     """The file behind sample ``index`` of the whole dataset (under any Subset of it)."""
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
@@ -125,6 +140,121 @@ def default_fit_data(data: str) -> str | None:
     return str(DatasetSpec(spec.kind, spec.path, train))
 
 
+GLOBAL_HINT_SOURCES = "truth or reference:DIR"
+
+
+@dataclass(frozen=True)
+class HintProtocol:
+    """The simulated hints of an evaluation, as Zhang et al. 2017 measure guided colourisation.
+
+    ``count`` local hints per image, simulated from its truth at the resolution it is measured at
+    (``polychrome.hints.evaluation_hints``: seeded by (``seed``, the image's index in the whole dataset) alone, so
+    every model of a comparison gets the same hints whatever the batching or ``limit``, and the first k of N hints
+    are the hints for k). ``global_hints``: None, ``"truth"`` (each image's own ``GlobalHint.from_lab``) or
+    ``"reference:DIR"`` (the global hint of the photo in DIR with the test image's file stem). ``withheld`` says
+    why a model of a comparison got fewer hints than asked (it takes none, or no global hints).
+    """
+
+    count: int = 0
+    seed: int = 0
+    placement: str = "gaussian"
+    global_hints: str | None = None
+    withheld: str = ""
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError(f"--hints {self.count}: give the number of hints per image, 0 or more")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"hint placement {self.placement!r}: choose one of {', '.join(PLACEMENTS)}")
+        if self.global_hints not in (None, "truth") and not str(self.global_hints).startswith("reference:"):
+            raise ValueError(f"--global-hints {self.global_hints!r}: give {GLOBAL_HINT_SOURCES}")
+        folder = self.reference_folder
+        if folder is not None and not folder.is_dir():
+            raise ValueError(f"--global-hints {self.global_hints}: {folder} is not a folder of reference photos")
+
+    @property
+    def reference_folder(self) -> Path | None:
+        source = self.global_hints or ""
+        return Path(source.removeprefix("reference:")) if source.startswith("reference:") else None
+
+    def check(self, pipeline: ColorizationPipeline) -> None:
+        """The one-line refusal of hints by a model that does not take them (``check_hints``)."""
+        pipeline.check_hints(self.count > 0, self.global_hints is not None)
+
+    def taken_by(self, card: ModelCard, name: str) -> HintProtocol:
+        """The hints a model of a comparison is given: the kinds it takes, ``withheld`` naming the rest, so
+        models without hints still appear, as the no-hint baselines."""
+        local = self.count if "ab_hints" in card.inputs else 0
+        global_hints = self.global_hints if "global_hints" in card.inputs else None
+        withheld = [
+            kind
+            for kind, dropped in (("local", local < self.count), ("global", global_hints != self.global_hints))
+            if dropped
+        ]
+        if not withheld:
+            return self
+        reason = f"{name} takes no {' or '.join(withheld)} hints; the others were given {self.describe()}"
+        return replace(self, count=local, global_hints=global_hints, withheld=reason)
+
+    def describe(self) -> str:
+        """The protocol in words, for the printed summary."""
+        global_hints = f", global hints from the {self.global_hints}" if self.global_hints else ""
+        return f"{self.count} simulated hints per image (seed {self.seed}, {self.placement}){global_hints}"
+
+    def record(self) -> dict | None:
+        """The settings as the results' ``protocol["hints"]``: None for an evaluation without hints."""
+        if not self.count and self.global_hints is None and not self.withheld:
+            return None
+        return {
+            "count": self.count,
+            "seed": self.seed,
+            "placement": self.placement,
+            "global": self.global_hints,
+            "simulated": "from each image's truth, at the resolution it is measured at",
+            **({"withheld": self.withheld} if self.withheld else {}),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict | None) -> HintProtocol:
+        """The protocol a results dict recorded (``record``), to colour its example images with the same hints."""
+        if record is None:
+            return cls()
+        return cls(record["count"], record["seed"], record["placement"], record["global"], record.get("withheld", ""))
+
+    def reference_of(self, path: Path | None) -> Path:
+        """The reference photo for the test image at ``path``: the one file in the folder with its stem."""
+        folder = self.reference_folder
+        assert folder is not None
+        if path is None:
+            raise ValueError(f"--global-hints {self.global_hints} needs test images with file names (folder:...)")
+        matches = sorted(p for p in folder.glob(glob.escape(path.stem) + ".*") if p.is_file())
+        if len(matches) != 1:
+            problem = "no reference photo" if not matches else f"{len(matches)} reference photos"
+            raise ValueError(
+                f"--global-hints {self.global_hints}: {problem} {folder / path.stem}.* for the test image "
+                f"{path.name}; put exactly one photo named {path.stem}.<ext> there, or use --global-hints truth"
+            )
+        return matches[0]
+
+    def for_images(
+        self, labs: list[Tensor], indices: list[int], paths: list[Path | None]
+    ) -> tuple[list[tuple[LocalHint, ...]] | None, list[GlobalHint | None] | None]:
+        """Each image's local and global hints (None for a kind not given), from its true Lab (3, H, W) (L in
+        [0, 100], ab in about [-110, 110]), its index in the whole dataset and its file."""
+        local = None
+        if self.count:
+            local = [
+                evaluation_hints(lab, self.seed, index, self.count, self.placement)
+                for lab, index in zip(labs, indices, strict=True)
+            ]
+        global_hints: list[GlobalHint | None] | None = None
+        if self.global_hints == "truth":
+            global_hints = [GlobalHint.from_lab(lab) for lab in labs]
+        elif self.global_hints is not None:
+            global_hints = [GlobalHint.from_file(self.reference_of(path)) for path in paths]
+        return local, global_hints
+
+
 @dataclass
 class _Reading:
     """What evaluate counts beside the measures: images read, grayscale ones skipped, unreadable files."""
@@ -157,16 +287,23 @@ def evaluate(
     device: str = "cpu",
     name: str = "",
     cache: TruthCache | None = None,
+    hints: HintProtocol | None = None,
 ) -> dict:
     """Evaluate ``model`` on the dataset ``data`` (see the module docstring); returns the results dict.
 
     ``cache`` keeps what depends on the true images only (segments, the classifier's answers on the true
-    and gray images): pass one object to every evaluation of a set to compute that once."""
+    and gray images): pass one object to every evaluation of a set to compute that once. ``hints``: the
+    simulated hints each image gets (a model that does not take them refuses them in one line)."""
     torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over (see train.py)
-    pipeline = ColorizationPipeline(model, device)  # the network on the device, and its card
+    pipeline = ColorizationPipeline(model, device, name)  # the network on the device, and its card
+    hints = hints or HintProtocol()
+    hints.check(pipeline)
     size = size or pipeline.input_size
     dataset = _open(data, eval_size, limit)
     source_index = dataset.indices if isinstance(dataset, Subset) else range(length(dataset))
+    if hints.reference_folder is not None:  # a missing reference photo fails now, not after hours
+        for index in source_index:
+            hints.reference_of(source_path(dataset, index))
     loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
     cache = cache or TruthCache()
     metrics = metrics_for(
@@ -181,20 +318,29 @@ def evaluate(
     start = time.perf_counter()
     for batch in loader:
         kept = _read(batch, source_index, device, reading)
-        predictions = pipeline.predict_full_ab([lab[:1] for _, _, _, lab in kept], size, temperature)
+        labs, indices = [lab for *_, lab in kept], [index for _, _, index, _ in kept]
+        local, global_hints = hints.for_images(labs, indices, [source_path(dataset, i) for i in indices])
+        predictions = pipeline.predict_full_ab([lab[:1] for lab in labs], size, temperature, local, global_hints)
         for group in _by_size(kept, predictions):
             metrics.update(**_measurements(group, dataset, eval_size, cache))
     seconds = time.perf_counter() - start
     if reading.images == reading.gray:
         raise ValueError(f"no colour images to evaluate in {data} ({reading.images} read, {reading.gray} grayscale)")
-    protocol = {
+    protocol = _protocol(pipeline.card, size, eval_size, temperature, hints)
+    return _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
+
+
+def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: float, hints: HintProtocol) -> dict:
+    """The results' protocol section: how the images were measured and what the model saw."""
+    seen = "the image's own L (a full-resolution model)" if card.full_resolution else f"L resized to {size}x{size}"
+    return {
         "size": size,
         "eval_size": eval_size,
         "temperature": temperature,
         "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
-        "model_input": f"L resized to {size}x{size}; ab upsampled bilinearly and joined with the image's own L",
+        "model_input": f"{seen}; ab upsampled bilinearly and joined with the image's own L",
+        "hints": hints.record(),
     }
-    return _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
 
 
 def _read(batch: list, source_index, device: str, reading: _Reading) -> list[tuple]:
@@ -227,7 +373,7 @@ def _measurements(group: list[tuple], dataset: Dataset, eval_size: int | None, c
     photos, labels, indices, lab, ab = zip(*group, strict=True)
     truth_lab, predicted_ab, images = torch.stack(lab), torch.stack(ab), torch.stack(photos)
     # BSDS500's human segmentations where the images have them at their own size (index: whole dataset)
-    hand = [bsds_segments(_source_path(dataset, index)) if eval_size is None else None for index in indices]
+    hand = [bsds_segments(source_path(dataset, index)) if eval_size is None else None for index in indices]
     return {
         "predicted_ab": predicted_ab,
         "truth_ab": truth_lab[:, 1:],
