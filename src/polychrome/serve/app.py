@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from polychrome.color import DEFAULT_TEMPERATURE
 from polychrome.data import ImageReadError
 from polychrome.data.images import TooManyPixels
+from polychrome.models.weights import BUNDLED
 from polychrome.serve import prediction_cache
 from polychrome.serve.errors import error_response
 from polychrome.serve.middleware import CatchAll, UploadLimit, size_in_words
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from polychrome.human_study import Store
 
 HERE = Path(__file__).parent
-DEFAULT_MODELS = ["default", "gray"]
+# The guided model joins the defaults once its weights are bundled.
+DEFAULT_MODELS = ["default", "gray"] + (["guided"] if "guided" in BUNDLED else [])
 MAX_TEMPERATURE = 10.0  # far flatter than the mean (T = 1); anything above is a typo
 log = logging.getLogger("polychrome.serve")
 
@@ -45,12 +47,15 @@ def create_app(
     queue_timeout: float = 30.0,
     study_data: str | Path | None = None,
     admin_token: str | None = None,
+    palette_model: str = "default",
 ) -> FastAPI:
     """The app serving ``models`` (names or paths as ``polychrome.load_colorizer`` takes them, each loaded
     on first use). Files above ``upload_limit`` bytes or ``max_pixels`` pixels are refused; a request
     that waits more than ``queue_timeout`` seconds for the network gets 503. With ``db`` (a database URL
     or path, opened when a study is first asked for) the human-study pages are mounted too, with
-    ``study_data`` (default ``polychrome.human_study.studies_home()``) and ``admin_token``.
+    ``study_data`` (default ``polychrome.human_study.studies_home()``) and ``admin_token``. The guided
+    page (``/guided``) offers those of ``models`` that take colour hints; its palette of suggested colours
+    comes from ``palette_model``, an automatic classification model (loaded on the first click).
     """
     # No /docs: FastAPI's API explorer loads its scripts from a CDN, and these pages fetch nothing from elsewhere.
     app = FastAPI(title="polychrome", docs_url=None, redoc_url=None, openapi_url=None)
@@ -59,11 +64,15 @@ def create_app(
     app.state.cache = PredictionCache()
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.upload_limit, app.state.max_pixels = upload_limit, max_pixels
+    app.state.palette_model = palette_model
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(UploadLimit, limit=upload_limit)
     app.add_middleware(CatchAll)
     add_error_handlers(app)
     app.include_router(router)
+    from polychrome.serve.guided_routes import router as guided_router  # it imports this module's helpers
+
+    app.include_router(guided_router)
     if db is not None:
         from polychrome.human_study import studies_home
         from polychrome.serve.study_routes import mount_studies
@@ -223,7 +232,7 @@ def parse_temperature(text: str | None) -> float | None:
 
 
 def find(cache: PredictionCache, token: str) -> Entry:
-    entry = cache.get(token)
+    entry = cache.get(token, Entry)
     if entry is None:
         raise HTTPException(
             404, "no colourisation with this token (the server keeps only recent ones); upload the photo again"

@@ -6,7 +6,8 @@ so at most one photo's working set is alive. Waiting requests hold only their up
 it to disk above 1 MiB) and no thread; one that cannot start within the queue timeout is refused, so a
 crowd gets a quick "try again" rather than a pile of stalled connections. Predictions are kept in a
 byte-bounded LRU (``PredictionCache``), so the temperature slider and the distribution plot reuse one
-forward pass.
+forward pass. The guided page's uploads (``polychrome.serve.guided.GuidedEntry``: the photo's L at full,
+display and network size, and the last hint state's output) are kept in the same cache.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 import anyio
 import numpy as np
@@ -29,6 +30,7 @@ from polychrome.data import load_rgba, write_png
 from polychrome.pipeline import ColorizationPipeline, Prediction
 
 T = TypeVar("T")
+K = TypeVar("K", bound="Cached")
 CACHE_BYTES = 512 * 2**20  # a 50-megapixel photo's prediction (mostly its float L) is about 250 MB
 
 
@@ -109,27 +111,38 @@ class Entry:
         return sum(t.numel() * t.element_size() for t in tensors) + (0 if self.alpha is None else self.alpha.nbytes)
 
 
+class Cached(Protocol):
+    """What the cache keeps: anything that says how many bytes it holds."""
+
+    @property
+    def nbytes(self) -> int: ...
+
+
 class PredictionCache:
     """Recent predictions by random token; the least recently used go first once all of them hold more
-    than ``max_bytes`` (the newest is always kept). Used from the event loop only, so it needs no lock."""
+    than ``max_bytes`` (the newest is always kept). Used from the event loop only, so it needs no lock.
+    It keeps entries of more than one kind (an ``Entry``, a guided page's ``GuidedEntry``); ``get`` asks
+    for one kind, so a token of the other kind is not found."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES):
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Cached, int]] = OrderedDict()  # each with its size when put
         self._bytes = 0
 
-    def put(self, entry: Entry) -> str:
+    def put(self, entry: Cached) -> str:
         token = secrets.token_urlsafe(16)  # unguessable: one visitor cannot read another's photo
-        self._entries[token] = entry
+        self._entries[token] = entry, entry.nbytes
         self._bytes += entry.nbytes
         while self._bytes > self.max_bytes and len(self._entries) > 1:
-            self._bytes -= self._entries.popitem(last=False)[1].nbytes
+            self._bytes -= self._entries.popitem(last=False)[1][1]
         return token
 
-    def get(self, token: str) -> Entry | None:
-        entry = self._entries.get(token)
-        if entry is not None:
-            self._entries.move_to_end(token)
+    def get(self, token: str, kind: type[K]) -> K | None:
+        """The entry kept under ``token`` if it is a ``kind``, else None."""
+        entry = self._entries.get(token, (None, 0))[0]
+        if not isinstance(entry, kind):
+            return None
+        self._entries.move_to_end(token)
         return entry
 
 
