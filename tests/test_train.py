@@ -396,3 +396,11 @@ def test_a_copy_without_git_records_the_revision_it_is_told(monkeypatch):
     assert polychrome.train.git_revision() == "unknown (not a git checkout)"
     monkeypatch.setenv("POLYCHROME_GIT_REVISION", "b5e9883")
     assert polychrome.train.git_revision() == "b5e9883"
+
+
+def test_a_checkpoint_of_a_hint_model_loads_with_a_card_that_lists_its_hint_inputs(photos, tmp_path):
+    from polychrome.checkpoints import load_checkpoint_model
+
+    train(tiny_config(photos, *GUIDED, "trainer.max_steps=1", width=None), tmp_path / "run")
+    model, _ = load_checkpoint_model(tmp_path / "run")
+    assert model.card.inputs == ("L", "ab_hints", "hint_mask", "global_hints") and model.takes_hints

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from polychrome.models import Colorizer, LoadedModel, ModelCard, WeightsError, create_model
-from polychrome.models.card import sha256_of
+from polychrome.models import Colorizer, LoadedModel, WeightsError, create_model
+from polychrome.models.card import card_of_network, sha256_of
 from polychrome.models.registry import resolve_options
 from polychrome.models.weights import load_state_strict
 
@@ -57,10 +57,8 @@ def load_checkpoint_model(path: str | Path) -> tuple[LoadedModel, dict]:
     becomes the model's when it is exported as a weights file)."""
     network, config = load_checkpoint(path)
     source, name = checkpoint_path(path), config["model"]["name"]
-    card = ModelCard(
-        name,
-        network.head,
-        network.gamut,
+    card = card_of_network(network).replace(
+        name=name,
         input_size=config["data"]["size"],
         options=resolve_options(name, config["model"].get("options", {})),
         weights=str(source),

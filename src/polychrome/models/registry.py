@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from polychrome.models.base import Colorizer
-from polychrome.models.card import LoadedModel, ModelCard
+from polychrome.models.card import LoadedModel, card_of_network
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,7 @@ def build_model(name: str, **overrides) -> LoadedModel:
     """``create_model``'s network with its card: the registered name, the options that rebuild it, its
     head and gamut; the default input size and temperature until a loader sets what a file records."""
     network = create_model(name, **overrides)
-    card = ModelCard(
-        name,
-        network.head,
-        network.gamut,
-        options=resolve_options(name, overrides),
-        inputs=network.inputs,
-        full_resolution=network.full_resolution,
-    )
-    return LoadedModel(network, card)
+    return LoadedModel(network, card_of_network(network).replace(name=name, options=resolve_options(name, overrides)))
 
 
 def resolve_options(name: str, overrides: dict) -> dict:
