@@ -9,7 +9,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = $("guided"), file = $("file"), drop = $("drop"), model = $("model"), status = $("status");
-  const board = $("board"), result = $("result"), markers = $("markers");
+  const board = $("board"), picture = $("picture"), markers = $("markers");
   const palette = $("palette"), paletteCaption = $("palette-caption"), picker = $("picker");
   const deleteButton = $("delete"), undoButton = $("undo"), count = $("count");
   const referenceBox = $("reference-box"), referenceDrop = $("reference-drop"), referenceFile = $("reference-file");
@@ -94,7 +94,7 @@
         method: "POST", headers: { "Content-Type": "application/json" }, body,
       });
       const blob = await (await check(response)).blob();
-      if (entry === current) await show(blob, entry);
+      if (entry === current) await show(blob, entry, body);
       sent = version;
     } catch (error) {
       if (entry === current) say(`${error.message} (your hints are kept)`, true);
@@ -105,21 +105,22 @@
     if (changed !== sent) flush();
   }
 
-  async function show(blob, entry) {
+  async function show(blob, entry, body) {
     const previous = url;
     url = URL.createObjectURL(blob);
-    result.src = url;
-    await result.decode();
+    picture.src = url;
+    await picture.decode();
     if (previous) URL.revokeObjectURL(previous);
-    pixels.canvas.width = result.naturalWidth;
-    pixels.canvas.height = result.naturalHeight;
-    pixels.drawImage(result, 0, 0);
+    pixels.canvas.width = picture.naturalWidth;
+    pixels.canvas.height = picture.naturalHeight;
+    pixels.drawImage(picture, 0, 0);
+    board.style.setProperty("--ratio", entry.height / entry.width);
     board.hidden = false;
     download.disabled = downloadHints.disabled = false;
     const shown = entry.display_width === entry.width ? "" : `, shown at ${entry.display_width}×${entry.display_height}`;
     say(`${entry.file}: ${entry.width}×${entry.height} px${shown}, ${entry.model}, ${hints.length} hint${hints.length === 1 ? "" : "s"}` +
       (reference && entry.reference ? `, reference ${reference.name}` : ""));
-    result.dataset.hints = String(hints.length); // what the image on show was made from (for tests)
+    picture.dataset.hints = body; // what the image on show was made from (the tests wait for it)
   }
 
   // The colour on show at a photo pixel (from the display-size render).
@@ -154,7 +155,7 @@
   }
 
   function pixelAt(event) {
-    const box = result.getBoundingClientRect(), clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.floor(v)));
+    const box = picture.getBoundingClientRect(), clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.floor(v)));
     return [clamp((event.clientX - box.left) / box.width * current.width, current.width),
       clamp((event.clientY - box.top) / box.height * current.height, current.height)];
   }

@@ -1,0 +1,168 @@
+"""The guided page in a real browser: Debian's chromium driven by Playwright, against uvicorn.
+
+Colours must move to the hints, so the hints go to Levin's model (it keeps them exactly); a tiny untrained
+U-Net taking local and global hints stands in for the bundled guided model where only the controls matter
+(the reference photo)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from polychrome.color import rgb_to_lab
+from polychrome.hints import load_hint_file
+from polychrome.models import build_model, save_weights
+from polychrome.serve import create_app
+from tests.serve.conftest import running
+
+WIDTH, HEIGHT = 96, 64
+RED, BLUE = [200, 30, 40], [30, 60, 200]
+
+# The colour on show at photo pixel (x, y): the result drawn on a canvas at its natural (display) size.
+SHOWN = """([x, y]) => {
+  const image = document.getElementById("picture"), canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  return Array.from(context.getImageData(x, y, 1, 1).data.slice(0, 3));
+}"""
+# True once the image on show was rendered from hints of these colours (in order).
+RENDERED = """(colours) => {
+  const state = document.getElementById("picture").dataset.hints;
+  return state !== undefined && JSON.stringify(JSON.parse(state).hints.map((h) => h.rgb)) === JSON.stringify(colours);
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("unet_guided", channels=(4, 8, 16), head="regression")
+    tiny = save_weights(model, tmp_path_factory.mktemp("weights") / "guided.safetensors", input_size=32)
+    with running(create_app(["levin", str(tiny)])) as url:
+        yield url
+
+
+@pytest.fixture
+def page(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(server + "/guided")
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """Two gray halves, lighter on the left: Levin keeps a hint's colour over its half."""
+    rgb = np.full((HEIGHT, WIDTH, 3), 150, np.uint8)
+    rgb[:, WIDTH // 2 :] = 70
+    path = tmp_path_factory.mktemp("photos") / "halves.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def ab_of(rgb) -> np.ndarray:
+    values = torch.tensor(np.asarray(rgb, dtype=np.float64) / 255).view(3, 1, 1)
+    return rgb_to_lab(values)[1:, 0, 0].numpy()
+
+
+def open_photo(page, path) -> None:
+    page.set_input_files("#file", str(path))
+    page.wait_for_function(RENDERED, arg=[])
+
+
+def click_pixel(page, x: int, y: int) -> None:
+    box = page.locator("#picture").bounding_box()
+    page.mouse.click(box["x"] + (x + 0.5) / WIDTH * box["width"], box["y"] + (y + 0.5) / HEIGHT * box["height"])
+
+
+def test_two_hints_move_the_colours_then_undo_and_downloads(page, photo, tmp_path):
+    open_photo(page, photo)
+    points = [(10, 20), (80, 40)]
+    before = [page.evaluate(SHOWN, list(point)) for point in points]
+
+    for (x, y), colour in zip(points, (RED, BLUE), strict=True):
+        click_pixel(page, x, y)
+        page.fill("#picker", "#{:02x}{:02x}{:02x}".format(*colour))
+    page.wait_for_function(RENDERED, arg=[RED, BLUE])
+    for point, colour, was in zip(points, (RED, BLUE), before, strict=True):
+        now = page.evaluate(SHOWN, list(point))
+        distance_before = np.linalg.norm(ab_of(was) - ab_of(colour))
+        distance_now = np.linalg.norm(ab_of(now) - ab_of(colour))
+        assert distance_now < distance_before / 4, (point, was, now, colour)
+    assert page.inner_text("#count") == "2 hints."
+    assert page.locator(".swatch").count() == 8  # the palette at the last hint
+    assert "colours the automatic model finds likely here" in page.get_attribute(".swatch >> nth=0", "title")
+
+    with page.expect_download() as download:
+        page.click("#download-hints")
+    saved = tmp_path / "hints.json"
+    download.value.save_as(saved)
+    loaded = load_hint_file(saved, (HEIGHT, WIDTH))
+    assert [(h.x, h.y, list(h.rgb)) for h in loaded.local] == [(10, 20, RED), (80, 40, BLUE)]
+    assert loaded.reference is None and set(json.loads(saved.read_text())) == {"hints"}
+    with page.expect_download() as download:
+        page.click("#download")
+    download.value.save_as(tmp_path / "result.png")
+    assert Image.open(tmp_path / "result.png").size == (WIDTH, HEIGHT)
+
+    page.locator("#board").focus()
+    page.keyboard.press("Control+z")  # placing a hint and picking its colour are one step
+    page.wait_for_function(RENDERED, arg=[RED])
+    assert page.inner_text("#count") == "1 hint."
+    page.click("#undo")
+    page.wait_for_function(RENDERED, arg=[])
+    assert page.is_disabled("#undo")
+
+
+def test_move_recolour_from_the_palette_and_delete_a_hint(page, photo):
+    open_photo(page, photo)
+    click_pixel(page, 10, 20)
+    page.fill("#picker", "#c81e28")
+    page.wait_for_function(RENDERED, arg=[RED])
+    marker = page.locator(".hint-marker").bounding_box()
+    box = page.locator("#picture").bounding_box()
+    page.mouse.move(marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 30.5 / WIDTH * box["width"], box["y"] + 50.5 / HEIGHT * box["height"], steps=5)
+    page.mouse.up()
+    page.wait_for_function("JSON.parse(document.getElementById('picture').dataset.hints).hints[0].x === 30")
+    assert json.loads(page.get_attribute("#picture", "data-hints"))["hints"] == [
+        {"x": 30, "y": 50, "rgb": RED, "patch": 1}
+    ]
+    page.wait_for_selector(".swatch")
+    swatch = [int(v) for v in page.get_attribute(".swatch >> nth=2", "data-rgb").split(",")]
+    page.click(".swatch >> nth=2")
+    page.wait_for_function(RENDERED, arg=[swatch])
+    page.locator("#board").focus()
+    page.keyboard.press("Delete")
+    page.wait_for_function(RENDERED, arg=[])
+    assert page.inner_text("#count") == "No hints yet."
+
+
+def test_a_refused_render_is_shown_and_the_hints_are_kept(page, photo):
+    open_photo(page, photo)
+    page.route("**/render", lambda route: route.fulfill(status=400, json={"error": "hints[0]: refused for the test"}))
+    click_pixel(page, 10, 20)
+    page.wait_for_selector("#status.error")
+    assert page.inner_text("#status") == "hints[0]: refused for the test (your hints are kept)"
+    assert page.inner_text("#count") == "1 hint." and page.locator(".hint-marker").count() == 1
+
+
+def test_a_reference_photo_for_a_model_taking_global_hints(page, photo, tmp_path):
+    assert page.is_hidden("#reference-box")  # levin, the first model, takes no reference
+    open_photo(page, photo)
+    page.select_option("#model", index=1)
+    page.wait_for_selector("#reference-box", state="visible")
+    reference = tmp_path / "sunset.png"
+    Image.new("RGB", (40, 30), (230, 120, 40)).save(reference)
+    page.set_input_files("#reference-file", str(reference))
+    page.wait_for_selector("#reference-status:has-text('Reference: sunset.png')")
+    page.wait_for_selector("#status:has-text('reference sunset.png')")
+    page.click("#remove-reference")
+    page.wait_for_selector("#remove-reference", state="hidden")
+    page.select_option("#model", "levin")
+    page.wait_for_selector("#reference-note:has-text('levin takes no reference photo')")
