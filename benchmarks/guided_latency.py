@@ -29,8 +29,7 @@ from PIL import Image
 
 from polychrome.models import build_model, save_weights
 from polychrome.pipeline import merge
-from polychrome.serve import create_app
-from polychrome.serve import guided
+from polychrome.serve import create_app, guided
 from polychrome.serve.guided import GuidedEntry
 from polychrome.settings import data_root
 
