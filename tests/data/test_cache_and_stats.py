@@ -67,3 +67,22 @@ def test_cifar10_test_stats_on_the_shared_copy():
     prior = torch.from_numpy(stats.counts / stats.counts.sum())
     gray_bin = ((ab_gamut() == torch.tensor([0.0, 0.0])).all(1)).nonzero().item()
     assert prior.argmax() == gray_bin  # desaturated colours dominate natural images (Zhang et al., Fig. 3)
+
+
+@pytest.mark.parametrize(
+    "compute",
+    [lambda spec: dataset_stats(spec, 16, workers=0), lambda spec: DecodedImages.build(spec, 16, workers=0)],
+    ids=["stats", "decoded images"],
+)
+def test_a_cached_computation_draws_nothing_from_the_global_generator_hit_or_miss(photos, compute):
+    """Training seeds, computes the rebalancing prior (cached), then builds the network: a cache miss that drew
+    from torch's global generator gave the network other initial weights than a hit, so a run computed cold and
+    its resumption computed warm started from different weights."""
+    draws = []
+    for _ in ("miss", "hit"):
+        torch.manual_seed(0)
+        compute(f"folder:{photos}")
+        draws.append(torch.rand(3))
+    torch.manual_seed(0)
+    untouched = torch.rand(3)
+    assert torch.equal(draws[0], untouched) and torch.equal(draws[1], untouched)

@@ -71,7 +71,18 @@ def atomic_dir(folder: Path) -> Iterator[Path]:
 
 
 def skipping_loader(dataset: Dataset, batch_size: int, workers: int) -> DataLoader:
-    return DataLoader(SkipUnreadable(dataset), batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
+    """One ordered pass over ``dataset`` for a cache (statistics, decoded images), skipping unreadable files.
+
+    The loader gets its own generator: a DataLoader without one draws its workers' base seed from torch's
+    global generator on every pass, so filling a cache (a miss) moved the global stream where a hit did not,
+    and a training run's network, built after the prior is computed, started from other weights."""
+    return DataLoader(
+        SkipUnreadable(dataset),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate_images,
+        generator=torch.Generator(),
+    )
 
 
 class DecodedImages(Dataset):
