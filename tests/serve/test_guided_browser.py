@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from polychrome.cli import main
 from polychrome.color import rgb_to_lab
 from polychrome.hints import load_hint_file
 from polychrome.models import build_model, save_weights
@@ -107,7 +108,12 @@ def test_two_hints_move_the_colours_then_undo_and_downloads(page, photo, tmp_pat
     with page.expect_download() as download:
         page.click("#download")
     download.value.save_as(tmp_path / "result.png")
-    assert Image.open(tmp_path / "result.png").size == (WIDTH, HEIGHT)
+    downloaded = np.asarray(Image.open(tmp_path / "result.png"))
+    assert downloaded.shape == (HEIGHT, WIDTH, 3)
+    # The command line reproduces the download from the downloaded hints.
+    out = tmp_path / "cli"
+    assert main(["colorize", str(photo), "--hints", str(saved), "--model", "levin", "--out", str(out), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out / f"{photo.stem}.png")), downloaded)
 
     page.locator("#board").focus()
     page.keyboard.press("Control+z")  # placing a hint and picking its colour are one step
