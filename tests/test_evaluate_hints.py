@@ -215,3 +215,17 @@ def test_the_curve_script_writes_its_curves_and_resumes_without_measuring_again(
 
 def _without_time(curve: dict) -> dict:
     return {count: {k: v for k, v in point.items() if k != "seconds"} for count, point in curve["points"].items()}
+
+
+def test_the_figure_script_draws_a_row_per_photo_and_refuses_a_model_without_hints(photos, tmp_path):
+    spec = importlib.util.spec_from_file_location("guided_figure", CURVES_SCRIPT.with_name("guided_figure.py"))
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(tiny_guided(), weights)
+    out = tmp_path / "figure" / "guided.png"
+    figure.main(["--model", str(weights), "--data", f"folder:{photos}", "--indices", "0,3", "--out", str(out)])
+    width, height = Image.open(out).size
+    assert width > 1000 and 300 < height < width  # five columns, two rows
+    with pytest.raises(ValueError, match="gray takes no colour hints"):
+        figure.main(["--model", "gray", "--label", "gray", "--data", f"folder:{photos}", "--out", str(out)])
