@@ -2,9 +2,12 @@
 
 Colours must move to the hints, so the hints go to Levin's model (it keeps them exactly); a tiny untrained
 U-Net taking local and global hints stands in for the bundled guided model where only the controls matter
-(the reference photo)."""
+(the reference photo). With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/guided.png.
+"""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +19,10 @@ from polychrome.color import rgb_to_lab
 from polychrome.hints import load_hint_file
 from polychrome.models import build_model, save_weights
 from polychrome.serve import create_app
+from tests.conftest import shared
 from tests.serve.conftest import running
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 96, 64
 RED, BLUE = [200, 30, 40], [30, 60, 200]
 
@@ -28,6 +33,14 @@ SHOWN = """([x, y]) => {
   const context = canvas.getContext("2d");
   context.drawImage(image, 0, 0);
   return Array.from(context.getImageData(x, y, 1, 1).data.slice(0, 3));
+}"""
+# The whole image on show as [height, width, rgb] rows.
+EVERY_PIXEL = """() => {
+  const image = document.getElementById("picture"), canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  return [canvas.height, canvas.width, Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data)];
 }"""
 # True once the image on show was rendered from hints of these colours (in order).
 RENDERED = """(colours) => {
@@ -75,9 +88,16 @@ def open_photo(page, path) -> None:
     page.wait_for_function(RENDERED, arg=[])
 
 
-def click_pixel(page, x: int, y: int) -> None:
+def click_pixel(page, x: int, y: int, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
     box = page.locator("#picture").bounding_box()
-    page.mouse.click(box["x"] + (x + 0.5) / WIDTH * box["width"], box["y"] + (y + 0.5) / HEIGHT * box["height"])
+    page.mouse.click(box["x"] + (x + 0.5) / size[0] * box["width"], box["y"] + (y + 0.5) / size[1] * box["height"])
+
+
+def shown_ab(page) -> np.ndarray:
+    """The ab (2, H, W) of the image on show."""
+    height, width, data = page.evaluate(EVERY_PIXEL)
+    rgb = torch.tensor(data, dtype=torch.float64).view(height, width, 4)[..., :3].permute(2, 0, 1) / 255
+    return rgb_to_lab(rgb)[1:].numpy()
 
 
 def test_two_hints_move_the_colours_then_undo_and_downloads(page, photo, tmp_path):
@@ -172,3 +192,24 @@ def test_a_reference_photo_for_a_model_taking_global_hints(page, photo, tmp_path
     page.wait_for_selector("#remove-reference", state="hidden")
     page.select_option("#model", "levin")
     page.wait_for_selector("#reference-note:has-text('levin takes no reference photo')")
+
+
+def test_true_colours_as_hints_bring_a_real_photo_closer_to_its_colours(page, tmp_path):
+    """A person who knows the colours: eight clicks with the photo's true colours, and the colourisation on
+    show comes closer to the truth (Levin's propagation of them); the screenshot for the docs."""
+    screenshots = REPOSITORY / "docs" / "screenshots" if os.environ.get("POLYCHROME_SCREENSHOTS") == "1" else tmp_path
+    path = shared("sample-photos", "kodak_kodim23_half.png")
+    truth = np.asarray(Image.open(path).convert("RGB"))
+    height, width = truth.shape[:2]
+    true_ab = rgb_to_lab(torch.from_numpy(truth.copy()).permute(2, 0, 1).double() / 255)[1:].numpy()
+    open_photo(page, path)
+    error_before = np.abs(shown_ab(page) - true_ab).mean()
+    points = [(x * width // 5, y * height // 3) for y in (1, 2) for x in (1, 2, 3, 4)]
+    colours = [truth[y, x].tolist() for x, y in points]
+    for (x, y), colour in zip(points, colours, strict=True):
+        click_pixel(page, x, y, (width, height))
+        page.fill("#picker", "#{:02x}{:02x}{:02x}".format(*colour))
+    page.wait_for_function(RENDERED, arg=colours)
+    error_after = np.abs(shown_ab(page) - true_ab).mean()
+    assert error_after < 0.9 * error_before, (error_before, error_after)
+    page.screenshot(path=str(screenshots / "guided.png"), full_page=True)

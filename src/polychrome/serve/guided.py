@@ -109,14 +109,14 @@ def network_ab(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> Tensor
     """ab (2, s, s) for the hints and the entry's reference: the network's output at its own input size,
     run once per hint state (kept in ``entry.last``). A full-resolution model (Levin) runs at the size
     rendered instead: the display size, or the photo's own for the download."""
-    pipeline = entry.pipeline
+    pipeline, reference = entry.pipeline, entry.reference  # read once: the page may replace it meanwhile
     full_resolution = pipeline.card.full_resolution
-    key = (tuple(hints), entry.reference, full and full_resolution)
+    key = (tuple(hints), reference, full and full_resolution)
     if entry.last is not None and entry.last[0] == key:
         return entry.last[1]
     shown = entry.lightness if full else entry.display
     lightness = shown[None] if full_resolution else entry.network_input
-    inputs = pipeline.hint_inputs([hints], [entry.reference], [entry.size], side_of(lightness))
+    inputs = pipeline.hint_inputs([hints], [reference], [entry.size], side_of(lightness))
     ab = pipeline.predict_ab(lightness, None, inputs)[0]
     entry.last = key, ab
     return ab

@@ -265,7 +265,13 @@
 
   // ------------------------------------------------------------------ the reference photo
   async function sendReference(candidate) {
-    if (!current || !candidate) return;
+    if (!candidate) return;
+    if (!current) { // kept until a photo is open
+      reference = { file: candidate, name: candidate.name };
+      referenceStatus.textContent = `Reference: ${candidate.name} (used once a photo is open)`;
+      removeReference.hidden = false;
+      return;
+    }
     const entry = current, form = new FormData();
     form.append("image", candidate);
     form.append("name", candidate.name);
@@ -288,7 +294,7 @@
   }
 
   removeReference.addEventListener("click", async () => {
-    if (!current) return;
+    if (!current) { reference = null; showReference(); return; }
     try {
       await check(await fetch(`api/guided/${current.token}/reference`, { method: "DELETE" }));
       reference = null;
