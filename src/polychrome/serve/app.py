@@ -1,4 +1,5 @@
-"""The web app: a colourise page and its JSON/PNG API (``create_app``), served by uvicorn (``serve``).
+"""The web app: a colourise page and its JSON/PNG API (``create_app``), served by uvicorn (``serve``); the
+guided page's routes are in ``polychrome.serve.guided_routes``.
 
 Pages are rendered on the server with Jinja2 and need a little plain JavaScript, all shipped inside the
 package: the app works offline and fetches nothing from another host. Every error under ``/api/`` is

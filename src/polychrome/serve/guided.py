@@ -70,7 +70,8 @@ class GuidedEntry:
 
     @property
     def nbytes(self) -> int:
-        """The planes kept for the upload (the small outputs added later are not counted)."""
+        """The planes kept for the upload; what is added later (the palette model's logits, the latest ab) is
+        not counted, as the cache records an entry's size when it is put."""
         planes = [self.lightness, self.network_input] + ([] if self.display is self.lightness else [self.display])
         alphas = [a for a in (self.alpha, self.display_alpha) if a is not None]
         return sum(t.numel() * t.element_size() for t in planes) + sum(a.nbytes for a in alphas)

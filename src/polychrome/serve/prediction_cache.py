@@ -131,8 +131,9 @@ class PredictionCache:
 
     def put(self, entry: Cached) -> str:
         token = secrets.token_urlsafe(16)  # unguessable: one visitor cannot read another's photo
-        self._entries[token] = entry, entry.nbytes
-        self._bytes += entry.nbytes
+        size = entry.nbytes
+        self._entries[token] = entry, size
+        self._bytes += size
         while self._bytes > self.max_bytes and len(self._entries) > 1:
             self._bytes -= self._entries.popitem(last=False)[1][1]
         return token
