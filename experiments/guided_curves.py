@@ -12,7 +12,7 @@ refused, naming its file). Then ``OUT/curves.json`` and ``OUT/curves.png``:
     python experiments/guided_curves.py --model guided --out docs/guided/curves
     python experiments/guided_curves.py --model guided --out /tmp/curves --limit 5     # a quick look
 
-Levin costs about 1-2 s per BSDS500 photo and point (a sparse solve at 481 x 321): 200 photos x 10 counts is
+Levin costs 1-3 s per BSDS500 photo and point (a sparse solve at 481 x 321): 200 photos x 10 counts is
 about an hour on one core.
 """
 
