@@ -188,6 +188,10 @@ def test_a_reference_photo_for_a_model_taking_global_hints(page, photo, tmp_path
     page.set_input_files("#reference-file", str(reference))
     page.wait_for_selector("#reference-status:has-text('Reference: sunset.png')")
     page.wait_for_selector("#status:has-text('reference sunset.png')")
+    with page.expect_download() as download:
+        page.click("#download-hints")
+    download.value.save_as(tmp_path / "hints.json")
+    assert load_hint_file(tmp_path / "hints.json", (HEIGHT, WIDTH)).reference == reference  # read beside the file
     page.click("#remove-reference")
     page.wait_for_selector("#remove-reference", state="hidden")
     page.select_option("#model", "levin")
