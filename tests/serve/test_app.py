@@ -76,7 +76,7 @@ def test_models_healthz_and_the_page(client, tiny):
     page = client.get("/").text
     assert f'<option value="{tiny}">' in page and '<option value="gray">' in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from another host
-    for asset in ("/static/style.css", "/static/colorize.js"):
+    for asset in ("/static/style.css", "/static/common.js", "/static/colorize.js"):
         assert asset in page and client.get(asset).status_code == 200
 
 

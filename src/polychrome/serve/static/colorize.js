@@ -25,17 +25,7 @@
   let adopted = null, applies = false; // the model whose facts the controls show; whether it takes a temperature
   let inspected = null, looked = 0; // the pixel whose distribution is shown, and a counter of asks for one
 
-  function say(text, isError = false) {
-    status.textContent = text;
-    status.classList.toggle("error", isError);
-  }
-
-  async function check(response) {
-    if (response.ok) return response;
-    let message = `${response.status} ${response.statusText}`;
-    try { message = (await response.json()).error || message; } catch (_) { /* not JSON: keep the status line */ }
-    throw new Error(message);
-  }
+  const say = polychrome.statusLine(status), { check, dropZone } = polychrome; // static/common.js
 
   // A file's size and the limit in words a person can compare: MiB, with the bytes too where the MiB
   // read the same ("25.0 MiB (26,214,401 bytes)", as the server words it).
@@ -230,17 +220,7 @@
     }
   }
 
-  file.addEventListener("change", () => {
-    predict(file.files[0]);
-    file.value = ""; // so that choosing the same file again (say, after a refusal) is a change too
-  });
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    predict(event.dataTransfer.files[0]);
-  });
+  dropZone(drop, file, predict);
   model.addEventListener("change", () => predict(pending || photo));
   slider.addEventListener("input", () => {
     setTemperature(slider.value);

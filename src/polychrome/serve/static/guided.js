@@ -26,17 +26,7 @@
   let changed = 0, sent = 0, inFlight = false, timer = null, url = null, dragging = null;
   const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
 
-  function say(text, isError = false) {
-    status.textContent = text;
-    status.classList.toggle("error", isError);
-  }
-
-  async function check(response) {
-    if (response.ok) return response;
-    let message = `${response.status} ${response.statusText}`;
-    try { message = (await response.json()).error || message; } catch (_) { /* not JSON: keep the status line */ }
-    throw new Error(message);
-  }
+  const say = polychrome.statusLine(status), { check, dropZone } = polychrome; // static/common.js
 
   const hex = (rgb) => "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join("");
   const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));
@@ -340,16 +330,6 @@
   });
 
   // ------------------------------------------------------------------ choosing files
-  const dropZone = (zone, input, take) => {
-    input.addEventListener("change", () => { take(input.files[0]); input.value = ""; });
-    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
-    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-    zone.addEventListener("drop", (event) => {
-      event.preventDefault();
-      zone.classList.remove("over");
-      take(event.dataTransfer.files[0]);
-    });
-  };
   dropZone(drop, file, open);
   dropZone(referenceDrop, referenceFile, sendReference);
   model.addEventListener("change", () => open(photo));
