@@ -118,6 +118,19 @@ def test_evaluate_refuses_hints_for_a_model_that_takes_none_in_one_line(photos, 
         assert problem in error and error.count("\n") == 1
 
 
+def test_the_printed_protocol_says_levin_sees_each_photo_at_its_own_resolution(photos, capsys):
+    args = ["--data", f"folder:{photos}", "--workers", "0", "--hints", "3"]
+    assert main(["compare", "--models", "gray,levin", *args]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("protocol:"))
+    assert line.startswith(
+        "protocol: the model sees L resized to its input size (gray (no hints) 256) "
+        "or L at each photo's own resolution (levin); "
+    )
+    assert main(["evaluate", "--model", "levin", *args]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("protocol:"))
+    assert line.startswith("protocol: the model sees L at each photo's own resolution (levin); ") and "256" not in line
+
+
 def test_the_protocol_records_the_hint_settings(photos):
     plain = evaluate(tiny_guided(), f"folder:{photos}", workers=0)
     hinted = evaluate(tiny_guided(), f"folder:{photos}", hints=HintProtocol(5, 3, global_hints="truth"), workers=0)

@@ -149,7 +149,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
     print(markdown_table(results), end="")
-    _print_protocol(results, asked.describe() if asked.record() else "")
+    _print_protocol(results, models, asked.describe() if asked.record() else "")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
     if args.out:
@@ -158,10 +158,15 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     return 0
 
 
-def _print_protocol(results: list[dict], hints: str) -> None:
-    sizes = ", ".join(f"{r['model']} {r['protocol']['size']}" for r in results)
+def _print_protocol(results: list[dict], models: dict, hints: str) -> None:
+    """The protocol line under the table. A full-resolution model (``card.full_resolution``: Levin) is never
+    resized, so it is named apart from the sizes the others see L at, as the results' ``model_input`` says."""
+    own = [r["model"] for r in results if models[r["model"]].card.full_resolution]
+    resized = [f"{r['model']} {r['protocol']['size']}" for r in results if r["model"] not in own]
+    seen = [f"L resized to its input size ({', '.join(resized)})"] if resized else []
+    seen += [f"L at each photo's own resolution ({', '.join(own)})"] if own else []
     print(
-        f"protocol: the model sees L resized to its input size ({sizes}); ab upsampled bilinearly and joined with the "
+        f"protocol: the model sees {' or '.join(seen)}; ab upsampled bilinearly and joined with the "
         f"image's own L; measured at {results[0]['protocol']['resolution']} resolution; temperature "
         f"{', '.join(str(r['protocol']['temperature']) for r in results)}; "
         f"segments from {results[0]['segment_source']}"
