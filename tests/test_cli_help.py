@@ -37,3 +37,13 @@ def test_help_prints(words, capsys):
         build_parser().parse_args([*words, "--help"])
     assert exit.value.code == 0
     assert "usage: polychrome" in capsys.readouterr().out
+
+
+def test_serve_help_names_the_default_models_the_app_offers(capsys, monkeypatch):
+    from polychrome.serve import app
+
+    for defaults in (app.DEFAULT_MODELS, ["default", "gray", "guided"]):
+        monkeypatch.setattr(app, "DEFAULT_MODELS", defaults)
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--help"])
+        assert f"(repeat; default: {', '.join(defaults)})" in " ".join(capsys.readouterr().out.split())

@@ -11,6 +11,7 @@ import numpy as np
 
 STUDY_HOME = "$POLYCHROME_STUDIES, else $XDG_DATA_HOME/polychrome/studies (~/.local/share/polychrome/studies)"
 CONSTANT_BASELINES = ("gray", "mean")  # models that ignore their input by design
+DEFAULT_MODELS_MARK = "{serve's default models}"  # filled in by _ServeHelpFormatter
 
 
 def _gamut(args: argparse.Namespace) -> int:
@@ -542,12 +543,28 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     study_report.set_defaults(run=_study_report)
 
 
+class _ServeHelpFormatter(argparse.HelpFormatter):
+    """Serve's help, with its default models read from ``polychrome.serve.app.DEFAULT_MODELS`` so that the two
+    cannot drift. The app is imported only when the help is printed: it pulls in torch and fastapi, seconds that
+    every other command would wait for."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or DEFAULT_MODELS_MARK not in text:
+            return text
+        from polychrome.serve.app import DEFAULT_MODELS
+
+        return text.replace(DEFAULT_MODELS_MARK, ", ".join(DEFAULT_MODELS))
+
+
 def _add_web_commands(commands: argparse._SubParsersAction) -> None:
     """The subcommands of the web server and the human study it runs."""
     serve = commands.add_parser(
-        "serve", help="the web page: colourise in the browser, per-pixel distributions, human studies"
+        "serve",
+        help="the web page: colourise in the browser, per-pixel distributions, human studies",
+        formatter_class=_ServeHelpFormatter,
     )
-    serve.add_argument("--model", action="append", help="a model to offer (repeat; default: default and gray)")
+    serve.add_argument("--model", action="append", help=f"a model to offer (repeat; default: {DEFAULT_MODELS_MARK})")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
