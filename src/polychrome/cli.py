@@ -72,15 +72,22 @@ def _data_cache(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from polychrome.models import BackboneError, build_model, count_parameters, list_models, model_entry
 
-    print(f"{'name':<20} {'head':<15} {'parameters':>12}  description")
+    print(f"{'name':<20} {'head':<15} {'parameters':>12}  {'takes':<19}  description")
     for name in list_models():
         try:
             model = build_model(name)
         except BackboneError:
-            print(f"{name:<20} {'regression':<15} {'(weights)':>12}  {model_entry(name).description}")
+            print(f"{name:<20} {'regression':<15} {'(weights)':>12}  {'L':<19}  {model_entry(name).description}")
             continue
-        print(f"{name:<20} {model.card.head:<15} {count_parameters(model):>12,}  {model_entry(name).description}")
+        takes = ", ".join(TAKES[kind] for kind in model.card.inputs if kind in TAKES)
+        print(
+            f"{name:<20} {model.card.head:<15} {count_parameters(model):>12,}  {takes:<19}  {model_entry(name).description}"
+        )
     return 0
+
+
+# What a model's card inputs mean to a person choosing one: hints and a reference photo, or L alone.
+TAKES = {"L": "L", "ab_hints": "hints", "global_hints": "reference"}
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -107,7 +107,9 @@ register(
     "unet_guided",
     unet,
     UNetConfig,
-    "U-Net taking local and global colour hints (Zhang et al. 2017's inputs), the bundled guided model's architecture",
+    "U-Net regressing ab from L and local and global colour hints: the bundled guided model's architecture",
+    channels=(16, 32, 64, 128, 256),
+    head="regression",
     local_hints=True,
     global_hints=True,
 )
