@@ -18,7 +18,7 @@ from polychrome.files import atomic_path
 from polychrome.models.card import LoadedModel, sha256_of
 from polychrome.models.registry import build_model
 
-BUNDLED = {"default": "default.safetensors"}  # tag -> file in polychrome/weights/
+BUNDLED = {"default": "default.safetensors", "guided": "guided.safetensors"}  # tag -> file in polychrome/weights/
 
 
 class WeightsError(Exception):
