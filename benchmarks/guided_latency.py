@@ -1,9 +1,7 @@
 """Latency of one hint change on the guided page: a 2-megapixel photo, p50 and p95 over ``--changes`` changes.
 
 The app runs in-process (FastAPI's TestClient: the route, its JSON, the one-job gate and worker thread,
-exactly what the page calls) with a stand-in for the bundled guided model: ``unet_guided`` with its
-architecture (channels 16-256, regression, configs/guided-model.yaml) at its input size 128, untrained (the
-weights cost nothing in time). Each change places or moves one hint (seeded), as a person does, and asks
+exactly what the page calls) with the bundled guided model (``--model``: any model that takes hints). Each change places or moves one hint (seeded), as a person does, and asks
 for the display-size render (``POST /api/guided/TOKEN/render``). Then the same changes again through the
 server-side pieces that render calls, each timed on its own (hint parsing, the network at its input size,
 the merge at display size, the JPEG), so the table says which part costs what. Target: p95 under 150 ms.
@@ -18,7 +16,6 @@ import io
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,14 +24,10 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from polychrome.models import build_model, save_weights
 from polychrome.pipeline import merge
 from polychrome.serve import create_app, guided
 from polychrome.serve.guided import GuidedEntry
 from polychrome.settings import data_root
-
-STAND_IN = {"channels": (16, 32, 64, 128, 256), "head": "regression"}  # configs/guided-model.yaml
-INPUT_SIZE = 128
 
 
 def photo_png(path: Path, width: int, height: int) -> bytes:
@@ -108,28 +101,27 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=30)
     parser.add_argument("--photo", type=Path, default=None, help="default: sample-photos/kodak_kodim23_half.png")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     photo = args.photo or data_root() / "sample-photos" / "kodak_kodim23_half.png"
     states = hint_states(args.width, args.height, args.changes, args.seed)
-    with tempfile.TemporaryDirectory() as folder:
-        weights = save_weights(build_model("unet_guided", **STAND_IN), Path(folder) / "guided.safetensors", INPUT_SIZE)
-        with TestClient(create_app([str(weights)])) as client:
-            files = {"image": ("photo.png", photo_png(photo, args.width, args.height), "image/png")}
-            answer = client.post("/api/guided", files=files).json()
-            through_the_app(client, answer["token"], states[:3])  # warm-up: first calls allocate
-            app_times = through_the_app(client, answer["token"], states)
-            entry = client.app.state.cache.get(answer["token"], GuidedEntry)
-            parts = by_part(entry, states)
-            start = time.perf_counter()
-            client.post(f"/api/guided/{answer['token']}/render?full=true", json={"hints": states[-1]})
-            download = time.perf_counter() - start
+    with TestClient(create_app([args.model])) as client:
+        files = {"image": ("photo.png", photo_png(photo, args.width, args.height), "image/png")}
+        answer = client.post("/api/guided", files=files).json()
+        through_the_app(client, answer["token"], states[:3])  # warm-up: first calls allocate
+        app_times = through_the_app(client, answer["token"], states)
+        entry = client.app.state.cache.get(answer["token"], GuidedEntry)
+        parts = by_part(entry, states)
+        start = time.perf_counter()
+        client.post(f"/api/guided/{answer['token']}/render?full=true", json={"hints": states[-1]})
+        download = time.perf_counter() - start
     print("$ python benchmarks/guided_latency.py " + shlex.join(sys.argv[1:]))
     source = photo.name if photo.is_file() else "synthetic gradient"
     print(
         f"{args.width}x{args.height} photo ({source}), shown at {answer['display_width']}x{answer['display_height']}; "
-        f"stand-in unet_guided {list(STAND_IN['channels'])} at {INPUT_SIZE}; torch threads {torch.get_num_threads()}; "
+        f"model {args.model} at {entry.pipeline.input_size}; torch threads {torch.get_num_threads()}; "
         f"{args.changes} hint changes; load average before {load:.1f}, after {os.getloadavg()[0]:.1f}"
     )
     print(f"{'one hint change (POST render)':<32}{percentiles(app_times)}")
