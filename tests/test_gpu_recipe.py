@@ -91,8 +91,9 @@ def test_the_budgeted_run_probes_trains_and_sends_back_loadable_weights(tmp_path
     assert not (tmp_path / "run-probe").exists()
 
 
-def test_a_budget_the_probe_uses_up_is_refused_with_the_fix(tmp_path):
+def test_a_budget_the_probe_uses_up_is_refused_with_the_fix(tmp_path, monkeypatch):
     """Too few minutes for anything after the probe: a message naming the budget, not a run that never starts."""
+    monkeypatch.setenv("POLYCHROME_DATA", str(tmp_path / "data"))  # the script sets it; restored after the test
     with pytest.raises(SystemExit, match=r"budget of 0.01 min leaves no time to train .*give more --minutes"):
         script("gpu_default_model").main(
             [
