@@ -88,3 +88,10 @@ def test_levin_is_a_full_resolution_model_that_keeps_its_hints_exactly():
     out = model(lightness, ab, mask)
     assert torch.allclose(out[0, :, 10:14, 10:14], ab[0, :, 10:14, 10:14])
     assert torch.equal(model(lightness), torch.zeros(1, 2, 20, 20))  # no hints: the gray photo
+
+
+def test_a_network_built_without_global_hints_refuses_a_reference():
+    lightness = planes()[0]
+    for model in (create_model("unet", channels=(4, 8), local_hints=True), create_model("eccv16", width=0.125)):
+        with pytest.raises(ValueError, match="without global_hints and takes no reference"):
+            model(lightness, None, None, global_hint_vector([None, None]))

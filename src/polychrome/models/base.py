@@ -70,10 +70,16 @@ class Colorizer(nn.Module):
         )
 
     def input_planes(
-        self, lightness: Tensor, ab_hints: Tensor | None = None, hint_mask: Tensor | None = None
+        self,
+        lightness: Tensor,
+        ab_hints: Tensor | None = None,
+        hint_mask: Tensor | None = None,
+        global_hints: Tensor | None = None,
     ) -> Tensor:
         """The first layer's input: normalised L, then (with local hints) ab / 110 and the mask, zeros where
-        no hints are given. Hints given to a model without local hints are refused, not ignored."""
+        no hints are given. Hints of a kind the model was built without are refused, not ignored."""
+        if global_hints is not None and not self.global_hints:
+            raise ValueError(f"{type(self).__name__} was built without global_hints and takes no reference")
         planes = normalize_l(lightness)
         if not self.local_hints:
             if ab_hints is not None or hint_mask is not None:

@@ -83,9 +83,7 @@ class UNet(Colorizer):
         h, w = lightness.shape[-2:]
         if h % self.config.multiple or w % self.config.multiple:
             raise ValueError(f"this U-Net needs sides that are multiples of {self.config.multiple}, got {h}x{w}")
-        if global_hints is not None and not self.global_hints:
-            raise ValueError("this network was built without global_hints and takes no reference")
-        features, skips = self.input_planes(lightness, ab_hints, hint_mask), []
+        features, skips = self.input_planes(lightness, ab_hints, hint_mask, global_hints), []
         for index, level in enumerate(self.down):
             features = level(features if index == 0 else F.max_pool2d(features, 2))
             skips.append(features)

@@ -145,9 +145,7 @@ class ZhangNet(Colorizer):
     ) -> Tensor:
         """L (N, 1, H, W) in [0, 100] (and the hints the model takes, see Colorizer) -> logits
         (N, Q, H/s, W/s) or ab (N, 2, H/s, W/s), s the output stride."""
-        features = self.input_planes(lightness, ab_hints, hint_mask)
-        if global_hints is not None and not self.global_hints:
-            raise ValueError("this network was built without global_hints and takes no reference")
+        features = self.input_planes(lightness, ab_hints, hint_mask, global_hints)
         for index, block in enumerate(self.encoder):
             features = block(features)
             if index == self.global_block and self.global_hints:
