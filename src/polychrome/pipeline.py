@@ -257,6 +257,11 @@ class ColorizationPipeline:
         """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to
         (H, W); ``hints[i]`` / ``global_hints[i]`` are photo i's (see ``hint_inputs``). A full-resolution model
         (Levin) sees each photo at its own size."""
+        predicted = self._predict_each(lightness, size, temperature, hints, global_hints)
+        return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
+
+    def _predict_each(self, lightness: list[Tensor], size, temperature, hints, global_hints) -> list[Tensor]:
+        """Each photo's ab at the network's output resolution (a full-resolution model: at the photo's own)."""
         if not lightness:
             return []
         if self.card.full_resolution:
@@ -266,8 +271,7 @@ class ColorizationPipeline:
             ]
         side = size or self.input_size
         inputs = self.hint_inputs(hints, global_hints, [side_of(p) for p in lightness], (side, side))
-        predicted = self.predict_ab(model_input(lightness, side), temperature, inputs)
-        return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
+        return list(self.predict_ab(model_input(lightness, side), temperature, inputs))
 
     def _predict_one(self, plane: Tensor, temperature, hints, global_hints, index: int) -> Tensor:
         """ab (2, H, W) of photo ``index`` seen at its own size (a full-resolution model)."""
@@ -289,7 +293,8 @@ class ColorizationPipeline:
         if not images:
             return []
         planes = [lightness_of(image.to(self.device)) for image in images]
-        predicted = self.predict_full_ab(planes, size, temperature, hints, global_hints)
+        # merge upsamples the network's ab stripe by stripe: no full-resolution float ab of a large photo is held.
+        predicted = self._predict_each(planes, size, temperature, hints, global_hints)
         return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted, strict=True)]
 
     def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
