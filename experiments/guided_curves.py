@@ -5,7 +5,8 @@ Every point is ``polychrome.evaluate.evaluate`` with ``HintProtocol(N, seed)``: 
 from its truth at the resolution it is measured at (BSDS500 test at each photo's own resolution, CIFAR-10 test at
 32 px), seeded by (seed, image index) alone, so Levin and the guided model see the same hints, and the hints for
 N are the first N of those for a larger N. No global hints. Gray and ``default`` take no hints: each is evaluated
-once and drawn as a flat line. Each point is kept in ``OUT/points/<set>/<model>-<N>.json`` when it is measured,
+once and drawn as a flat line. A guided model whose card corrects its prediction towards the hints
+(``hint_propagation``) is also measured without the correction, as ``<label>-network``: the network alone. Each point is kept in ``OUT/points/<set>/<model>-<N>.json`` when it is measured,
 so a killed run continues where it stopped (a kept point measured under other settings, or of other weights, is
 refused, naming its file). Then ``OUT/curves.json`` and ``OUT/curves.png``:
 
@@ -47,6 +48,7 @@ def identity(label: str, model: LoadedModel, data: str, limit: int | None, seed:
     return {
         "model": label,
         "weights_sha256": model.card.weights_sha256,
+        "hint_propagation": model.card.hint_propagation,
         "data": data,
         "limit": limit,
         "hint_seed": seed,
@@ -100,7 +102,9 @@ def measure_point(
 def measure_curves(args: argparse.Namespace) -> dict:
     """{set: {model: {"flat": bool, "points": {N: point}}}} for every set, model and count asked for."""
     models = {label: load_model(spec) for label, spec in (*((m, m) for m in AUTOMATIC), ("levin", "levin"))}
-    models[args.label] = load_model(args.model)
+    guided = models[args.label] = load_model(args.model)
+    if guided.card.hint_propagation != "none":
+        models[f"{args.label}-network"] = guided.with_card(hint_propagation="none")
     curves: dict = {}
     for data in args.data:
         limit = args.limit if args.limit is not None else DATASETS.get(dataset_name(data), (data, None))[1]

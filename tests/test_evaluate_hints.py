@@ -195,7 +195,7 @@ def _curves_script():
 def test_the_curve_script_writes_its_curves_and_resumes_without_measuring_again(photos, tmp_path, monkeypatch):
     curves = _curves_script()
     weights = tmp_path / "tiny.safetensors"
-    save_weights(tiny_guided(), weights)
+    save_weights(tiny_guided(), weights, hint_propagation="levin")
     out = tmp_path / "curves"
     argv = ["--model", str(weights), "--out", str(out), "--data", f"folder:{photos}", "--limit", "2"]
     argv += ["--counts", "0,20", "--workers", "0"]
@@ -207,8 +207,12 @@ def test_the_curve_script_writes_its_curves_and_resumes_without_measuring_again(
         "default": ["0"],
         "levin": ["0", "20"],
         "guided": ["0", "20"],
+        "guided-network": ["0", "20"],  # the same weights without the hint propagation their card names
     }
     assert written["levin"]["points"]["20"]["psnr"] > written["levin"]["points"]["0"]["psnr"]
+    guided, network = written["guided"]["points"]["20"], written["guided-network"]["points"]["20"]
+    assert guided["psnr"] > network["psnr"] + 1  # an untrained network ignores hints that the propagation keeps
+    assert (guided["protocol"]["hint_propagation"], network["protocol"]["hint_propagation"]) == ("levin", "none")
     assert written["levin"]["points"]["20"]["images"] == 2 and (out / "curves.png").stat().st_size > 10_000
 
     measured = []

@@ -66,3 +66,19 @@ def test_a_hint_taking_network_sees_hints_at_its_own_size_and_a_reference_change
     assert not np.array_equal(plain, hinted) and not np.array_equal(hinted, steered)
     prediction = pipeline.predict(photo(), hints=[(5, 5, (200, 30, 30))])
     assert np.array_equal(pipeline.render(prediction), hinted)  # the web page's path gives the same colours
+
+
+def test_hint_propagation_makes_the_colour_at_a_click_the_clicked_one_on_every_path():
+    torch.manual_seed(0)
+    network = build_model("unet_guided", channels=(4, 8, 16), head="regression").with_card(input_size=32).eval()
+    propagated = ColorizationPipeline(network.with_card(hint_propagation="levin"), name="test")
+    plain = ColorizationPipeline(network, name="test")
+    red, image = (200, 30, 30), photo(64, 64)
+    hint = [(10, 30, red)]
+    target = ab_at(np.array([[red]], np.uint8), 0, 0)
+    missed = (ab_at(plain.colorize(image, hints=hint), 10, 30) - target).norm()
+    corrected = (ab_at(propagated.colorize(image, hints=hint), 10, 30) - target).norm()
+    assert missed > 20 and corrected < missed / 4  # an untrained network ignores the click; the correction does not
+    assert np.array_equal(propagated.colorize(image), plain.colorize(image))  # no hints: nothing to propagate
+    prediction = propagated.predict(image, hints=hint)
+    assert np.array_equal(propagated.render(prediction), propagated.colorize(image, hints=hint))

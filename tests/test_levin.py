@@ -4,7 +4,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import spsolve
 
-from polychrome.levin import levin_affinity, levin_colorize, pyamg_available
+from polychrome.levin import levin_affinity, levin_colorize, propagate_residual, pyamg_available
 
 HEIGHT, WIDTH = 24, 48
 RED, BLUE = (60.0, 40.0), (10.0, -50.0)
@@ -159,3 +159,37 @@ def test_a_photo_that_is_not_uint8_rgb_is_refused():
 
     with pytest.raises(ValueError, match=r"uint8 RGB \(3, H, W\)"):
         levin_colorize_photo(torch.zeros(3, 8, 8), [])
+
+
+def test_a_propagated_residual_keeps_every_hint_and_stops_at_an_edge():
+    lightness = two_halves(20.0, 80.0)[None, None]
+    prediction = torch.zeros(1, 2, HEIGHT, WIDTH)
+    prediction[:, 0] = 15.0  # a little red everywhere: right on the right half, wrong on the left
+    ab, mask = point_hints((HEIGHT // 2, WIDTH // 4, RED), (HEIGHT // 2, 3 * WIDTH // 4, (15.0, 0.0)))
+    out = propagate_residual(lightness, prediction, ab[None], mask[None, None].float())
+    assert torch.equal(out[0][:, mask], ab[:, mask])  # the hints, exactly
+    left, right = out[0, :, :, : WIDTH // 2].mean(dim=(1, 2)), out[0, :, :, WIDTH // 2 :].mean(dim=(1, 2))
+    assert torch.allclose(left, torch.tensor(RED), atol=4.0), left  # the hint's region takes its colour
+    assert torch.allclose(right, torch.tensor([15.0, 0.0]), atol=4.0), right  # across the edge the prediction holds
+
+
+def test_with_a_decay_a_colour_fades_with_distance_from_its_hint():
+    ab, mask = point_hints((HEIGHT // 2, 2, RED))
+    flat = torch.full((HEIGHT, WIDTH), 50.0)
+    near, far = levin_colorize(flat, ab, mask, decay=0.01)[0, HEIGHT // 2, [4, WIDTH - 1]]
+    assert 0 < far < near / 4 < RED[0] / 4  # about 1 / sqrt(0.01) = 10 pixels; the far side is 45 away
+    assert torch.allclose(levin_colorize(flat, ab, mask)[0], torch.full((HEIGHT, WIDTH), RED[0]))  # none: all of it
+    with pytest.raises(ValueError, match="decay must be >= 0, got -1"):
+        levin_colorize(flat, ab, mask, decay=-1)
+
+
+def test_a_photo_without_hints_keeps_its_prediction_and_bad_shapes_are_named():
+    lightness, prediction = torch.rand(2, 1, HEIGHT, WIDTH) * 100, torch.randn(2, 2, HEIGHT, WIDTH) * 20
+    ab, mask = point_hints((3, 3, RED))
+    hint_ab, hint_mask = torch.stack([ab, torch.zeros_like(ab)]), torch.stack([mask, torch.zeros_like(mask)])[:, None]
+    out = propagate_residual(lightness, prediction, hint_ab, hint_mask.float())
+    assert torch.equal(out[1], prediction[1]) and not torch.equal(out[0], prediction[0])
+    with pytest.raises(
+        ValueError, match=r"hint_mask \(N, 1, H, W\) alike, got \(2, 2, 24, 48\), \(2, 2, 24, 48\) and \(2, 24, 48\)"
+    ):
+        propagate_residual(lightness, prediction, hint_ab, hint_mask[:, 0].float())

@@ -67,10 +67,17 @@ def load_checkpoint_model(path: str | Path) -> tuple[LoadedModel, dict]:
     return LoadedModel(network, card), config
 
 
-def export_weights(path: str | Path, out: str | Path, temperature: float | None = None, half: bool = False) -> Path:
+def export_weights(
+    path: str | Path,
+    out: str | Path,
+    temperature: float | None = None,
+    half: bool = False,
+    hint_propagation: str | None = None,
+) -> Path:
     """A checkpoint (or a run directory's best) as a standalone weights file: safetensors plus the
-    model's name, options and input size, the decoding temperature, and the run's full config and
-    training commands, so the file alone says how it was made. ``half``: float16 weights (save_weights)."""
+    model's name, options and input size, the decoding temperature, the hint propagation that follows it
+    (``ModelCard.hint_propagation``; none unless given), and the run's full config and training commands,
+    so the file alone says how it was made. ``half``: float16 weights (save_weights)."""
     import json
 
     import yaml
@@ -87,6 +94,7 @@ def export_weights(path: str | Path, out: str | Path, temperature: float | None 
         input_size=config["data"]["size"],
         temperature=config["temperature"] if temperature is None else temperature,
         half=half,
+        hint_propagation=hint_propagation,
         config=yaml.safe_dump(config, sort_keys=False),
         commands=json.dumps([" ".join(s["command"]) for s in sessions]),
         git_revisions=json.dumps(sorted({s["git_revision"] for s in sessions})),

@@ -282,7 +282,7 @@ def _colorize(args: argparse.Namespace) -> int:
 def _export_weights(args: argparse.Namespace) -> int:
     from polychrome.checkpoints import export_weights
 
-    path = export_weights(args.checkpoint, args.out, args.temperature, args.half)
+    path = export_weights(args.checkpoint, args.out, args.temperature, args.half, args.hint_propagation)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -512,6 +512,8 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     colorize.add_argument("--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(run=_colorize)
 
+    from polychrome.models.card import HINT_PROPAGATIONS
+
     export = commands.add_parser(
         "export-weights", help="a run's best checkpoint as a standalone .safetensors weights file"
     )
@@ -519,6 +521,12 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("out", help="the .safetensors file to write")
     export.add_argument("--temperature", type=float, help="decoding temperature stored with it (default: the run's)")
     export.add_argument("--half", action="store_true", help="store the learned weights as float16 (half the file)")
+    export.add_argument(
+        "--hint-propagation",
+        choices=HINT_PROPAGATIONS,
+        help="what corrects a hint-taking model's prediction towards its hints (levin: the residual at the hints "
+        "spread by Levin et al.'s optimisation; default none)",
+    )
     export.set_defaults(run=_export_weights)
 
     onnx = commands.add_parser("export-onnx", help="a model as ONNX, for `colorize --backend onnx` or any onnxruntime")

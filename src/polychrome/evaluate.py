@@ -339,6 +339,7 @@ def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: fl
         "temperature": temperature,
         "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
         "model_input": f"{seen}; ab upsampled bilinearly and joined with the image's own L",
+        "hint_propagation": card.hint_propagation,
         "hints": hints.record(),
     }
 

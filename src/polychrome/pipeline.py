@@ -3,7 +3,9 @@ path L -> network -> decode -> merge that the Python API, ``polychrome colorize`
 backend and ``evaluate`` all take (``ColorizationPipeline``), and ``load_model`` for every kind of model.
 
 The model sees the image's L resized to its input size; its ab is upsampled back to the image's size
-and joined with the image's own full-resolution L, so colourisation only ever adds colour. For photos
+and joined with the image's own full-resolution L, so colourisation only ever adds colour. A model whose
+card says ``hint_propagation="levin"`` has its prediction corrected towards the local hints at its own
+resolution before that (``polychrome.levin.propagate_residual``). For photos
 the full-resolution work goes in horizontal stripes of about a megapixel, so a 50-megapixel photo needs
 its uint8 pixels, one float L plane and the uint8 result, not a dozen float copies
 (benchmarks/colorize.py measures it).
@@ -25,6 +27,7 @@ from torch.nn import functional as F
 from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
+from polychrome.levin import propagate_residual
 from polychrome.models import (
     Colorizer,
     LoadedModel,
@@ -165,6 +168,9 @@ class Prediction:
 
     lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
     output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
+    # The network's L (1, 1, S, S) and hint planes, kept when the decoded ab is to be corrected towards the
+    # hints (the card's hint_propagation); empty otherwise.
+    network_inputs: tuple[Tensor | None, ...] = ()
 
 
 class ColorizationPipeline:
@@ -243,8 +249,17 @@ class ColorizationPipeline:
         self, lightness: Tensor, temperature: float | None = None, hints: tuple[Tensor | None, ...] = ()
     ) -> Tensor:
         """L (N, 1, H, W) in [0, 100] (and ``hint_inputs``'s planes) -> ab (N, 2, h, w) in Lab units, at the
-        network's output resolution."""
-        return self.decode(self.forward(lightness, hints), temperature)
+        network's output resolution (at the input's when the card's ``hint_propagation`` corrects it)."""
+        return self.propagate_hints(lightness, self.decode(self.forward(lightness, hints), temperature), hints)
+
+    def propagate_hints(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
+        """The decoded ab (N, 2, h, w) corrected towards the local hints in ``hints`` (``hint_inputs``'s planes at
+        L's size (N, 1, H, W)) as the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints
+        spread along L at (H, W); as it is without local hints or any propagation."""
+        if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
+            return ab
+        lightness = lightness.to(self.device)
+        return propagate_residual(lightness, upsample_ab(ab, side_of(lightness)), hints[0], hints[1])
 
     def predict_full_ab(
         self,
@@ -334,17 +349,19 @@ class ColorizationPipeline:
         plane = lightness_of(chw_view(rgb).to(self.device))
         side = side_of(plane) if self.card.full_resolution else (self.input_size, self.input_size)
         inputs = self.hint_inputs([local], [global_hint], [side_of(plane)], side)
-        return Prediction(plane, self.forward(model_input([plane], side), inputs)[0])
+        network_input = model_input([plane], side)
+        kept = (network_input, *inputs) if self.card.hint_propagation != "none" and local else ()
+        return Prediction(plane, self.forward(network_input, inputs)[0], kept)
 
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
-        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean)."""
-        return (
-            merge(prediction.lightness, self.decode(prediction.output[None], temperature)[0])
-            .permute(1, 2, 0)
-            .cpu()
-            .numpy()
-        )
+        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean), corrected
+        towards its hints as the card says."""
+        ab = self.decode(prediction.output[None], temperature)
+        if prediction.network_inputs:
+            network_input, *hints = prediction.network_inputs
+            ab = self.propagate_hints(network_input, ab, tuple(hints))
+        return merge(prediction.lightness, ab[0]).permute(1, 2, 0).cpu().numpy()
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -69,3 +69,48 @@ def test_a_weights_file_and_a_run_directory_give_their_facts(tmp_path):
 def test_save_weights_needs_the_card():
     with pytest.raises(TypeError, match="build_model"):
         save_weights(create_model("gray"), "unused.safetensors", input_size=16)
+
+
+def test_hint_propagation_is_a_fact_of_the_card_kept_by_weights_files_and_checked(tmp_path):
+    guided = build_model("unet_guided", channels=(4, 8))
+    path = save_weights(guided, tmp_path / "guided.safetensors", input_size=16, hint_propagation="levin")
+    assert load_weights(path).card.hint_propagation == "levin"
+    assert load_weights(save_weights(guided, tmp_path / "plain.safetensors")).card.hint_propagation == "none"
+    with pytest.raises(ValueError, match="hint_propagation must be one of none, levin, got 'poisson'"):
+        guided.card.replace(hint_propagation="poisson")
+    with pytest.raises(ValueError, match="'levin' needs a model that takes local hints"):
+        save_weights(build_model("eccv16", width=0.125), tmp_path / "no.safetensors", hint_propagation="levin")
+    assert not (tmp_path / "no.safetensors").exists()
+
+
+def test_a_weights_file_written_before_hint_propagation_existed_loads_without_it(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from polychrome.models.weights import read_metadata
+
+    path = save_weights(
+        build_model("unet_guided", channels=(4, 8)), tmp_path / "old.safetensors", hint_propagation="levin"
+    )
+    metadata = {k: v for k, v in read_metadata(path).items() if k != "hint_propagation"}
+    save_file(load_file(str(path)), str(path), metadata=metadata)
+    assert load_weights(path).card.hint_propagation == "none"
+
+
+def test_export_weights_records_the_hint_propagation_it_is_told(tmp_path, capsys):
+    from polychrome.cli import main
+
+    built = build_model("unet_guided", channels=(4, 8))
+    checkpoint = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    config = {
+        "model": {"name": "unet_guided", "options": {"channels": [4, 8]}},
+        "data": {"size": 16},
+        "temperature": 0.38,
+    }
+    state = {f"model.{k}": v for k, v in built.network.state_dict().items()}
+    torch.save({"hyper_parameters": {"config": config}, "state_dict": state}, checkpoint)
+    out = tmp_path / "guided.safetensors"
+    assert main(["export-weights", str(tmp_path / "run"), str(out), "--hint-propagation", "levin"]) == 0
+    assert load_weights(out).card.hint_propagation == "levin"
+    assert main(["export-weights", str(tmp_path / "run"), str(out)]) == 0
+    assert load_weights(out).card.hint_propagation == "none"

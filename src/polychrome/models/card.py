@@ -24,6 +24,11 @@ from polychrome.models.base import Colorizer
 # Zhang et al. 2016 train and test at 256 x 256, and so were both official networks; a model that was
 # never trained at a size of its own (a baseline, a freshly built network) is run at this one.
 DEFAULT_INPUT_SIZE = 256
+# What follows a hint-taking network's prediction: "none", or "levin": the residual at the hints (hint minus
+# prediction) spread by Levin et al.'s optimisation at the network's resolution and added, so every hint is kept
+# exactly and edges are followed where the network's small input blurs them (polychrome.levin.propagate_residual;
+# chosen by measurement for the bundled guided model, docs/guided.md).
+HINT_PROPAGATIONS = ("none", "levin")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class ModelCard:
     options: Mapping[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = ("L",)  # what it takes, in order: "L", then "ab_hints", "hint_mask", "global_hints"
     full_resolution: bool = False  # sees each photo at its own size (Levin), not resized to input_size
+    hint_propagation: str = "none"  # what corrects its prediction towards local hints (HINT_PROPAGATIONS)
     weights: str = ""  # the file the weights came from ("" when built without)
     weights_sha256: str = ""
 
@@ -48,6 +54,12 @@ class ModelCard:
             raise ValueError(f"input_size must be positive, got {self.input_size}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.hint_propagation not in HINT_PROPAGATIONS:
+            raise ValueError(
+                f"hint_propagation must be one of {', '.join(HINT_PROPAGATIONS)}, got {self.hint_propagation!r}"
+            )
+        if self.hint_propagation != "none" and "ab_hints" not in self.inputs:
+            raise ValueError(f"hint_propagation {self.hint_propagation!r} needs a model that takes local hints")
 
     def replace(self, **changes) -> ModelCard:
         return dataclasses.replace(self, **changes)

@@ -72,10 +72,12 @@ def save_weights(
     input_size: int | None = None,
     temperature: float | None = None,
     half: bool = False,
+    hint_propagation: str | None = None,
     **about: str,
 ) -> Path:
     """Write ``model`` (from ``build_model`` or a loader) with its card: registered name, options, input
-    size and temperature (``input_size``/``temperature`` given here replace the card's); ``about`` adds
+    size, temperature and hint propagation (``input_size``/``temperature``/``hint_propagation`` given here
+    replace the card's); ``about`` adds
     text fields (the training config, command, revision, measured results). Written atomically. ``half``
     stores the learned weights as float16, half the file (a wider network within the package's size
     budget); BatchNorm's statistics stay float32, and loading casts everything back to float32."""
@@ -87,12 +89,15 @@ def save_weights(
             f"{type(model).__name__}: build it with polychrome.models.build_model(name, **options)"
         )
     path, card = Path(path), model.card
+    if hint_propagation is not None:
+        card = card.replace(hint_propagation=hint_propagation)  # checked against the model's inputs
     metadata = {
         "format": "polychrome-weights-1",
         "model": card.name,
         "options": json.dumps(dict(card.options)),
         "input_size": str(input_size or card.input_size),
         "temperature": str(card.temperature if temperature is None else temperature),
+        "hint_propagation": card.hint_propagation,
     } | about
     network = model.network
     learned = {name for name, _ in network.named_parameters()}
@@ -124,7 +129,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_weights(path: str | Path) -> LoadedModel:
-    """The model of a weights file, in eval mode, its card holding the file's input size, temperature and hash."""
+    """The model of a weights file, in eval mode, its card holding the file's input size, temperature, hint
+    propagation (files written before it existed have none) and hash."""
     from safetensors.torch import load_file
 
     path = Path(path).expanduser()
@@ -139,6 +145,7 @@ def load_weights(path: str | Path) -> LoadedModel:
     card = model.card.replace(
         input_size=int(metadata["input_size"]),
         temperature=float(metadata["temperature"]),
+        hint_propagation=metadata.get("hint_propagation", "none"),
         weights=str(path),
         weights_sha256=sha256_of(path),
     )
