@@ -169,8 +169,9 @@ class Prediction:
     lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
     output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
     # The network's L (1, 1, S, S) and hint planes, kept when the decoded ab is to be corrected towards the
-    # hints (the card's hint_propagation); empty otherwise.
-    network_inputs: tuple[Tensor | None, ...] = ()
+    # hints (the card's hint_propagation); None and () otherwise.
+    network_input: Tensor | None = None
+    hints: tuple[Tensor | None, ...] = ()
 
 
 class ColorizationPipeline:
@@ -350,17 +351,18 @@ class ColorizationPipeline:
         side = side_of(plane) if self.card.full_resolution else (self.input_size, self.input_size)
         inputs = self.hint_inputs([local], [global_hint], [side_of(plane)], side)
         network_input = model_input([plane], side)
-        kept = (network_input, *inputs) if self.card.hint_propagation != "none" and local else ()
-        return Prediction(plane, self.forward(network_input, inputs)[0], kept)
+        output = self.forward(network_input, inputs)[0]
+        if self.card.hint_propagation != "none" and local:
+            return Prediction(plane, output, network_input, inputs)
+        return Prediction(plane, output)
 
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
         """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean), corrected
         towards its hints as the card says."""
         ab = self.decode(prediction.output[None], temperature)
-        if prediction.network_inputs:
-            network_input, *hints = prediction.network_inputs
-            ab = self.propagate_hints(network_input, ab, tuple(hints))
+        if prediction.network_input is not None:
+            ab = self.propagate_hints(prediction.network_input, ab, prediction.hints)
         return merge(prediction.lightness, ab[0]).permute(1, 2, 0).cpu().numpy()
 
 
