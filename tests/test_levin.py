@@ -193,3 +193,15 @@ def test_a_photo_without_hints_keeps_its_prediction_and_bad_shapes_are_named():
         ValueError, match=r"hint_mask \(N, 1, H, W\) alike, got \(2, 2, 24, 48\), \(2, 2, 24, 48\) and \(2, 24, 48\)"
     ):
         propagate_residual(lightness, prediction, hint_ab, hint_mask[:, 0].float())
+
+
+def test_the_prior_weight_mixes_the_corrected_prediction_with_levins_colours():
+    lightness = torch.rand(1, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2)) * 100
+    prediction = torch.randn(1, 2, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(3)) * 20
+    ab, mask = point_hints((3, 4, RED), (20, 40, BLUE))
+    hints = (ab[None], mask[None, None].float())
+    full, none = (propagate_residual(lightness, prediction, *hints, prior_weight=w) for w in (1.0, 0.0))
+    torch.testing.assert_close(none[0], levin_colorize(lightness[0], ab, mask))  # weight 0: Levin's method
+    mixed = propagate_residual(lightness, prediction, *hints, prior_weight=0.375)
+    torch.testing.assert_close(mixed, 0.375 * full + 0.625 * none, atol=1e-4, rtol=0)  # linear in the hints
+    assert torch.equal(mixed[0][:, mask], ab[:, mask])

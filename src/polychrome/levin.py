@@ -51,12 +51,21 @@ VARIANCE_FLOOR = 0.01
 PYAMG_TOLERANCE = 1e-8
 # How fast a correction towards a hint fades with distance (propagate_residual): 0, as in Levin's method, so one
 # click's correction spreads over the whole photo (less across strong edges) until other clicks anchor other regions.
-# Measured on BSDS500 val with the bundled guided model (15 photos, `python experiments/guided_residual_levin.py
-# --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`): any decay loses most of the gain over the
+# Measured on BSDS500 val with the bundled guided model at prior weight 1 (15 photos,
+# `python experiments/guided_residual_levin.py --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`): any decay loses most of the gain over the
 # network alone, at 1 hint too (10 hints: +0.66 dB with 0, +0.34 with 3e-4, +0.06 with 1e-2): the network's colours
 # are off across the photo in the direction of the hints (it under-weights them), which a correction spread
 # everywhere undoes.
 RESIDUAL_DECAY = 0.0
+# How much of a network's prediction propagate_residual keeps where the hints say otherwise: the result is
+# PRIOR_WEIGHT x (the network + its propagated residual) + (1 - PRIOR_WEIGHT) x Levin's colours from the hints alone.
+# Measured on 40 BSDS500 val photos with the bundled guided model at 128 px (`python experiments/guided_residual_levin.py
+# --limit 40 --counts 1,5,10,20 --decays "" --prior-weights 0,0.25,0.375,0.5,0.75,1`): PSNR at 1/5/10/20 hints is
+# highest between 0.25 and 0.5 and flat there (0.375: 25.31/27.13/27.89/28.46 dB; 1: -/26.42/27.06/27.49; 0, Levin's
+# optimisation at the same size: 24.72/26.74/27.59/28.36; the network alone 24.46/26.19/26.61/26.90). The network's
+# colours between the hints are a prior worth keeping, but not at full weight: Levin's interpolation of true hints
+# beats them as hints grow dense.
+PRIOR_WEIGHT = 0.375
 
 
 def levin_colorize(
@@ -228,15 +237,17 @@ def propagate_residual(
     hint_ab: Tensor,
     hint_mask: Tensor,
     decay: float = RESIDUAL_DECAY,
+    prior_weight: float = PRIOR_WEIGHT,
     solver: Solver = "splu",
 ) -> Tensor:
-    """A prediction corrected towards its hints by Levin et al.'s optimisation: ab + the propagated residual.
+    """A prediction corrected towards its hints by Levin et al.'s optimisation: w * ab + the propagated residual.
 
-    At each hinted pixel the residual (hint minus prediction) is known; ``levin_colorize`` spreads it along L
-    like any other hint, and it is added to the prediction. Every hint is then kept exactly, as Levin keeps it,
-    and the prediction's own colours hold where the residual fades: a network's prior where the person said
-    nothing, the edge-aware propagation a network at a small size lacks where they did. A photo without hints
-    keeps its prediction.
+    At each hinted pixel the residual (hint minus w times the prediction) is known; ``levin_colorize`` spreads it
+    along L like any other hint, and it is added to w times the prediction. Every hint is then kept exactly, as
+    Levin keeps it; between the hints the colours mix the prediction (a network's prior where the person said
+    nothing) with Levin's edge-aware interpolation of the hints, which a network at a small size lacks. As in
+    Levin's method, one hint's correction reaches the whole photo (less across strong edges) until other hints
+    anchor other regions. A photo without hints keeps its prediction.
 
     Args:
         lightness: (N, 1, H, W), L in [0, 100], at the prediction's resolution.
@@ -245,6 +256,10 @@ def propagate_residual(
         hint_mask: (N, 1, H, W), > 0 at hinted pixels (as ``polychrome.hints.hint_planes`` makes it).
         decay: how fast a correction fades away from its hint (``levin_colorize``'s ``decay``; see
             ``RESIDUAL_DECAY``).
+        prior_weight: how much of the prediction is kept, w: the result is w * ab + the propagation of
+            (hint - w * ab). Levin's propagation is linear in the hint values, so this is w * (ab + its propagated
+            residual) + (1 - w) * Levin's colours from the hints alone: 1 keeps the prediction as the prior, 0
+            gives Levin's method (see ``PRIOR_WEIGHT``).
         solver: as for ``levin_colorize``.
 
     Returns:
@@ -257,12 +272,14 @@ def propagate_residual(
         )
     corrected = []
     for plane, predicted, hinted, mask in zip(
-        lightness, ab.float(), hint_ab.to(ab.device, torch.float32), hint_mask, strict=True
+        lightness, ab.float(), hint_ab.to(ab.device, torch.float32), hint_mask.to(ab.device), strict=True
     ):
         known = mask[0] > 0
-        residual = torch.where(known, hinted - predicted, torch.zeros_like(predicted))
-        corrected.append(
-            predicted
-            + levin_colorize(plane, residual, known.to(plane.device), solver=solver, decay=decay).to(ab.device)
-        )
+        if not bool(known.any()):  # nothing to mix the prediction with
+            corrected.append(predicted)
+            continue
+        prior = prior_weight * predicted
+        residual = torch.where(known, hinted - prior, torch.zeros_like(predicted))
+        spread = levin_colorize(plane, residual, known.to(plane.device), solver=solver, decay=decay)
+        corrected.append(prior + spread.to(ab.device))
     return torch.stack(corrected)
