@@ -51,20 +51,19 @@ VARIANCE_FLOOR = 0.01
 PYAMG_TOLERANCE = 1e-8
 # How fast a correction towards a hint fades with distance (propagate_residual): 0, as in Levin's method, so one
 # click's correction spreads over the whole photo (less across strong edges) until other clicks anchor other regions.
-# Measured on BSDS500 val with the bundled guided model at prior weight 1 (15 photos,
-# `python experiments/guided_residual_levin.py --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`): any decay loses most of the gain over the
-# network alone, at 1 hint too (10 hints: +0.66 dB with 0, +0.34 with 3e-4, +0.06 with 1e-2): the network's colours
-# are off across the photo in the direction of the hints (it under-weights them), which a correction spread
-# everywhere undoes.
+# Measured on 15 BSDS500 val photos with the bundled guided model at prior weight 1 (`python
+# experiments/guided_residual_levin.py --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`): any
+# decay loses most of the gain over the network alone, at 1 hint too (10 hints: +0.66 dB with 0, +0.34 with 3e-4,
+# +0.06 with 1e-2): the network's colours are off across the photo in the direction of the hints (it under-weights
+# them), which a correction spread everywhere undoes.
 RESIDUAL_DECAY = 0.0
-# How much of a network's prediction propagate_residual keeps where the hints say otherwise: the result is
-# PRIOR_WEIGHT x (the network + its propagated residual) + (1 - PRIOR_WEIGHT) x Levin's colours from the hints alone.
-# Measured on 40 BSDS500 val photos with the bundled guided model at 128 px (`python experiments/guided_residual_levin.py
-# --limit 40 --counts 1,5,10,20 --decays "" --prior-weights 0,0.25,0.375,0.5,0.75,1`): PSNR at 1/5/10/20 hints is
-# highest between 0.25 and 0.5 and flat there (0.375: 25.31/27.13/27.89/28.46 dB; 1: -/26.42/27.06/27.49; 0, Levin's
-# optimisation at the same size: 24.72/26.74/27.59/28.36; the network alone 24.46/26.19/26.61/26.90). The network's
-# colours between the hints are a prior worth keeping, but not at full weight: Levin's interpolation of true hints
-# beats them as hints grow dense.
+# How much of a network's prediction propagate_residual keeps: the result is PRIOR_WEIGHT x (the network + its
+# propagated residual) + (1 - PRIOR_WEIGHT) x Levin's colours from the hints alone. Measured on 40 BSDS500 val photos
+# with the bundled guided model at 128 px (`python experiments/guided_residual_levin.py --limit 40 --counts 1,5,10,20
+# --decays "" --prior-weights 0,0.25,0.375,0.5,0.75,1`): PSNR at 1/5/10/20 hints is highest between 0.25 and 0.5 and
+# flat there (0.375: 25.31/27.13/27.89/28.46 dB; 1: -/26.42/27.06/27.49; 0, Levin's optimisation at the same size:
+# 24.72/26.74/27.59/28.36; the network alone 24.46/26.19/26.61/26.90). The network's colours between the hints are a
+# prior worth keeping, but not at full weight: Levin's interpolation of true hints beats them as hints grow dense.
 PRIOR_WEIGHT = 0.375
 
 
