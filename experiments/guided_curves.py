@@ -8,7 +8,7 @@ N are the first N of those for a larger N. No global hints. Gray and ``default``
 once and drawn as a flat line. A guided model whose card corrects its prediction towards the hints
 (``hint_propagation``) is also measured without the correction, as ``<label>-network``: the network alone. Each point is kept in ``OUT/points/<set>/<model>-<N>.json`` when it is measured,
 so a killed run continues where it stopped (a kept point measured under other settings, or of other weights, is
-refused, naming its file). Then ``OUT/curves.json`` and ``OUT/curves.png``:
+refused, naming its file). Then ``OUT/curves.json``, ``OUT/curves.png`` and ``OUT/psnr.md`` (the PSNR tables):
 
     python experiments/guided_curves.py --model guided --out docs/guided/curves
     python experiments/guided_curves.py --model guided --out /tmp/curves --limit 5     # a quick look
@@ -147,6 +147,25 @@ def plot_curves(curves: dict, counts: list[int], path: Path) -> None:
     figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
+def psnr_table(curves: dict, counts: list[int]) -> str:
+    """A markdown table per set of PSNR (dB) against the number of hints, the best of each column in bold (the
+    tables docs/guided.md quotes)."""
+    lines = []
+    for name, models in curves.items():
+        lines += [f"{name}, PSNR (dB):", "", "| hints per image | " + " | ".join(map(str, counts)) + " |"]
+        lines.append("|---|" + "---:|" * len(counts))
+        best = {n: max(c["points"][n]["psnr"] for c in models.values() if n in c["points"]) for n in counts}
+        for label, curve in models.items():
+            cells = []
+            for n in counts:
+                point = curve["points"].get(n)
+                value = "" if point is None else f"{point['psnr']:.2f}"
+                cells.append(f"**{value}**" if point is not None and point["psnr"] == best[n] else value)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _counts(text: str) -> list[int]:
     counts = sorted({int(value) for value in text.split(",")})
     if counts[0] < 0:
@@ -180,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     (out / "curves.json").write_text(json.dumps(curves, indent=1))
     plot_curves(curves, args.counts, out / "curves.png")
-    print(f"wrote {out / 'curves.json'} and {out / 'curves.png'}")
+    (out / "psnr.md").write_text(psnr_table(curves, args.counts))
+    print(f"wrote {out / 'curves.json'}, {out / 'curves.png'} and {out / 'psnr.md'}")
 
 
 if __name__ == "__main__":

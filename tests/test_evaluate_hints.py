@@ -214,6 +214,9 @@ def test_the_curve_script_writes_its_curves_and_resumes_without_measuring_again(
     assert guided["psnr"] > network["psnr"] + 1  # an untrained network ignores hints that the propagation keeps
     assert (guided["protocol"]["hint_propagation"], network["protocol"]["hint_propagation"]) == ("levin", "none")
     assert written["levin"]["points"]["20"]["images"] == 2 and (out / "curves.png").stat().st_size > 10_000
+    table = (out / "psnr.md").read_text().splitlines()
+    levin_row = next(line for line in table if line.startswith("| levin |"))
+    assert levin_row.split("|")[3].strip().strip("*") == f"{written['levin']['points']['20']['psnr']:.2f}"
 
     measured = []
     real_evaluate = curves.evaluate
