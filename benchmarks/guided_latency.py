@@ -75,8 +75,11 @@ def through_the_app(client: TestClient, token: str, states: list[list[dict]]) ->
 
 
 def by_part(entry: GuidedEntry, states: list[list[dict]]) -> dict[str, list[float]]:
-    """The pieces ``guided.render_guided`` runs, each timed (the network on a hint state it has not seen)."""
-    parts: dict[str, list[float]] = {"parse hints": [], "network at 128": [], "merge at display size": [], "JPEG": []}
+    """The pieces ``guided.render_guided`` runs, each timed (the network, and the hint propagation its card names,
+    on a hint state it has not seen)."""
+    card = entry.pipeline.card
+    network = f"network at {card.input_size}" + ("" if card.hint_propagation == "none" else " + propagation")
+    parts: dict[str, list[float]] = {"parse hints": [], network: [], "merge at display size": [], "JPEG": []}
     for hints in states:
         entry.last = None
         marks = [time.perf_counter()]
