@@ -405,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data_commands,
         _add_evaluation_commands,
         _add_colorize_commands,
+        _add_export_commands,
         _add_study_commands,
         _add_web_commands,
         _add_training_commands,
@@ -512,6 +513,8 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     colorize.add_argument("--quiet", action="store_true", help="no progress bar")
     colorize.set_defaults(run=_colorize)
 
+
+def _add_export_commands(commands: argparse._SubParsersAction) -> None:
     from polychrome.models.card import HINT_PROPAGATIONS
 
     export = commands.add_parser(
