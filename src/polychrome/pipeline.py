@@ -168,8 +168,8 @@ class Prediction:
 
     lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
     output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
-    # The network's L (1, 1, S, S) and hint planes, kept when the decoded ab is to be corrected towards the
-    # hints (the card's hint_propagation); None and () otherwise.
+    # With local hints, the network's L (1, 1, S, S) and hint planes, so that render can correct the decoded ab
+    # towards the hints as the card's hint_propagation says; None and () otherwise.
     network_input: Tensor | None = None
     hints: tuple[Tensor | None, ...] = ()
 
@@ -352,9 +352,8 @@ class ColorizationPipeline:
         inputs = self.hint_inputs([local], [global_hint], [side_of(plane)], side)
         network_input = model_input([plane], side)
         output = self.forward(network_input, inputs)[0]
-        if self.card.hint_propagation != "none" and local:
-            return Prediction(plane, output, network_input, inputs)
-        return Prediction(plane, output)
+        # render hands what it needs to propagate_hints, which decides by the card whether to correct.
+        return Prediction(plane, output, network_input, inputs) if local else Prediction(plane, output)
 
     @torch.no_grad()
     def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:

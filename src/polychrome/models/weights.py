@@ -77,8 +77,8 @@ def save_weights(
 ) -> Path:
     """Write ``model`` (from ``build_model`` or a loader) with its card: registered name, options, input
     size, temperature and hint propagation (``input_size``/``temperature``/``hint_propagation`` given here
-    replace the card's); ``about`` adds
-    text fields (the training config, command, revision, measured results). Written atomically. ``half``
+    replace the card's); ``about`` adds text fields (the training config, command, revision, measured
+    results). Written atomically. ``half``
     stores the learned weights as float16, half the file (a wider network within the package's size
     budget); BatchNorm's statistics stay float32, and loading casts everything back to float32."""
     from safetensors.torch import save_file
