@@ -138,6 +138,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
             name=row,
             cache=cache,
             hints=hints,
+            intervals=args.intervals,
         )
         models[row] = model
         results.append(result)
@@ -220,6 +221,14 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hint-seed", type=int, default=0, metavar="S", help="seed of the simulated hints (default 0)")
     parser.add_argument(
+        "--intervals",
+        type=_count,
+        default=0,
+        metavar="R",
+        help="give each measure's 95%% test-set interval in brackets, a bootstrap of R replicates over the test "
+        "images (1000 is usual; default 0: none)",
+    )
+    parser.add_argument(
         "--global-hints",
         metavar="truth|reference:DIR",
         help="global hints: each image's own colour distribution (truth), or that of the photo in DIR with its file "
@@ -301,12 +310,16 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _study_run(args: argparse.Namespace) -> int:
     from polychrome.study import run_study
 
-    states = run_study(args.study, args.only, args.dry_run, args.executor, args.workers)
+    states = run_study(args.study, args.only, args.dry_run, args.executor, args.workers, refresh=args.refresh)
     for run, state in states:
         print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  (training {run.train_id})"))
     done = sum(state == "done" for _, state in states)
-    print(f"{done} of {len(states)} done")
-    return 0 if args.dry_run or done == len(states) or args.executor == "slurm" else 1
+    older = sum(state == "older" for _, state in states)
+    print(
+        f"{done} of {len(states)} done"
+        + (f", {older} more by an older runner (--refresh rewrites them)" if older else "")
+    )
+    return 0 if args.dry_run or done + older == len(states) or args.executor == "slurm" else 1
 
 
 def _study_report(args: argparse.Namespace) -> int:
@@ -555,6 +568,12 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
         help="run here, or submit one SLURM job per run (submitit)",
     )
     study_run.add_argument("--workers", type=int, default=2, help="DataLoader workers for evaluation")
+    study_run.add_argument(
+        "--refresh",
+        action="store_true",
+        help="also rewrite rows an older runner wrote with fewer columns (evaluating again, training again where "
+        "the run's folder is gone), so every row comes from one implementation",
+    )
     study_run.set_defaults(run=_study_run)
     study_report = study.add_parser("report", help="regenerate the study's README and figures from its results.csv")
     study_report.add_argument("study", help="study file")

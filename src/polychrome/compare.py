@@ -30,13 +30,22 @@ __all__ = ["COLUMNS", "as_gray", "hinted_name", "markdown_table", "random_images
 COLUMNS = ("model", "images", *(name for name, measure in MEASURES.items() if measure.table))
 
 
-def _cell(column: str, value) -> str:
-    return format_value(value, MEASURES[column].format if column in MEASURES else "auto")
+def _cell(column: str, value, interval: list[float] | None = None) -> str:
+    spec = MEASURES[column].format if column in MEASURES else "auto"
+    text = format_value(value, spec)
+    return f"{text} [{format_value(interval[0], spec)}, {format_value(interval[1], spec)}]" if interval else text
 
 
 def markdown_table(results: list[dict]) -> str:
+    """The results as a Markdown table; a measure with a test-set interval (``evaluate(intervals=...)``) is
+    followed by it in brackets."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(column, result.get(column)) for column in COLUMNS) + " |" for result in results]
+    lines += [
+        "| "
+        + " | ".join(_cell(column, result.get(column), result.get("intervals", {}).get(column)) for column in COLUMNS)
+        + " |"
+        for result in results
+    ]
     return "\n".join(lines) + "\n"
 
 

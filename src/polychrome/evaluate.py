@@ -15,6 +15,7 @@ Measures, over all evaluated pixels or images:
   a side have none and are left out of the SSIM mean).
 - ``colorfulness`` (of the predictions), ``colorfulness_truth``, ``delta_colorfulness`` (mean |CF(pred) -
   CF(truth)|): Hasler and Suesstrunk 2003.
+  ``colorfulness_gap``: |colorfulness - colorfulness_truth|, too much colour counting as much as too little.
 - ``tint`` / ``tint_truth``: the mean ab of the predictions / the truth over all images (each image's mean
   weighted equally), and ``tint_error``: the mean over images of the L2 distance between an image's
   predicted and true mean ab. A sepia wash is a tint error that gray, which has none of its own, beats.
@@ -32,6 +33,10 @@ Measures, over all evaluated pixels or images:
   image (scikit-image, compactness 10, 100 segments or one per 64 pixels on small images).
 - ``classifier_accuracy`` (with a classifier run and labels): top-1 of that classifier on the colourised
   images, beside ``classifier_accuracy_gray`` and ``classifier_accuracy_truth``.
+
+``intervals=R`` adds each summed measure's 95% test-set interval (``intervals``: [low, high]), a bootstrap of R
+replicates over blocks of the evaluated images (``polychrome.metrics.intervals``): how far the number could move
+had other test photos been drawn, beside what retraining moves it (seeds).
 
 Each measure is a ``torchmetrics.Metric`` listed in ``polychrome.metrics.MEASURES``; this module loads the
 images, groups them by size, hands each group to every metric and collects what they compute.
@@ -60,6 +65,7 @@ from polychrome.data import DatasetSpec, SkipUnreadable, eval_transform, open_da
 from polychrome.data.datasets import classes_of, length
 from polychrome.hints import PLACEMENTS, GlobalHint, LocalHint, evaluation_hints
 from polychrome.metrics import CURVES, MEASURES, TruthCache, compute_all, metrics_for
+from polychrome.metrics.intervals import LEVEL, BlockSums, images_per_block
 from polychrome.metrics.measures import digest
 from polychrome.models import Colorizer, LoadedModel, ModelCard
 from polychrome.pipeline import ColorizationPipeline
@@ -288,12 +294,14 @@ def evaluate(
     name: str = "",
     cache: TruthCache | None = None,
     hints: HintProtocol | None = None,
+    intervals: int = 0,
 ) -> dict:
     """Evaluate ``model`` on the dataset ``data`` (see the module docstring); returns the results dict.
 
     ``cache`` keeps what depends on the true images only (segments, the classifier's answers on the true
     and gray images): pass one object to every evaluation of a set to compute that once. ``hints``: the
-    simulated hints each image gets (a model that does not take them refuses them in one line)."""
+    simulated hints each image gets (a model that does not take them refuses them in one line). ``intervals``:
+    bootstrap replicates of the test-set intervals (0: none)."""
     torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over (see train.py)
     pipeline = ColorizationPipeline(model, device, name)  # the network on the device, and its card
     hints = hints or HintProtocol()
@@ -314,6 +322,8 @@ def evaluate(
         classifier=classifier,
         cache=cache,
     ).to(device)
+    per_block = images_per_block(len(source_index))
+    feed = BlockSums(metrics, per_block) if intervals else metrics
     reading = _Reading()
     start = time.perf_counter()
     for batch in loader:
@@ -322,12 +332,22 @@ def evaluate(
         local, global_hints = hints.for_images(labs, indices, [source_path(dataset, i) for i in indices])
         predictions = pipeline.predict_full_ab([lab[:1] for lab in labs], size, temperature, local, global_hints)
         for group in _by_size(kept, predictions):
-            metrics.update(**_measurements(group, dataset, eval_size, cache))
+            feed.update(**_measurements(group, dataset, eval_size, cache))
     seconds = time.perf_counter() - start
     if reading.images == reading.gray:
         raise ValueError(f"no colour images to evaluate in {data} ({reading.images} read, {reading.gray} grayscale)")
     protocol = _protocol(pipeline.card, size, eval_size, temperature, hints)
-    return _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
+    results = _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
+    if isinstance(feed, BlockSums):
+        protocol["intervals"] = {
+            "replicates": intervals,
+            "level": LEVEL,
+            "blocks": feed.count,
+            "images_per_block": per_block,
+            "method": "percentile bootstrap over blocks of consecutive same-sized test images",
+        }
+        results["intervals"] = feed.intervals(intervals)
+    return results
 
 
 def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: float, hints: HintProtocol) -> dict:
@@ -412,6 +432,7 @@ def _results(name: str, data: str, protocol: dict, reading: _Reading, measured: 
         "ssim",
         "colorfulness",
         "colorfulness_truth",
+        "colorfulness_gap",
         "delta_colorfulness",
         "tint",
         "tint_truth",

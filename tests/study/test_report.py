@@ -206,7 +206,25 @@ def test_every_measure_gets_a_verdict_and_a_mixed_one_says_so(report):
         in verdict
     )
     assert "- `6 blocks`: on cifar, one seed: not tested; on photos, one seed: not tested." in text
-    assert "False colour is not reported" in text and "Test-set interval: not given yet" in text
+    assert "0 of 44 trained runs' rows have them" in text and "Test-set interval: none yet" in text
+
+
+def test_rows_written_since_false_colour_and_intervals_give_them_and_older_rows_stay(tmp_path):
+    """Seeds 1 and 2 as a runner that measures false colour and test-set intervals writes them, seed 0 as an
+    older one did: false colour is compared on the seeds that have it, and the interval table is drawn."""
+    rows = _rows()
+    for row in rows:
+        if row["factor"] != "baseline" and row["seed"] != 0:
+            worse = row["factor"] == "batchnorm" and row["level"] == "off"
+            row["false_color"] = (0.09 if worse else 0.05) + row["seed"] / 1000
+            row["interval_auc_rebalanced"] = f"{row['auc_rebalanced'] - 0.4} {row['auc_rebalanced'] + 0.4}"
+            row["interval_false_color"] = f"{row['false_color'] - 0.01} {row['false_color'] + 0.01}"
+    text = write_report(_study(tmp_path, rows=rows)).read_text()
+    assert "24 of 44 trained runs' rows have them" in text and "--refresh" in text
+    assert "| cifar | rebalanced AuC | 0.20 | ±0.40 (12) |" in text  # sd over the base's 3 seeds; 12 rows with one
+    assert "| cifar | false colour | 0.0007 | ±0.0100 (12) |" in text  # sd over the 2 seeds that have it
+    off = next(line for line in text.splitlines() if line.startswith("| off | **"))
+    assert "**+0.0400 (<0.001 / 0.014)**" in off  # batchnorm off against the base's seeds 1-2, called
 
 
 def test_compute_budget_protocol_and_ordered_sweeps(report):
@@ -253,9 +271,10 @@ def test_the_report_regenerates_byte_identically(tmp_path):
 
 
 def test_the_study_reads_measures_from_the_one_table():
-    """Every measure a study records is an entry of metrics.MEASURES, and a verdict's direction is the table's."""
+    """Every measure a study records is an entry of metrics.MEASURES, a verdict's direction is the table's,
+    and each verdict measure has its test-set interval column."""
     from polychrome.metrics import MEASURES
-    from polychrome.study.rows import COLUMNS
+    from polychrome.study.rows import COLUMNS, INTERVAL_MEASURES
     from polychrome.study.summary import VERDICT_MEASURES
 
     identity = {
@@ -273,8 +292,10 @@ def test_the_study_reads_measures_from_the_one_table():
         "temperature",
         "eval_s",
     }
-    assert set(COLUMNS) - identity <= set(MEASURES)
+    intervals = {f"interval_{m}" for m in INTERVAL_MEASURES}
+    assert set(COLUMNS) - identity - intervals <= set(MEASURES)
+    assert tuple(m.column for m in VERDICT_MEASURES) == INTERVAL_MEASURES
     for measure in VERDICT_MEASURES:
-        if measure.computed_better is None:
-            assert measure.higher_is_better == (MEASURES[measure.column].better == "higher")
+        assert MEASURES[measure.column].better in ("higher", "lower")
     assert {m.column: m.higher_is_better for m in VERDICT_MEASURES}["psnr"] is True
+    assert {m.column: m.higher_is_better for m in VERDICT_MEASURES}["false_color"] is False

@@ -2,6 +2,7 @@
 row once; the report is deterministic."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -150,7 +151,9 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
     )
 
 
-def test_rows_of_an_older_runner_are_rewritten_without_training_or_evaluating_again(study_file):
+def test_rows_of_an_older_runner_are_kept_until_a_refresh_rewrites_them(study_file):
+    """Rows with fewer columns are reported as they are (no run retrains for a new column); --refresh rewrites
+    them from the cached evaluations, without training or evaluating again."""
     study = load_study(study_file)
     run_study(study_file, log=lambda *_: None)
     rows_file = study.results_dir / "rows" / "dilation--on--s0.csv"
@@ -162,11 +165,40 @@ def test_rows_of_an_older_runner_are_rewritten_without_training_or_evaluating_ag
         writer.writerows({k: r[k] for k in COLUMNS[:10]} for r in old)
     evaluations = sorted((study.runs_dir / old[0]["run"] / "eval").glob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in [*evaluations, *study.runs_dir.glob("*/checkpoints/last.ckpt")]]
-    assert dict((r.key, s) for r, s in run_study(study_file, dry_run=True))["dilation--on--s0"] == "trained"
+    assert dict((r.key, s) for r, s in run_study(study_file, dry_run=True))["dilation--on--s0"] == "older"
     run_study(study_file, log=lambda *_: None)
+    with open(rows_file, newline="") as f:
+        assert tuple(next(csv.reader(f))) == COLUMNS[:10]
+    with open(study.results_dir / "results.csv", newline="") as f:
+        merged = [r for r in csv.DictReader(f) if r["run"] == old[0]["run"] and r["factor"] == "dilation"]
+    assert [r["macs"] for r in merged] == [r["macs"] for r in old] and not any(r["psnr"] for r in merged)
+    run_study(study_file, refresh=True, log=lambda *_: None)
     with open(rows_file, newline="") as f:
         assert list(csv.DictReader(f)) == old
     assert [p.stat().st_mtime_ns for p in [*evaluations, *study.runs_dir.glob("*/checkpoints/last.ckpt")]] == stamps
+
+
+def test_a_cached_evaluation_without_intervals_is_evaluated_again_not_retrained(study_file):
+    study = load_study(study_file)
+    run_study(study_file, log=lambda *_: None)
+    rows_file = study.results_dir / "rows" / "dilation--on--s0.csv"
+    with open(rows_file, newline="") as f:
+        old = list(csv.DictReader(f))
+    assert all(r["interval_auc_rebalanced"] and r["interval_false_color"] for r in old)
+    for row in old:
+        low, high = map(float, row["interval_auc_rebalanced"].split())
+        assert low <= float(row["auc_rebalanced"]) <= high and low < high
+    evaluation = study.runs_dir / old[0]["run"] / "eval" / f"photos-T{old[0]['temperature'] or 0.38}.json"
+    cached = json.loads(evaluation.read_text())
+    evaluation.write_text(json.dumps({k: v for k, v in cached.items() if k != "intervals"}))  # an older runner's
+    checkpoint = study.runs_dir / old[0]["run"] / "checkpoints" / "last.ckpt"
+    stamp = checkpoint.stat().st_mtime_ns
+    rows_file.write_text(rows_file.read_text().replace("interval_auc_rebalanced", "older_column"))
+    run_study(study_file, refresh=True, only="dilation--on--s0", log=lambda *_: None)
+    assert json.loads(evaluation.read_text())["intervals"] == cached["intervals"]  # seeded: the same again
+    assert checkpoint.stat().st_mtime_ns == stamp
+    with open(rows_file, newline="") as f:
+        assert [r | {"eval_s": ""} for r in csv.DictReader(f)] == [r | {"eval_s": ""} for r in old]
 
 
 def test_the_slurm_executor_runs_the_same_code_through_submitit(study_file, monkeypatch):

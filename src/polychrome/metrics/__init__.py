@@ -78,6 +78,9 @@ MEASURES: dict[str, Measure] = {
         True,
     ),
     "colorfulness_truth": Measure(Colorfulness, "auto", None, "the same of the true images"),
+    "colorfulness_gap": Measure(
+        Colorfulness, "auto", "lower", "|colourfulness - the truth's|: too much colour counts as much as too little"
+    ),
     "delta_colorfulness": Measure(
         Colorfulness, "auto", "lower", "mean over images of |colourfulness - the truth's|", True
     ),

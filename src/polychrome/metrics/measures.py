@@ -47,13 +47,16 @@ def _ab_error(predicted_ab: Tensor, truth_ab: Tensor) -> Tensor:
 
 class _Measure(Metric):
     """What every measure here shares: ``update`` needs no gradient, and no measure needs the whole state
-    to update (so ``forward`` updates once)."""
+    to update (so ``forward`` updates once). ``summed_states`` names the states that add up across updates
+    (``_sum``); a metric whose states all do can be bootstrapped over blocks of images (``intervals``)."""
 
     full_state_update = False
     is_differentiable = False
+    summed_states: tuple[str, ...] = ()
 
     def _sum(self, name: str, shape: tuple = ()) -> None:
         self.add_state(name, torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
+        self.summed_states = (*self.summed_states, name)
 
 
 class AccuracyCurves(_Measure):
@@ -181,8 +184,8 @@ class SSIM(_Measure):
 
 
 class Colorfulness(_Measure):
-    """Hasler and Suesstrunk's colourfulness of the predictions and of the truth (means over images), and
-    the mean over images of their absolute difference."""
+    """Hasler and Suesstrunk's colourfulness of the predictions and of the truth (means over images), the
+    distance between those two means, and the mean over images of each image's absolute difference."""
 
     predicted: Tensor
     truth: Tensor
@@ -202,9 +205,11 @@ class Colorfulness(_Measure):
         self.images += len(truth)
 
     def compute(self) -> dict:
+        predicted, truth = float(self.predicted / self.images), float(self.truth / self.images)
         return {
-            "colorfulness": float(self.predicted / self.images),
-            "colorfulness_truth": float(self.truth / self.images),
+            "colorfulness": predicted,
+            "colorfulness_truth": truth,
+            "colorfulness_gap": abs(predicted - truth),
             "delta_colorfulness": float(self.difference / self.images),
         }
 

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from polychrome.metrics.intervals import REPLICATES
 from polychrome.study.examples import write_examples
-from polychrome.study.rows import COLUMNS, CURVE_STEP, write_rows, write_text_atomic
+from polychrome.study.rows import COLUMNS, CURVE_STEP, INTERVAL_MEASURES, write_rows, write_text_atomic
 from polychrome.study.spec import EvalSet, Run, Study, base_config, training_config
 
 if TYPE_CHECKING:
@@ -108,12 +109,13 @@ def _evaluation(
     workers: int,
     cache: TruthCache,
 ) -> dict:
-    """The model's evaluation on the set: read from the run folder's cache, or computed and cached there."""
+    """The model's evaluation on the set, with its test-set intervals: read from the run folder's cache, or
+    computed and cached there (a cached one without intervals, from an older runner, is computed again)."""
     from polychrome.evaluate import evaluate, load_classifier
 
     cached = study.run_folder(run) / "eval" / f"{eval_set.name}-T{temperature}{'-' + point if point else ''}.json"
-    if cached.exists():
-        return json.loads(cached.read_text())
+    if cached.exists() and "intervals" in (result := json.loads(cached.read_text())):
+        return result
     classifier = load_classifier(eval_set.classifier) if eval_set.classifier else None
     result = evaluate(
         model,
@@ -126,18 +128,26 @@ def _evaluation(
         workers=workers,
         name=run.key,
         cache=cache,
+        intervals=REPLICATES,
     )
     write_text_atomic(cached, json.dumps({k: v for k, v in result.items() if k != "per_image_error"}))
     return result
 
 
 def _measured(result: dict) -> dict:
-    """An evaluation's part of a row: its time, its accuracy curves every CURVE_STEP, and its measures."""
+    """An evaluation's part of a row: its time, its accuracy curves every CURVE_STEP, its measures and their
+    test-set intervals ("low high", 6 significant digits; empty where a measure has none)."""
     curves = {
         f"curve_{kind}": " ".join(f"{v:.4f}" for v in result["curves"][kind][::CURVE_STEP])
         for kind in ("raw", "rebalanced")
     }
-    return {"eval_s": round(result["seconds"], 1), **curves, **{k: result.get(k) for k in COLUMNS if k in result}}
+    intervals = {
+        f"interval_{m}": " ".join(f"{v:.6g}" for v in result["intervals"][m])
+        for m in INTERVAL_MEASURES
+        if m in result.get("intervals", {})
+    }
+    measures = {k: result.get(k) for k in COLUMNS if k in result}
+    return {"eval_s": round(result["seconds"], 1), **curves, **measures, **intervals}
 
 
 def _device() -> str:

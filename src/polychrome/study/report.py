@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from polychrome.metrics.intervals import REPLICATES, TARGET_BLOCKS
 from polychrome.study import figures
 from polychrome.study.examples import read_strip
 from polychrome.study.rows import CURVE_STEP
@@ -34,6 +35,7 @@ TABLE = (
     ("ssim", "SSIM"),
     ("colorfulness", "colourfulness"),
     ("colorfulness_gap", "colourfulness distance"),
+    ("false_color", "false colour"),
     ("segment_accuracy", "segment acc."),
     ("classifier_accuracy", "classifier acc."),
 )
@@ -53,6 +55,7 @@ EVERY_RUN = (
     "psnr",
     "ssim",
     "colorfulness",
+    "false_color",
     "segment_accuracy",
     "classifier_accuracy",
 )
@@ -62,6 +65,8 @@ LABELS = {m.column: m.label for m in VERDICT_MEASURES}
 def _format(value: float, column: str = "") -> str:
     if column in ("total_ab_error", "compute", "macs"):
         return f"{value:.3e}"
+    if column == "false_color":
+        return f"{value:.4f}"
     return f"{value:.3f}" if column in ("ssim", "segment_accuracy", "classifier_accuracy") else f"{value:.2f}"
 
 
@@ -218,15 +223,53 @@ class _Report:
                     f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for m in VERDICT_MEASURES
                 )
                 + "; the colourfulness distance is |colourfulness - the truth's| of a run (Hasler and Süsstrunk), so too much colour "
-                "counts as much as too little. False colour is not reported: `results.csv` has no column for it.",
-                "- **Test-set interval: not given yet.** A bootstrap over test photos needs each photo's measures; `results.csv` "
-                "holds one mean per run and set, so the spreads here are over seeds (what retraining changes), not over the "
-                "draw of test photos.",
+                "counts as much as too little. " + self._later_measures(),
+                *self._interval_method(),
                 "- **Cost.** Compute is MACs per image (`torch.utils.flop_counter`) x the training images a model has seen.",
             ]
             + [f"- **{name}.** {protocol}." for name, protocol in self.protocols.items()]
             + [""]
         )
+
+    def _later_measures(self) -> str:
+        """Which rows lack the measures added after the study's first rows (false colour, test-set intervals)."""
+        have, trained = self.numbers.measured("false_color")
+        if have == trained:
+            return "Every trained run's row has every measure."
+        return (
+            f"False colour and the test-set intervals came later than the first rows: {have} of {trained} trained runs' "
+            "rows have them (the rest, written by an older runner, leave them empty until `polychrome study run "
+            "--refresh` evaluates them again); a comparison on them uses the seeds that have them."
+        )
+
+    def _interval_method(self) -> list[str]:
+        """The test-set interval beside the seed spread: per set and measure, the base's sd over seeds and the
+        median half-width of the trained rows' 95% bootstrap intervals over test photos."""
+        numbers = self.numbers
+        widths = {(e, m): numbers.half_widths(e, m.column) for e in self.eval_sets for m in VERDICT_MEASURES}
+        if not any(widths.values()):
+            return [
+                "- **Test-set interval: none yet.** No row has one (rows written before the intervals were added); "
+                "the spreads here are over seeds (what retraining changes), not over the draw of test photos."
+            ]
+        lines = [
+            "- **Test-set interval.** A row carries each measure's 95% percentile bootstrap interval over its test photos "
+            f"({REPLICATES:,} resamples of blocks of consecutive test images, one photo per block on sets of up to "
+            f"{TARGET_BLOCKS}; `polychrome.metrics.intervals`). Beside the base's spread over seeds, the median "
+            "half-width of those intervals says how far another draw of test photos would move a number: a difference "
+            "between two levels measured on the same photos is not moved by that draw, so the t-tests use the seeds alone.",
+            "",
+            "| set | measure | base: sd over seeds | test-set 95% interval: median half-width (rows) |",
+            "|---|---|---:|---:|",
+        ]
+        for (eval_set, m), found in widths.items():
+            base = numbers.base.get((eval_set, m.column))
+            spread = _format(mean_sd(base)[1], m.column) if base and len(base) > 1 else ""
+            if found:
+                lines.append(
+                    f"| {eval_set} | {m.label} | {spread} | ±{_format(statistics.median(found), m.column)} ({len(found)}) |"
+                )
+        return [*lines, ""]
 
     def baseline_table(self) -> None:
         self.lines += [
@@ -276,15 +319,20 @@ class _Report:
             "",
         ]
         if called:
+            widths = {key: self.numbers.half_widths(key[2], key[3], key[0], key[1]) for key, _ in called}
+            shown = any(widths.values())  # the level's median test-set half-width, once rows carry intervals
             self.lines += [
-                "| factor | level | set | measure | level | base | difference | p | Holm p |",
-                "|---|---|---|---|---:|---:|---:|---:|---:|",
+                "| factor | level | set | measure | level | base | difference | p | Holm p |"
+                + (" level's test-set ± |" if shown else ""),
+                "|---|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if shown else ""),
             ]
-            for (factor, level, eval_set, column), c in called:
+            for key, c in called:
+                factor, level, eval_set, column = key
+                width = f" {'±' + _format(statistics.median(widths[key]), column) if widths[key] else ''} |"
                 self.lines.append(
                     f"| {factor} | {level} | {eval_set} | {LABELS[column]} | {_cell(_stat(c.level_values), column)} | "
                     f"{_cell(_stat(c.base_values), column)} | {_difference(c, column)} | "
-                    f"{format_p(c.p)} | {format_p(c.p_holm)} |"
+                    f"{format_p(c.p)} | {format_p(c.p_holm)} |" + (width if shown else "")
                 )
             self.lines.append("")
 

@@ -10,6 +10,17 @@ from pathlib import Path
 from polychrome.files import atomic_path
 from polychrome.study.spec import Study
 
+# The measures a report gives verdicts on (summary.VERDICT_MEASURES): each row keeps their 95% test-set
+# intervals (evaluate's ``intervals``) as "low high" in an interval_<measure> column.
+INTERVAL_MEASURES = (
+    "auc_rebalanced",
+    "auc_raw",
+    "psnr",
+    "colorfulness_gap",
+    "false_color",
+    "segment_accuracy",
+    "classifier_accuracy",
+)
 COLUMNS = (
     "run",
     "factor",
@@ -30,12 +41,14 @@ COLUMNS = (
     "delta_colorfulness",
     "segment_accuracy",
     "classifier_accuracy",
+    "false_color",
     "checkpoint_images",
     "temperature",
     "colorfulness_truth",
     "eval_s",
     "curve_raw",
     "curve_rebalanced",
+    *(f"interval_{measure}" for measure in INTERVAL_MEASURES),
 )
 CURVE_STEP = 5  # curve_* columns: accuracy within thresholds 0, 5, ..., 150 (Lab units), space-separated
 
@@ -51,12 +64,12 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def has_current_columns(path: Path) -> bool:
-    """Whether a rows file exists with today's columns (rows of an older runner are rewritten)."""
+def columns_of(path: Path) -> tuple[str, ...] | None:
+    """The columns of a rows file; None when there is none."""
     if not path.exists():
-        return False
+        return None
     with open(path, newline="") as f:
-        return tuple(next(csv.reader(f), [])) == COLUMNS
+        return tuple(next(csv.reader(f), []))
 
 
 def merge_rows(study: Study) -> Path:
@@ -65,7 +78,7 @@ def merge_rows(study: Study) -> Path:
     for path in sorted(study.rows_dir.glob("*.csv")):
         with open(path, newline="") as f:
             rows.extend(csv.DictReader(f))
-    rows.sort(key=lambda r: (r["factor"], r["level"], int(r["seed"]), r["eval_set"], r["checkpoint_images"]))
+    rows.sort(key=lambda r: (r["factor"], r["level"], int(r["seed"]), r["eval_set"], r.get("checkpoint_images") or ""))
     out = study.results_dir / "results.csv"
     write_text_atomic(out, _csv(rows))
     return out

@@ -4,6 +4,10 @@ every run's rows merged into ``results.csv``.
 Finished runs are skipped, an interrupted one resumes from its last checkpoint (``polychrome train``'s own
 resume), and each (factor, level, seed) writes its rows to a file of its own (see ``rows``): jobs that
 finish together on a cluster never write the same file, and the same command finds its runs again.
+
+Rows written by an older runner, with fewer columns (say, before test-set intervals), are kept and reported
+with what they have; ``refresh`` rewrites them with today's columns, evaluating again (and training again
+where the run's folder is gone), so that every row of a study comes from one implementation.
 """
 
 from __future__ import annotations
@@ -16,26 +20,22 @@ from filelock import FileLock, Timeout
 
 from polychrome.study.examples import has_examples
 from polychrome.study.execute import execute
-from polychrome.study.rows import has_current_columns, merge_rows
+from polychrome.study.rows import COLUMNS, columns_of, merge_rows
 from polychrome.study.spec import Run, Study, expand, load_study, select, training_config
 
 
 def state(study: Study, run: Run) -> str:
-    """done (rows and examples written), trained, partial (checkpoints, unfinished), pending, or baseline."""
-    if _complete(study, run):
-        return "done"
+    """done (rows and examples written), older (done by an older runner: rows with fewer columns), trained,
+    partial (checkpoints, unfinished) or pending."""
+    columns = columns_of(study.rows_path(run))
+    if columns is not None and (run.checkpoints or has_examples(study, run.key)):
+        return "done" if columns == COLUMNS else "older"
     if run.is_baseline:
         return "pending"
     from polychrome.train import saved_step
 
     step = saved_step(study.run_folder(run) / "checkpoints" / "last.ckpt")
     return "trained" if step >= training_config(study, run).trainer.max_steps else "partial" if step >= 0 else "pending"
-
-
-def _complete(study: Study, run: Run) -> bool:
-    """Rows written with the current columns, and the example strips written (rows of an older runner are
-    rewritten from the cached evaluations, without training or evaluating again)."""
-    return has_current_columns(study.rows_path(run)) and (bool(run.checkpoints) or has_examples(study, run.key))
 
 
 def run_study(
@@ -45,14 +45,16 @@ def run_study(
     executor: str = "local",
     workers: int = 2,
     log=print,
+    refresh: bool = False,
 ) -> list[tuple[Run, str]]:
-    """Run (or list, with ``dry_run``) the study's unfinished runs; returns each selected run and its state."""
+    """Run (or list, with ``dry_run``) the study's unfinished runs, and with ``refresh`` the older ones too;
+    returns each selected run and its state."""
     study = load_study(path)
     runs = select(expand(study), only)
     states = [(run, state(study, run)) for run in runs]
     if dry_run:
         return states
-    pending = [run for run, s in states if s != "done"]
+    pending = [run for run, s in states if s not in ("done", "older") or (s == "older" and refresh)]
     if executor == "slurm":
         _submit(study, path, pending, workers, log)
     elif executor == "local":

@@ -25,24 +25,25 @@ Stat = tuple[float, float, int]  # mean, sample sd (NaN with one seed), number o
 
 @dataclass(frozen=True)
 class Measure:
-    """A measure the report gives verdicts on: a results.csv column, whose direction is the one
-    ``polychrome.metrics.MEASURES`` states, or a column the report computes (``prepared``), which states its own."""
+    """A measure the report gives verdicts on: a measure of ``polychrome.metrics.MEASURES``, whose direction
+    it takes from there (the colourfulness gap the report computes from each row, ``prepared``)."""
 
     column: str
     label: str
-    computed_better: str | None = None  # "higher" or "lower", for a computed column only
 
     @property
     def higher_is_better(self) -> bool:
-        return (self.computed_better or MEASURES[self.column].better) == "higher"
+        return MEASURES[self.column].better == "higher"
 
 
-# The measures every level gets a verdict on. False colour is not among them: results.csv holds no column for it.
+# The measures every level gets a verdict on, in the order of rows.INTERVAL_MEASURES (each row's test-set
+# intervals). False colour is measured only in rows written since it was added; older rows leave it empty.
 VERDICT_MEASURES = (
     Measure("auc_rebalanced", "rebalanced AuC"),
     Measure("auc_raw", "raw AuC"),
     Measure("psnr", "PSNR"),
-    Measure("colorfulness_gap", "colourfulness distance to the truth", computed_better="lower"),
+    Measure("colorfulness_gap", "colourfulness distance to the truth"),
+    Measure("false_color", "false colour"),
     Measure("segment_accuracy", "segment accuracy"),
     Measure("classifier_accuracy", "classifier accuracy"),
 )
@@ -56,6 +57,7 @@ SUMMARISED = (
     "colorfulness_truth",
     "segment_accuracy",
     "classifier_accuracy",
+    "false_color",
     "total_ab_error",
     "compute",
 )
@@ -232,6 +234,31 @@ class StudyNumbers:
 
     def comparison(self, factor: Factor, level: str, eval_set: str, column: str) -> Comparison | None:
         return self.comparisons.get((factor.name, level, eval_set, column))
+
+    def half_widths(
+        self, eval_set: str, column: str, factor: str | None = None, level: str | None = None
+    ) -> list[float]:
+        """Half-widths of the 95% test-set intervals (``interval_<column>``) of the trained runs' final rows on
+        ``eval_set`` that have one; of one (factor, level) when given."""
+        widths = []
+        for row in self.rows:
+            text = row.get(f"interval_{column}")
+            if (
+                text
+                and row["factor"] != "baseline"
+                and not row.get("checkpoint_images")
+                and row["eval_set"] == eval_set
+                and (factor is None or (row["factor"], row["level"]) == (factor, level))
+            ):
+                low, high = map(float, text.split())
+                widths.append((high - low) / 2)
+        return widths
+
+    def measured(self, column: str) -> tuple[int, int]:
+        """(trained runs' rows with a value of ``column``, trained runs' rows): measures added later are
+        missing from rows an older runner wrote."""
+        trained = [r for r in self.rows if r["factor"] != "baseline"]
+        return sum(number(r.get(column)) is not None for r in trained), len(trained)
 
     @property
     def tested(self) -> int:
