@@ -35,8 +35,9 @@ Measures, over all evaluated pixels or images:
   images, beside ``classifier_accuracy_gray`` and ``classifier_accuracy_truth``.
 
 ``intervals=R`` adds each summed measure's 95% test-set interval (``intervals``: [low, high]), a bootstrap of R
-replicates over blocks of the evaluated images (``polychrome.metrics.intervals``): how far the number could move
-had other test photos been drawn, beside what retraining moves it (seeds).
+replicates over blocks of the evaluated images, taken in a seeded random order (``polychrome.metrics.intervals``):
+how far the number could move had other test photos been drawn, beside what retraining moves it (seeds). Only
+``prediction_spread``, the largest difference within a stack of images, depends on which images share a stack.
 
 Each measure is a ``torchmetrics.Metric`` listed in ``polychrome.metrics.MEASURES``; this module loads the
 images, groups them by size, hands each group to every metric and collects what they compute.
@@ -312,7 +313,14 @@ def evaluate(
     if hints.reference_folder is not None:  # a missing reference photo fails now, not after hours
         for index in source_index:
             hints.reference_of(source_path(dataset, index))
-    loader = DataLoader(_Indexed(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
+    # with intervals, photos come in a seeded random order, so that blocks of consecutive photos are random draws
+    # even where a dataset is stored class by class (every sum, so every measure, is the same in any order)
+    order = (
+        torch.randperm(len(source_index), generator=torch.Generator().manual_seed(0)).tolist() if intervals else None
+    )
+    loader = DataLoader(
+        _Indexed(dataset), batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=_as_list
+    )
     cache = cache or TruthCache()
     metrics = metrics_for(
         list(MEASURES),
@@ -322,8 +330,7 @@ def evaluate(
         classifier=classifier,
         cache=cache,
     ).to(device)
-    per_block = images_per_block(len(source_index))
-    feed = BlockSums(metrics, per_block) if intervals else metrics
+    feed = BlockSums(metrics, images_per_block(len(source_index))) if intervals else metrics
     reading = _Reading()
     start = time.perf_counter()
     for batch in loader:
@@ -338,16 +345,19 @@ def evaluate(
         raise ValueError(f"no colour images to evaluate in {data} ({reading.images} read, {reading.gray} grayscale)")
     protocol = _protocol(pipeline.card, size, eval_size, temperature, hints)
     results = _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
-    if isinstance(feed, BlockSums):
-        protocol["intervals"] = {
-            "replicates": intervals,
-            "level": LEVEL,
-            "blocks": feed.count,
-            "images_per_block": per_block,
-            "method": "percentile bootstrap over blocks of consecutive same-sized test images",
-        }
-        results["intervals"] = feed.intervals(intervals)
-    return results
+    return _with_intervals(results, feed, intervals) if isinstance(feed, BlockSums) else results
+
+
+def _with_intervals(results: dict, blocks: BlockSums, replicates: int) -> dict:
+    """The results with each summed measure's test-set interval, and how it was drawn in the protocol."""
+    results["protocol"]["intervals"] = {
+        "replicates": replicates,
+        "level": LEVEL,
+        "blocks": blocks.count,
+        "images_per_block": blocks.per_block,
+        "method": "bias-corrected percentile bootstrap over blocks of test images taken in a seeded random order",
+    }
+    return results | {"intervals": blocks.intervals(replicates)}
 
 
 def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: float, hints: HintProtocol) -> dict:

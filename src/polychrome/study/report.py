@@ -253,8 +253,8 @@ class _Report:
                 "the spreads here are over seeds (what retraining changes), not over the draw of test photos."
             ]
         lines = [
-            "- **Test-set interval.** A row carries each measure's 95% percentile bootstrap interval over its test photos "
-            f"({REPLICATES:,} resamples of blocks of consecutive test images, one photo per block on sets of up to "
+            "- **Test-set interval.** A row carries each measure's 95% bias-corrected percentile bootstrap interval over its "
+            f"test photos ({REPLICATES:,} resamples of blocks of photos drawn in a seeded random order, one photo per block on sets of up to "
             f"{TARGET_BLOCKS}; `polychrome.metrics.intervals`). Beside the base's spread over seeds, the median "
             "half-width of those intervals says how far another draw of test photos would move a number: a difference "
             "between two levels measured on the same photos is not moved by that draw, so the t-tests use the seeds alone.",
