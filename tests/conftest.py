@@ -26,3 +26,29 @@ def shared(*parts: str) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def measurement_stack(seed: int, images: int = 2, side: int = 12, varied: bool = False) -> dict:
+    """A stack of images' worth of every metric's update arguments, predictions a noisy copy of the truth (noise
+    15 ab units, or with ``varied`` up to 40, drawn per image so the measures vary over photos); image 1 of
+    seed 0 counts as hand-segmented."""
+    import torch
+
+    from polychrome.color import lab_to_uint8, uint8_to_lab
+
+    generator = torch.Generator().manual_seed(seed)
+    truth_rgb = torch.randint(0, 256, (images, 3, side, side), dtype=torch.uint8, generator=generator)
+    truth_lab = uint8_to_lab(truth_rgb)
+    noise = torch.rand(images, 1, 1, 1, generator=generator) * 40 if varied else 15
+    predicted_ab = truth_lab[:, 1:] + torch.randn(images, 2, side, side, generator=generator) * noise
+    return {
+        "predicted_ab": predicted_ab,
+        "truth_ab": truth_lab[:, 1:],
+        "truth_lab": truth_lab,
+        "truth_rgb": truth_rgb,
+        "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)),
+        "labels": torch.arange(images) * seed % 2,
+        "indices": torch.arange(images) + images * seed,
+        "segments": [torch.arange(side * side).view(side, side) // 30] * images,
+        "hand_segmented": torch.tensor([i == 1 and seed == 0 for i in range(images)]),
+    }

@@ -28,7 +28,7 @@ from polychrome.metrics import (
 )
 from polychrome.models import Colorizer, as_loaded
 from polychrome.pipeline import load_model
-from tests.conftest import shared
+from tests.conftest import measurement_stack, shared
 
 RED = (200, 40, 40)
 
@@ -440,35 +440,14 @@ def test_every_measure_in_the_table_is_in_the_results_and_every_result_is_in_the
     assert set(result) - bookkeeping == set(MEASURES) - set(CURVES)
 
 
-def _measurements(seed: int, side: int = 12) -> dict:
-    """Two images' worth of every metric's update arguments, predictions a noisy copy of the truth."""
-    generator = torch.Generator().manual_seed(seed)
-    truth_rgb = torch.randint(0, 256, (2, 3, side, side), dtype=torch.uint8, generator=generator)
-    truth_lab = uint8_to_lab(truth_rgb)
-    predicted_ab = truth_lab[:, 1:] + torch.randn(2, 2, side, side, generator=generator) * 15
-    from polychrome.color import lab_to_uint8
-
-    return {
-        "predicted_ab": predicted_ab,
-        "truth_ab": truth_lab[:, 1:],
-        "truth_lab": truth_lab,
-        "truth_rgb": truth_rgb,
-        "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)),
-        "labels": torch.tensor([0, seed % 2]),
-        "indices": torch.tensor([2 * seed, 2 * seed + 1]),
-        "segments": [torch.arange(side * side).view(side, side) // 30] * 2,
-        "hand_segmented": torch.tensor([False, seed == 0]),
-    }
-
-
 def test_the_measures_of_two_processes_merged_are_those_of_one_process_over_all_images(classifier_dir):
     """What DDP validation relies on: every metric's states reduce across processes (sum, cat or max) to
     exactly what one process measuring every image holds."""
     context = {"bins": ab_gamut(), "classes": ["a", "b"], "classifier": load_classifier(classifier_dir)}
     one, first, second = (metrics_for(list(MEASURES), **context) for _ in range(3))
     for seed in range(3):
-        one.update(**_measurements(seed))
-        (first if seed < 2 else second).update(**_measurements(seed))
+        one.update(**measurement_stack(seed))
+        (first if seed < 2 else second).update(**measurement_stack(seed))
     for name, metric in first.items():
         metric.merge_state(second[name])
     together, apart = (dict(sorted((k, v) for m in c.values() for k, v in m.compute().items())) for c in (one, first))

@@ -9,40 +9,20 @@ import torch
 from PIL import Image
 
 from polychrome.cli import main
-from polychrome.color import ab_gamut, lab_to_uint8, uint8_to_lab
+from polychrome.color import ab_gamut
 from polychrome.evaluate import evaluate
 from polychrome.metrics import MEASURES, compute_all, metrics_for, psnr
 from polychrome.metrics.intervals import BlockSums, images_per_block, summed
 from polychrome.pipeline import load_model
-
-
-def _stack(seed: int, images: int = 3, side: int = 12) -> dict:
-    """Every metric's update arguments for a stack of images, predictions a noisy copy of the truth whose
-    noise differs from image to image (so the measures vary over photos)."""
-    generator = torch.Generator().manual_seed(seed)
-    truth_rgb = torch.randint(0, 256, (images, 3, side, side), dtype=torch.uint8, generator=generator)
-    truth_lab = uint8_to_lab(truth_rgb)
-    noise = torch.rand(images, 1, 1, 1, generator=generator) * 40
-    predicted_ab = truth_lab[:, 1:] + torch.randn(images, 2, side, side, generator=generator) * noise
-    return {
-        "predicted_ab": predicted_ab,
-        "truth_ab": truth_lab[:, 1:],
-        "truth_lab": truth_lab,
-        "truth_rgb": truth_rgb,
-        "predicted_rgb": lab_to_uint8(torch.cat([truth_lab[:, :1], predicted_ab], dim=1)),
-        "labels": torch.full((images,), -1),
-        "indices": torch.arange(images) + images * seed,
-        "segments": [torch.arange(side * side).view(side, side) // 30] * images,
-        "hand_segmented": torch.zeros(images, dtype=torch.bool),
-    }
+from tests.conftest import measurement_stack
 
 
 def test_feeding_by_blocks_gives_every_measure_a_plain_update_gives():
     plain, blocked = (metrics_for(list(MEASURES), bins=ab_gamut(), classes=[]) for _ in range(2))
     blocks = BlockSums(blocked, per_block=2)
     for seed in range(4):
-        plain.update(**_stack(seed))
-        blocks.update(**_stack(seed))
+        plain.update(**measurement_stack(seed, images=3, varied=True))
+        blocks.update(**measurement_stack(seed, images=3, varied=True))
     assert blocks.count == 8  # stacks of 3 in blocks of at most 2
     expected, got = compute_all(plain), compute_all(blocked)
     assert got.keys() == expected.keys()
@@ -61,7 +41,7 @@ def test_the_interval_of_a_mean_over_photos_is_the_textbook_one():
     blocks = BlockSums(metrics, per_block=1)
     values = []
     for seed in range(100):
-        stack = _stack(seed, images=2)
+        stack = measurement_stack(seed, varied=True)
         blocks.update(**stack)
         values += psnr(stack["predicted_rgb"], stack["truth_rgb"]).tolist()
     before = compute_all(metrics)["psnr"]
