@@ -313,14 +313,7 @@ def evaluate(
     if hints.reference_folder is not None:  # a missing reference photo fails now, not after hours
         for index in source_index:
             hints.reference_of(source_path(dataset, index))
-    # with intervals, photos come in a seeded random order, so that blocks of consecutive photos are random draws
-    # even where a dataset is stored class by class (every sum, so every measure, is the same in any order)
-    order = (
-        torch.randperm(len(source_index), generator=torch.Generator().manual_seed(0)).tolist() if intervals else None
-    )
-    loader = DataLoader(
-        _Indexed(dataset), batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=_as_list
-    )
+    loader = _loader(dataset, batch_size, workers, shuffled=bool(intervals))
     cache = cache or TruthCache()
     metrics = metrics_for(
         list(MEASURES),
@@ -358,6 +351,14 @@ def _with_intervals(results: dict, blocks: BlockSums, replicates: int) -> dict:
         "method": "bias-corrected percentile bootstrap over blocks of test images taken in a seeded random order",
     }
     return results | {"intervals": blocks.intervals(replicates)}
+
+
+def _loader(dataset: Dataset, batch_size: int, workers: int, shuffled: bool) -> DataLoader:
+    """Lists of (image, label, index). ``shuffled`` (with test-set intervals): a seeded random order, so that
+    blocks of consecutive photos are random draws even where a dataset is stored class by class (every sum,
+    so every measure, is the same in any order)."""
+    order = torch.randperm(length(dataset), generator=torch.Generator().manual_seed(0)).tolist() if shuffled else None
+    return DataLoader(_Indexed(dataset), batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=_as_list)
 
 
 def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: float, hints: HintProtocol) -> dict:
