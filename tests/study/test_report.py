@@ -222,9 +222,9 @@ def test_rows_written_since_false_colour_and_intervals_give_them_and_older_rows_
     text = write_report(_study(tmp_path, rows=rows)).read_text()
     assert "24 of 44 trained runs' rows have them" in text and "--refresh" in text
     assert "| cifar | rebalanced AuC | 0.20 | ±0.40 (12) |" in text  # sd over the base's 3 seeds; 12 rows with one
-    assert "| cifar | false colour | 0.0007 | ±0.0100 (12) |" in text  # sd over the 2 seeds that have it
+    assert "| cifar | false colour | 0.0707% | ±1% (12) |" in text  # sd over the 2 seeds that have it
     off = next(line for line in text.splitlines() if line.startswith("| off | **"))
-    assert "**+0.0400 (<0.001 / 0.014)**" in off  # batchnorm off against the base's seeds 1-2, called
+    assert "**+4% (<0.001 / 0.014)**" in off  # batchnorm off against the base's seeds 1-2, called
 
 
 def test_compute_budget_protocol_and_ordered_sweeps(report):

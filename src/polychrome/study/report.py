@@ -65,8 +65,8 @@ LABELS = {m.column: m.label for m in VERDICT_MEASURES}
 def _format(value: float, column: str = "") -> str:
     if column in ("total_ab_error", "compute", "macs"):
         return f"{value:.3e}"
-    if column == "false_color":
-        return f"{value:.4f}"
+    if column == "false_color":  # a fraction of pixels, often tiny: percent to three significant digits
+        return f"{100 * value:.3g}%"
     return f"{value:.3f}" if column in ("ssim", "segment_accuracy", "classifier_accuracy") else f"{value:.2f}"
 
 
