@@ -55,17 +55,18 @@ class BlockSums:
         self.summed = MetricCollection({str(k): m for k, m in metrics.items() if summed(m)}, compute_groups=False)
         self.others = MetricCollection({str(k): m for k, m in metrics.items() if not summed(m)}, compute_groups=False)
         self.blocks: dict[str, list[dict[str, Tensor]]] = {str(name): [] for name in self.summed}
+        self._last = {str(name): _states(metric) for name, metric in self.summed.items()}  # states after the last block
 
     def update(self, **measurements) -> None:
         if len(self.others):
             self.others.update(**measurements)
         images = len(measurements["truth_ab"])
         for start in range(0, images, self.per_block):
-            before = {name: _states(metric) for name, metric in self.summed.items()}
             self.summed.update(**{k: v[start : start + self.per_block] for k, v in measurements.items()})
             for name, metric in self.summed.items():
-                after = _states(metric)
-                self.blocks[name].append({s: after[s] - before[name][s] for s in after})
+                now = _states(metric)
+                self.blocks[name].append({s: now[s] - self._last[name][s] for s in now})
+                self._last[name] = now
 
     @property
     def count(self) -> int:

@@ -54,7 +54,7 @@ def run_study(
     states = [(run, state(study, run)) for run in runs]
     if dry_run:
         return states
-    pending = [run for run, s in states if s not in ("done", "older") or (s == "older" and refresh)]
+    pending = [run for run, s in states if s != "done" and (s != "older" or refresh)]
     if executor == "slurm":
         _submit(study, path, pending, workers, log)
     elif executor == "local":
