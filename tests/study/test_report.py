@@ -257,6 +257,10 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
     text = write_report(longer).read_text()
     assert "| batchnorm | cifar | on 63.70 > off 60.72 | on 63.70 > off 60.72 | holds |" in text
     assert "| batchnorm | photos | on 65.80 > off 62.82 | off 70.00 > on 65.80 | changes |" in text
+    # the difference from each study's own base mean, with each study's own p: off crosses the base on photos
+    assert "| batchnorm | off | cifar | **-2.98 (<0.001 / 0.002)** | **-2.98 (<0.001 / <0.001)** | same |" in text
+    assert "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | crosses |" in text
+    assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  | no rows yet |" in text
 
 
 def test_the_report_regenerates_byte_identically(tmp_path):

@@ -788,6 +788,41 @@ class _Report:
                     f"| {factor.name} | {eval_set} | {_ranking(then, before)} | {_ranking(now, ours)} | {verdict} |"
                 )
         self.lines.append("")
+        self.differences_at_both_budgets()
+
+    def differences_at_both_budgets(self) -> None:
+        """Each level's rebalanced-AuC difference from its study's base mean at the other budget and here, each
+        with its own study's Holm p: a swap in the ranking between levels that differ by less than their seeds
+        vary is no change, and a lead that grows or shrinks with training shows as a number."""
+        other = self.reference
+        assert other is not None
+        self.lines += [
+            "Each level's rebalanced AuC against its own study's base mean: difference (raw p / Holm p, each over "
+            "its own study's comparisons; bold: called). A level stays on the same side of the base when both "
+            "differences have one sign.",
+            "",
+            f"| factor | level | set | at {other.study.train_images:,} | here | side of the base |",
+            "|---|---|---|---:|---:|---|",
+        ]
+        for factor in self.study.factors:
+            theirs = next((f for f in other.study.factors if f.name == factor.name), None)
+            for level in [lv for lv in factor.levels if not self.numbers.is_base(factor, lv)] if theirs else []:
+                assert theirs is not None
+                for eval_set in self.eval_sets:
+                    then = other.numbers.comparison(theirs, level, eval_set, "auc_rebalanced")
+                    now = self.numbers.comparison(factor, level, eval_set, "auc_rebalanced")
+                    side = (
+                        "no rows yet"
+                        if then is None or now is None
+                        else "same"
+                        if (then.difference > 0) == (now.difference > 0)
+                        else "crosses"
+                    )
+                    self.lines.append(
+                        f"| {factor.name} | {level} | {eval_set} | {_against(then, 'auc_rebalanced')} | "
+                        f"{_against(now, 'auc_rebalanced')} | {side} |"
+                    )
+        self.lines.append("")
 
     def examples(self) -> None:
         """The same photos as gray input, as each headline level colourises them (first seed), and the truth."""
