@@ -761,10 +761,8 @@ class _Report:
             f"| factor | set | at {other.study.train_images:,} | here | ranking |",
             "|---|---|---|---|---|",
         ]
-        for factor in self.study.factors:
-            theirs = next((f for f in other.study.factors if f.name == factor.name), None)
-            for eval_set in self.eval_sets if theirs else []:
-                assert theirs is not None
+        for factor, theirs in self.shared_factors():
+            for eval_set in self.eval_sets:
                 ours = {
                     level: s[0]
                     for level in factor.levels
@@ -790,6 +788,12 @@ class _Report:
         self.lines.append("")
         self.differences_at_both_budgets()
 
+    def shared_factors(self) -> list[tuple[Factor, Factor]]:
+        """(this study's factor, the re-run study's factor of the same name) for the factors both vary."""
+        assert self.reference is not None
+        theirs = {f.name: f for f in self.reference.study.factors}
+        return [(f, theirs[f.name]) for f in self.study.factors if f.name in theirs]
+
     def differences_at_both_budgets(self) -> None:
         """Each level's rebalanced-AuC difference from its study's base mean at the other budget and here, each
         with its own study's Holm p: a swap in the ranking between levels that differ by less than their seeds
@@ -804,10 +808,8 @@ class _Report:
             f"| factor | level | set | at {other.study.train_images:,} | here | side of the base |",
             "|---|---|---|---:|---:|---|",
         ]
-        for factor in self.study.factors:
-            theirs = next((f for f in other.study.factors if f.name == factor.name), None)
-            for level in [lv for lv in factor.levels if not self.numbers.is_base(factor, lv)] if theirs else []:
-                assert theirs is not None
+        for factor, theirs in self.shared_factors():
+            for level in [lv for lv in factor.levels if not self.numbers.is_base(factor, lv)]:
                 for eval_set in self.eval_sets:
                     then = other.numbers.comparison(theirs, level, eval_set, "auc_rebalanced")
                     now = self.numbers.comparison(factor, level, eval_set, "auc_rebalanced")
