@@ -389,7 +389,9 @@ class _Report:
         return text + (f"; one seed, not tested: {_list(untested)}" if untested else "")
 
     def agreement(self, factor: Factor, expected: str, eval_set: str, stats: dict) -> tuple[str, bool]:
-        """Whether ours agrees with the level the papers lead one to expect best (on rebalanced AuC), and the sentence."""
+        """Whether ours agrees with the level the papers lead one to expect best (on rebalanced AuC), and the sentence:
+        agrees (the expected level called better than the base, none better still), consistent (the expected level is
+        the base and no level is called better), not tested (one seed) or does not agree."""
         comparisons = {
             level: c
             for level in factor.levels
@@ -412,8 +414,8 @@ class _Report:
                     f"`{expected}` on one seed: not tested, so neither agreement nor disagreement.",
                     True,
                 )
-            return (
-                f"Ours agrees on {eval_set}: no level is called better than `{expected}`"
+            return (  # nothing called against the papers: consistent with them, which is less than agreeing
+                f"Ours is consistent with it on {eval_set}: no level is called better than `{expected}`"
                 + (f" ({_list([f'`{level}`' for level in higher])}: a higher mean, not called)" if higher else "")
                 + "."
             ), True
