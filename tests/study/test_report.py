@@ -197,6 +197,7 @@ def test_p_values_are_holm_corrected_over_every_comparison_of_the_study(report):
     off = numbers.comparison(batchnorm, "off", "cifar", "auc_rebalanced")
     assert off.called and not off.better and off.p_holm > off.p
     assert f"{numbers.tested} here" in text and "| batchnorm | off | cifar | rebalanced AuC |" in text
+    assert f"{numbers.tested} comparisons tested (of {len(numbers.comparisons)}; the rest have one seed); " in text
     assert "**-2.98 (" in text  # the called cell is bold: difference, raw / Holm p
 
 
@@ -265,6 +266,7 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
     assert "| batchnorm | off | cifar | **-2.98 (<0.001 / 0.002)** | **-2.98 (<0.001 / <0.001)** | same |" in text
     assert "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | crosses |" in text
     assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  | no rows yet |" in text
+    assert "11 comparisons tested; 8 have p <= 0.05 before Holm's correction, 8 after it." in text  # one seed nowhere
 
 
 def test_the_report_regenerates_byte_identically(tmp_path):

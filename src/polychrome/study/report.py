@@ -314,8 +314,10 @@ class _Report:
         self.lines += [
             "## Differences that survive the correction",
             "",
-            f"{len(tested)} comparisons tested (of {len(comparisons)}; the rest have one seed); {uncorrected} have "
-            f"p <= {ALPHA} before Holm's correction, {len(called)} after it.",
+            f"{len(tested)} comparisons tested"
+            + (f" (of {len(comparisons)}; the rest have one seed)" if len(tested) < len(comparisons) else "")
+            + f"; {uncorrected} {'has' if uncorrected == 1 else 'have'} p <= {ALPHA} before Holm's correction, "
+            f"{len(called)} after it.",
             "",
         ]
         if called:
