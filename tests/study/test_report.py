@@ -144,6 +144,7 @@ def _study(root, name="tiny", rows=None, **extra):
         "findings": {
             "batchnorm": {"papers": "Zhang et al. use BatchNorm.", "expect": "on", "otherwise": "tiny images."},
             "depth": {"papers": "Seven blocks.", "expect": "7 blocks", "otherwise": "one seed."},
+            "loss": {"papers": "Rebalancing helps.", "expect": "lambda=0.25", "otherwise": "short training."},
         },
     } | extra
     path = root / f"{name}.yaml"
@@ -183,6 +184,10 @@ def test_levels_are_compared_with_the_bases_all_seed_mean(report):
     batchnorm_finding = next(line for line in text.splitlines() if line.startswith("**batchnorm.**"))
     assert "Ours is consistent with it on cifar: no level is called better than `on`." in batchnorm_finding
     assert "agrees" not in batchnorm_finding
+    # the papers' lambda=0.25 is higher but not called, and no other level is called better: not confirmed
+    loss_finding = next(line for line in text.splitlines() if line.startswith("**loss.**"))
+    assert "Ours does not confirm it on cifar: `lambda=0.25` is not called better than the base (+0.23" in loss_finding
+    assert "does not agree" not in loss_finding and "Likely reason: short training." in loss_finding
 
 
 def test_p_values_are_holm_corrected_over_every_comparison_of_the_study(report):

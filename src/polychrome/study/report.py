@@ -393,7 +393,8 @@ class _Report:
     def agreement(self, factor: Factor, expected: str, eval_set: str, stats: dict) -> tuple[str, bool]:
         """Whether ours agrees with the level the papers lead one to expect best (on rebalanced AuC), and the sentence:
         agrees (the expected level called better than the base, none better still), consistent (the expected level is
-        the base and no level is called better), not tested (one seed) or does not agree."""
+        the base and no level is called better), not tested (one seed), does not confirm (the expected level is not
+        called better, nor any other) or does not agree (another level called better)."""
         comparisons = {
             level: c
             for level in factor.levels
@@ -430,12 +431,17 @@ class _Report:
                 True,
             )
         others = [b for b in better if b != expected]
-        reason = (
-            f"{_list([f'`{b}`' for b in others])} called better than the base with a higher mean"
-            if others
-            else f"`{expected}` is not called better than the base ({_said(c, 'auc_rebalanced')})"
+        if others:
+            return (
+                f"Ours does not agree on {eval_set}: {_list([f'`{b}`' for b in others])} called better than the base "
+                "with a higher mean.",
+                False,
+            )
+        return (  # no contrary finding either: the expected gain is simply not shown
+            f"Ours does not confirm it on {eval_set}: `{expected}` is not called better than the base "
+            f"({_said(c, 'auc_rebalanced')}).",
+            False,
         )
-        return f"Ours does not agree on {eval_set}: {reason}.", False
 
     def factor_section(self, factor: Factor) -> None:
         seeds = sorted({int(r["seed"]) for r in self.rows if r["factor"] == factor.name})
