@@ -503,7 +503,7 @@ class _Report:
                 else ""
             )
             self.lines.append(
-                f"| {level}{' (base)' if self.numbers.is_base(factor, level) else ''} | {first[2] if first else 0} | {relative} | "
+                f"| {level}{' (base)' if self.numbers.is_base(factor, level) and '(base)' not in level else ''} | {first[2] if first else 0} | {relative} | "
                 + " | ".join(_cell(self.stat(factor, level, eval_set, c), c) for c, _ in TABLE)
                 + " |"
             )
