@@ -239,7 +239,10 @@ def test_rows_written_since_false_colour_and_intervals_give_them_and_older_rows_
 
 def test_compute_budget_protocol_and_ordered_sweeps(report):
     path, text = report
-    assert "| on (base) | 3 | 2.000e+06 (x1.00) |" in text and "![cost](cost.png)" in text
+    assert "| on (base) | 3 | 2.000e+06 (x1.00) |" in text
+    folder = load_study(path).results_dir
+    for eval_set in ("cifar", "photos"):  # one panel per factor against compute, a figure per evaluation set
+        assert f"![cost on {eval_set}](cost-{eval_set}.png)" in text and (folder / f"cost-{eval_set}.png").is_file()
     assert (
         "On photos, the base's raw AuC falls below gray's (90.00) along the budget curve at 2,000 images (89.50)."
         in text
@@ -272,6 +275,8 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
     assert "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | crosses |" in text
     assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  | no rows yet |" in text
     assert "11 comparisons tested; 8 have p <= 0.05 before Holm's correction, 8 after it." in text  # one seed nowhere
+    # the cost figure sets each level beside the same level at the other budget
+    assert "A hollow point joined to a level is the same level in `short` (1,000 training images)" in text
 
 
 def test_the_report_regenerates_byte_identically(tmp_path):

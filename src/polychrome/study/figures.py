@@ -153,33 +153,65 @@ def plot_budget(
     figure.savefig(path, **SAVE)
 
 
-def plot_cost(points: dict[str, dict[str, list[tuple[float, float, float]]]], path: Path) -> None:
-    """Rebalanced AuC against training images (left) and against compute, MACs x images (right, log):
-    one row per evaluation set, one colour per factor (``points``: set -> factor -> (images, compute, AuC))."""
-    figure, axes = _figure(2, len(points), 5, 3.4)
-    for row, (eval_set, factors) in zip(axes, points.items(), strict=True):
-        for k, (factor, values) in enumerate(factors.items()):
-            style = (
-                {"color": "black", "marker": "o", "linestyle": "-"}
-                if factor == "budget"
-                else {"color": f"C{k % 10}", "marker": "osD^v"[k // 10 % 5], "linestyle": "none"}
-            )
-            for ax, x in zip(row, (0, 1), strict=True):
-                ax.plot(
-                    [v[x] for v in values],
-                    [v[2] for v in values],
-                    markersize=4,
-                    label=factor,
-                    linewidth=1,
-                    alpha=0.8,
-                    **style,
+def plot_cost(
+    factors: dict[str, dict[str, tuple[Stat, Stat, bool]]],
+    budget: list[tuple[float, float, float]],
+    earlier: dict[str, dict[str, tuple[Stat, Stat, bool]]],
+    title: str,
+    path: Path,
+) -> None:
+    """Small multiples of rebalanced AuC against compute (MACs x training images, log), one panel per factor
+    (``factors``: factor -> level -> (compute, AuC, is the base)): each level's mean ± sd, the base a star.
+    The base trained longer (``budget``: images, compute, AuC) is the gray line in every panel, its points
+    labelled with the images seen, so a level is read against what the base reaches with as much compute.
+    ``earlier`` holds the same levels from a study at another budget: each drawn hollow, joined to its level."""
+    from matplotlib.ticker import NullFormatter
+
+    columns = min(4, len(factors))
+    rows = math.ceil(len(factors) / columns)
+    figure, axes = _figure(columns, rows, 3.2, 2.6, sharex=True, sharey=True)
+    for ax, (factor, levels) in zip(axes.flat, factors.items(), strict=False):
+        if budget:
+            ax.plot([b[1] for b in budget], [b[2] for b in budget], color="0.6", marker=".", linewidth=1)
+            for k, (images, compute, auc) in enumerate(budget):  # labels alternate below and above the line
+                ax.annotate(
+                    f"{images / 1000:.0f}k",
+                    (compute, auc),
+                    fontsize=6,
+                    color="0.4",
+                    textcoords="offset points",
+                    xytext=(2, -9 if k % 2 == 0 else 4),
                 )
-        row[0].set_xlabel("training images")
-        _thousands(row[0])
-        row[1].set_xlabel("compute (MACs x training images)")
-        row[1].set_xscale("log")
-        for ax in row:
-            ax.set_ylabel(f"rebalanced AuC, {eval_set}", fontsize=8)
-            ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        for k, (level, (compute, auc, is_base)) in enumerate(levels.items()):
+            colour = "black" if is_base else f"C{k % 10}"
+            if then := earlier.get(factor, {}).get(level):
+                ax.plot([then[0][0], compute[0]], [then[1][0], auc[0]], color=colour, linewidth=0.8, alpha=0.6)
+                ax.errorbar(
+                    [then[0][0]], [then[1][0]], yerr=[_error(then[1])], fmt="o", mfc="none", capsize=2, color=colour
+                )
+            ax.errorbar(
+                [compute[0]],
+                [auc[0]],
+                yerr=[_error(auc)],
+                fmt="*" if is_base else "o",
+                markersize=10 if is_base else 5,
+                capsize=2,
+                color=colour,
+                label=level,
+            )
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # under a decade wide, minor labels run into each other
+        ax.set_title(factor, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    for ax in axes.flat[len(factors) :]:
+        ax.set_visible(False)
+    for column in axes.T:  # the lowest shown panel of each column carries the x axis
+        lowest = [ax for ax in column if ax.get_visible()][-1]
+        lowest.xaxis.set_tick_params(labelbottom=True)
+        lowest.set_xlabel("compute (MACs x images)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rebalanced AuC", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
     figure.savefig(path, **SAVE)

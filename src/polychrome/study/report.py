@@ -633,40 +633,72 @@ class _Report:
                 )
             self.lines.append("")
 
+    def cost_points(self, eval_set: str) -> dict[str, dict[str, tuple[Stat, Stat, bool]]]:
+        """Factor -> level -> (compute, rebalanced AuC, whether it is the base), for the levels with rows."""
+        factors = {
+            factor.name: {
+                level: (compute, auc, self.numbers.is_base(factor, level))
+                for level in factor.levels
+                if (compute := self.stat(factor, level, eval_set, "compute"))
+                and (auc := self.stat(factor, level, eval_set, "auc_rebalanced"))
+            }
+            for factor in self.study.factors
+        }
+        return {name: levels for name, levels in factors.items() if levels}
+
     def cost(self) -> None:
-        """Rebalanced AuC against training images and against compute, every level and the budget curve; and
-        what the base gains from more compute, beside the largest gain a level gets at the study's budget."""
-        points: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
+        """Each factor's rebalanced AuC against compute, beside the base trained longer or, for a study that
+        re-runs another, beside the other's levels (against images and compute at once); and what the base
+        gains from more compute, beside the largest called gain of a level."""
+        shown = []
         for eval_set in self.eval_sets:
-            by_factor: dict[str, list[tuple[float, float, float]]] = {}
-            for row in self.rows:
-                if (
-                    row["eval_set"] == eval_set
-                    and row["factor"] != "baseline"
-                    and row.get("auc_rebalanced")
-                    and number(row.get("compute"))
-                ):
-                    images = float(row.get("checkpoint_images") or row["train_images"])
-                    by_factor.setdefault(row["factor"], []).append(
-                        (images, float(row["compute"]), float(row["auc_rebalanced"]))
-                    )
-            if by_factor:
-                points[eval_set] = {f: sorted(v) for f, v in by_factor.items()}
-        if not points:
+            factors = self.cost_points(eval_set)
+            if not factors:
+                continue
+            budget = sorted(
+                (float(row.get("checkpoint_images") or row["train_images"]), c, float(row["auc_rebalanced"]))
+                for row in self.rows
+                if row["eval_set"] == eval_set
+                and row["factor"] == "budget"
+                and row.get("auc_rebalanced")
+                and (c := number(row.get("compute")))
+            )
+            earlier = self.reference.cost_points(eval_set) if self.reference else {}
+            figures.plot_cost(
+                factors,
+                budget,
+                earlier,
+                f"rebalanced AuC against compute, {eval_set}",
+                self.folder / f"cost-{eval_set}.png",
+            )
+            shown.append(eval_set)
+        if not shown:
             return
-        figures.plot_cost(points, self.folder / "cost.png")
+        reading = (
+            " The gray line is the base trained longer (seed 0), each point labelled with the training images it had seen: a "
+            "level above it beats what the base reaches with the same compute, and one to the right of the base's "
+            "star costs more per image."
+            if any(row["factor"] == "budget" for row in self.rows)
+            else ""
+        )
+        if self.reference:
+            other = self.reference.study
+            reading += (
+                f" A hollow point joined to a level is the same level in `{other.name}` ({other.train_images:,} "
+                "training images): the line is what the longer training bought it."
+            )
         self.lines += [
             "",
             "## Cost",
             "",
-            "Rebalanced AuC of every run against the training images it saw (left) and against "
-            "compute, MACs per image x training images (right); the budget curve, the base trained longer, is the "
-            "joined line. A level that costs more per image should beat what the base reaches with the same compute.",
-            "",
-            "![cost](cost.png)",
+            f"Every level trained on the same {self.study.train_images:,} images; compute, MACs per image x training "
+            "images, is what they cost. One panel per factor: each level's rebalanced AuC (mean ± sd over seeds) "
+            f"against its compute (log scale), the base a star.{reading}",
             "",
         ]
-        self.lines += [sentence for eval_set in points if (sentence := self.cost_sentence(eval_set))] + [""]
+        for eval_set in shown:
+            self.lines += [f"![cost on {eval_set}](cost-{eval_set}.png)", ""]
+        self.lines += [sentence for eval_set in shown if (sentence := self.cost_sentence(eval_set))] + [""]
 
     def cost_sentence(self, eval_set: str) -> str:
         base = self.numbers.base.get((eval_set, "auc_rebalanced"))
