@@ -173,10 +173,10 @@ def plot_cost(
     for ax, (factor, levels) in zip(axes.flat, factors.items(), strict=False):
         if budget:
             ax.plot([b[1] for b in budget], [b[2] for b in budget], color="0.6", marker=".", linewidth=1)
-            for k, (images, compute, auc) in enumerate(budget):  # labels alternate below and above the line
+            for k, (images, *point) in enumerate(budget):  # labels alternate below and above the line
                 ax.annotate(
                     f"{images / 1000:.0f}k",
-                    (compute, auc),
+                    tuple(point),
                     fontsize=6,
                     color="0.4",
                     textcoords="offset points",
