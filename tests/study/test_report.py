@@ -275,6 +275,9 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
     assert "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | crosses |" in text
     assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  | no rows yet |" in text
     assert "11 comparisons tested; 8 have p <= 0.05 before Holm's correction, 8 after it." in text  # one seed nowhere
+    # a factor with only the base's rows says so, and sets nothing against the papers' expected base
+    assert "only `7 blocks` has rows so far (rebalanced AuC 63.70 ± 0.20); no level is tested." in text
+    assert "On cifar, no level but `7 blocks` has rows yet: nothing to set against it." in text
     # the cost figure sets each level beside the same level at the other budget
     assert "A hollow point joined to a level is the same level in `short` (1,000 training images)" in text
 

@@ -199,11 +199,12 @@ def plot_cost(
                 color=colour,
                 label=level,
             )
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # under a decade wide, minor labels run into each other
         ax.set_title(factor, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="best")
+    axes[0, 0].set_xscale("log")  # once, after every point: shared axes set one by one can collapse to a point
+    for ax in axes.flat:
+        ax.xaxis.set_minor_formatter(NullFormatter())  # under a decade wide, minor labels run into each other
     for ax in axes.flat[len(factors) :]:
         ax.set_visible(False)
     for column in axes.T:  # the lowest shown panel of each column carries the x axis

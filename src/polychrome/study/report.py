@@ -358,9 +358,13 @@ class _Report:
                     max(stats, key=lambda level: stats[level][0]),
                     min(stats, key=lambda level: stats[level][0]),
                 )
+                spread = (
+                    f"rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to {_cell(stats[best])} (`{best}`)"
+                    if len(stats) > 1
+                    else f"only `{best}` has rows so far (rebalanced AuC {_cell(stats[best])})"
+                )
                 parts.append(
-                    f"On {self.tags[eval_set]}, rebalanced AuC runs from {_cell(stats[worst])} (`{worst}`) to "
-                    f"{_cell(stats[best])} (`{best}`); {self.called_sentence(factor, eval_set, 'auc_rebalanced')}."
+                    f"On {self.tags[eval_set]}, {spread}; {self.called_sentence(factor, eval_set, 'auc_rebalanced')}."
                 )
                 if claim.get("expect") in stats:
                     agreements.append(self.agreement(factor, claim["expect"], eval_set, stats))
@@ -393,7 +397,7 @@ class _Report:
     def agreement(self, factor: Factor, expected: str, eval_set: str, stats: dict) -> tuple[str, bool]:
         """Whether ours agrees with the level the papers lead one to expect best (on rebalanced AuC), and the sentence:
         agrees (the expected level called better than the base, none better still), consistent (the expected level is
-        the base and no level is called better), not tested (one seed), does not confirm (the expected level is not
+        the base and no level is called better), not tested (one seed, or no other level yet), does not confirm (the expected level is not
         called better, nor any other) or does not agree (another level called better)."""
         comparisons = {
             level: c
@@ -404,6 +408,8 @@ class _Report:
             (level for level, c in comparisons.items() if c.called and c.better), key=lambda level: -stats[level][0]
         )
         if self.numbers.is_base(factor, expected):
+            if len(stats) == 1:
+                return f"On {eval_set}, no level but `{expected}` has rows yet: nothing to set against it.", True
             if better:
                 return (
                     f"Ours does not agree on {eval_set}: {_list([f'`{b}`' for b in better])} called better than `{expected}`.",
