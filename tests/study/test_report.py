@@ -12,7 +12,7 @@ from scipy.stats import ttest_ind
 
 from polychrome.study import write_report
 from polychrome.study.rows import COLUMNS
-from polychrome.study.significance import ALPHA, compare, correct, holm, welch_p
+from polychrome.study.significance import ALPHA, change_p, compare, correct, holm, welch_p
 from polychrome.study.spec import load_study
 from polychrome.study.summary import StudyNumbers, sweep
 
@@ -24,6 +24,16 @@ def test_holm_matches_the_worked_example():
     assert [p <= 0.05 for p in adjusted] == [True, False, False, True]
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
     assert holm([]) == []
+
+
+def test_a_change_between_studies_is_welchs_test_when_the_first_does_not_vary():
+    level, base = [63.1, 63.9, 63.4], [62.0, 62.8, 62.1, 62.5]
+    p = ttest_ind(level, base, equal_var=False).pvalue
+    assert change_p([1.0, 1.0], [1.0, 1.0], level, base) == pytest.approx(p, rel=1e-9)
+    shifted = ttest_ind([v - 1.0 for v in level], base, equal_var=False).pvalue  # a lead of exactly 1 there
+    assert change_p([2.0, 2.0], [1.0, 1.0], level, base) == pytest.approx(shifted, rel=1e-9)
+    assert change_p([1.0], [1.0, 1.0], level, base) is None  # one seed: not tested
+    assert change_p([1.0, 1.0], [0.0, 0.0], [2.0, 2.0], [1.0, 1.0]) == 1.0  # the same lead, no spread anywhere
 
 
 def test_welch_is_scipys_and_needs_two_seeds_a_side():
@@ -270,10 +280,15 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
     text = write_report(longer).read_text()
     assert "| batchnorm | cifar | on 63.70 > off 60.72 | on 63.70 > off 60.72 | holds |" in text
     assert "| batchnorm | photos | on 65.80 > off 62.82 | off 70.00 > on 65.80 | changes |" in text
-    # the difference from each study's own base mean, with each study's own p: off crosses the base on photos
-    assert "| batchnorm | off | cifar | **-2.98 (<0.001 / 0.002)** | **-2.98 (<0.001 / <0.001)** | same |" in text
-    assert "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | crosses |" in text
-    assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  | no rows yet |" in text
+    # the difference from each study's own base mean, with each study's own p, and the change between them
+    # tested (Holm over the table's 2 changes): off crosses the base on photos, and that change is called
+    same = (
+        "| batchnorm | off | cifar | **-2.98 (<0.001 / 0.002)** | **-2.98 (<0.001 / <0.001)** | +0.00 (1.000 / 1.000) |"
+    )
+    assert same + " same |" in text
+    crosses = "| batchnorm | off | photos | **-2.98 (<0.001 / <0.001)** | **+4.20 (<0.001 / <0.001)** | **+7.18 (<0.001 / <0.001)** |"
+    assert crosses + " crosses |" in text and "Holm's correction over the 2 changes of this table" in text
+    assert "| loss | lambda=0 | photos | -0.47 (0.006 / 0.214) |  |  | no rows yet |" in text
     assert "11 comparisons tested; 8 have p <= 0.05 before Holm's correction, 8 after it." in text  # one seed nowhere
     # a factor with only the base's rows says so, and sets nothing against the papers' expected base
     assert "only `7 blocks` has rows so far (rebalanced AuC 63.70 ± 0.20); no level is tested." in text

@@ -22,7 +22,7 @@ from polychrome.metrics.intervals import REPLICATES, TARGET_BLOCKS
 from polychrome.study import figures
 from polychrome.study.examples import read_strip
 from polychrome.study.rows import CURVE_STEP
-from polychrome.study.significance import ALPHA, Comparison, format_p
+from polychrome.study.significance import ALPHA, Comparison, change_p, format_p, holm
 from polychrome.study.spec import EvalSet, Factor, Run, Study, base_config, expand, load_study
 from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, number, sweep
 from polychrome.study.summary import trend as trend_of
@@ -844,34 +844,55 @@ class _Report:
 
     def differences_at_both_budgets(self) -> None:
         """Each level's rebalanced-AuC difference from its study's base mean at the other budget and here, each
-        with its own study's Holm p: a swap in the ranking between levels that differ by less than their seeds
-        vary is no change, and a lead that grows or shrinks with training shows as a number."""
+        with its own study's Holm p, and whether the difference changed (``change_p``, Holm over this table): a
+        swap in the ranking between levels that differ by less than their seeds vary is no change, and a lead
+        that grows or shrinks with training shows as a number and a test."""
         other = self.reference
         assert other is not None
-        self.lines += [
-            "Each level's rebalanced AuC against its own study's base mean: difference (raw p / Holm p, each over "
-            "its own study's comparisons; bold: called). A level stays on the same side of the base when both "
-            "differences have one sign.",
-            "",
-            f"| factor | level | set | at {other.study.train_images:,} | here | side of the base |",
-            "|---|---|---|---:|---:|---|",
-        ]
+        found = []
         for factor, theirs in self.shared_factors():
             for level in [lv for lv in factor.levels if not self.numbers.is_base(factor, lv)]:
                 for eval_set in self.eval_sets:
                     then = other.numbers.comparison(theirs, level, eval_set, "auc_rebalanced")
                     now = self.numbers.comparison(factor, level, eval_set, "auc_rebalanced")
-                    side = (
-                        "no rows yet"
-                        if then is None or now is None
-                        else "same"
-                        if (then.difference > 0) == (now.difference > 0)
-                        else "crosses"
-                    )
-                    self.lines.append(
-                        f"| {factor.name} | {level} | {eval_set} | {_against(then, 'auc_rebalanced')} | "
-                        f"{_against(now, 'auc_rebalanced')} | {side} |"
-                    )
+                    p = None
+                    if then is not None and now is not None:
+                        p = change_p(
+                            list(then.level_values),
+                            list(then.base_values),
+                            list(now.level_values),
+                            list(now.base_values),
+                        )
+                    found.append((factor.name, level, eval_set, then, now, p))
+        tested = [p for *_, p in found if p is not None]
+        adjusted = iter(holm(tested))
+        self.lines += [
+            "Each level's rebalanced AuC against its own study's base mean: difference (raw p / Holm p, each over "
+            "its own study's comparisons; bold: called). A level stays on the same side of the base when both "
+            "differences have one sign. The change is the difference here minus the one there, tested as one "
+            "quantity (its standard error from the four sets of seeds, Welch-Satterthwaite degrees of freedom; "
+            f"`polychrome.study.significance.change_p`) with Holm's correction over the {len(tested)} changes of "
+            "this table: a ranking changes with the budget only where a change is called.",
+            "",
+            f"| factor | level | set | at {other.study.train_images:,} | here | change (p / Holm p) | side of the base |",
+            "|---|---|---|---:|---:|---:|---|",
+        ]
+        for name, level, eval_set, then, now, p in found:
+            if then is None or now is None:
+                side, change = "no rows yet", ""
+            else:
+                side = "same" if (then.difference > 0) == (now.difference > 0) else "crosses"
+                change = f"{now.difference - then.difference:+.2f}"
+                if p is None:
+                    change += " (one seed: not tested)"
+                else:
+                    p_holm = next(adjusted)
+                    change += f" ({format_p(p)} / {format_p(p_holm)})"
+                    change = f"**{change}**" if p_holm <= ALPHA else change
+            self.lines.append(
+                f"| {name} | {level} | {eval_set} | {_against(then, 'auc_rebalanced')} | "
+                f"{_against(now, 'auc_rebalanced')} | {change} | {side} |"
+            )
         self.lines.append("")
 
     def examples(self) -> None:

@@ -33,6 +33,27 @@ def welch_p(level: list[float], base: list[float]) -> float | None:
         return float(ttest_ind(level, base, equal_var=False).pvalue)
 
 
+def change_p(
+    level_then: list[float], base_then: list[float], level_now: list[float], base_now: list[float]
+) -> float | None:
+    """Two-sided p that a level's difference from the base is the same in two studies (say, two budgets): the
+    change of the difference over its standard error, with Welch-Satterthwaite degrees of freedom, the four
+    sets of seeds being independent trainings. With no spread in the first study it is Welch's test of the
+    second. None when any set has fewer than two seeds; 1.0 or 0.0 when none varies (as ``welch_p``)."""
+    from scipy.stats import t as student
+
+    groups = (level_now, base_now, level_then, base_then)
+    if any(len(g) < 2 for g in groups):
+        return None
+    change = statistics.fmean(level_now) - statistics.fmean(base_now)
+    change -= statistics.fmean(level_then) - statistics.fmean(base_then)
+    parts = [statistics.variance(g) / len(g) for g in groups]
+    if sum(parts) == 0:
+        return 1.0 if change == 0 else 0.0
+    df = sum(parts) ** 2 / sum(v**2 / (len(g) - 1) for v, g in zip(parts, groups, strict=True))
+    return float(2 * student.sf(abs(change) / math.sqrt(sum(parts)), df))
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm (1979) adjusted p-values, in the input order: the k-th smallest of m is multiplied by
     (m - k + 1), made non-decreasing in that order and capped at 1. A hypothesis is rejected at level
