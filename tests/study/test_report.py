@@ -278,8 +278,10 @@ def test_a_study_with_no_rows_says_so_and_is_set_against_the_one_it_reruns(tmp_p
             row["auc_rebalanced"] = 70.0
     _study(tmp_path, "longer", rows=partial, findings="short.yaml", train_images=4000)
     text = write_report(longer).read_text()
-    assert "| batchnorm | cifar | on 63.70 > off 60.72 | on 63.70 > off 60.72 | holds |" in text
-    assert "| batchnorm | photos | on 65.80 > off 62.82 | off 70.00 > on 65.80 | changes |" in text
+    assert "| batchnorm | cifar | on 63.70 > off 60.72 | on 63.70 > off 60.72 | holds; no change called |" in text
+    assert (
+        "| batchnorm | photos | on 65.80 > off 62.82 | off 70.00 > on 65.80 | changes; change called: `off` |" in text
+    )
     # the difference from each study's own base mean, with each study's own p, and the change between them
     # tested (Holm over the table's 2 changes): off crosses the base on photos, and that change is called
     same = (

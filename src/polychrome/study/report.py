@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -120,6 +121,21 @@ def _protocol(eval_set: EvalSet, size: int, size_varies: bool) -> str:
         f"bilinearly to the photo's {'cropped' if crop else 'own'} size and joined with the photo's own L, and every measure "
         f"is taken at that size; segment accuracy uses {segments}"
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """A level's difference from the base's mean in the re-run study (``then``) and here (``now``), and the
+    test of the change between them (``change_p``; ``p_holm`` over every change of the re-run)."""
+
+    then: Comparison | None
+    now: Comparison | None
+    p: float | None = None
+    p_holm: float | None = None
+
+    @property
+    def called(self) -> bool:
+        return self.p_holm is not None and self.p_holm <= ALPHA
 
 
 class _Report:
@@ -804,11 +820,13 @@ class _Report:
             "",
             f"Each factor's levels ordered by mean rebalanced AuC in `{other.study.name}` ({other.study.train_images:,} "
             f"training images) and here ({self.study.train_images:,}); the ranking holds when the levels with rows in both "
-            "come in the same order (one seed or three: a ranking, not a test).",
+            "come in the same order (an order, not a test); a change of a level's difference from the base between "
+            "the budgets is a finding only where it is called (the second table).",
             "",
             f"| factor | set | at {other.study.train_images:,} | here | ranking |",
             "|---|---|---|---|---|",
         ]
+        changes = self.budget_changes()
         for factor, theirs in self.shared_factors():
             for eval_set in self.eval_sets:
                 ours = {
@@ -830,26 +848,26 @@ class _Report:
                     if shared == [level for level in now if level in before]
                     else "changes"
                 )
+                tested = [
+                    (lv, c)
+                    for (f, lv, e), c in changes.items()
+                    if (f, e) == (factor.name, eval_set) and c.p is not None
+                ]
+                if verdict != "no rows yet" and tested:
+                    called = [f"`{level}`" for level, c in tested if c.called]
+                    verdict += f"; change called: {_list(called)}" if called else "; no change called"
                 self.lines.append(
                     f"| {factor.name} | {eval_set} | {_ranking(then, before)} | {_ranking(now, ours)} | {verdict} |"
                 )
         self.lines.append("")
-        self.differences_at_both_budgets()
+        self.differences_at_both_budgets(changes)
 
-    def shared_factors(self) -> list[tuple[Factor, Factor]]:
-        """(this study's factor, the re-run study's factor of the same name) for the factors both vary."""
-        assert self.reference is not None
-        theirs = {f.name: f for f in self.reference.study.factors}
-        return [(f, theirs[f.name]) for f in self.study.factors if f.name in theirs]
-
-    def differences_at_both_budgets(self) -> None:
-        """Each level's rebalanced-AuC difference from its study's base mean at the other budget and here, each
-        with its own study's Holm p, and whether the difference changed (``change_p``, Holm over this table): a
-        swap in the ranking between levels that differ by less than their seeds vary is no change, and a lead
-        that grows or shrinks with training shows as a number and a test."""
+    def budget_changes(self) -> dict[tuple[str, str, str], Change]:
+        """(factor, level, set) -> each non-base level's difference from its study's base mean there and here,
+        and whether it changed (``change_p``, Holm over every tested change of the re-run)."""
         other = self.reference
         assert other is not None
-        found = []
+        found = {}
         for factor, theirs in self.shared_factors():
             for level in [lv for lv in factor.levels if not self.numbers.is_base(factor, lv)]:
                 for eval_set in self.eval_sets:
@@ -863,35 +881,50 @@ class _Report:
                             list(now.level_values),
                             list(now.base_values),
                         )
-                    found.append((factor.name, level, eval_set, then, now, p))
-        tested = [p for *_, p in found if p is not None]
-        adjusted = iter(holm(tested))
+                    found[(factor.name, level, eval_set)] = Change(then, now, p)
+        tested = {key: c.p for key, c in found.items() if c.p is not None}
+        for key, p_holm in zip(tested, holm(list(tested.values())), strict=True):
+            found[key] = replace(found[key], p_holm=p_holm)
+        return found
+
+    def shared_factors(self) -> list[tuple[Factor, Factor]]:
+        """(this study's factor, the re-run study's factor of the same name) for the factors both vary."""
+        assert self.reference is not None
+        theirs = {f.name: f for f in self.reference.study.factors}
+        return [(f, theirs[f.name]) for f in self.study.factors if f.name in theirs]
+
+    def differences_at_both_budgets(self, changes: dict[tuple[str, str, str], Change]) -> None:
+        """Each level's rebalanced-AuC difference from its study's base mean at the other budget and here, each
+        with its own study's Holm p, and the change between them, tested: a swap in the ranking between levels
+        that differ by less than their seeds vary is no change, and a lead that grows or shrinks with training
+        shows as a number and a test."""
+        other = self.reference
+        assert other is not None
         self.lines += [
             "Each level's rebalanced AuC against its own study's base mean: difference (raw p / Holm p, each over "
             "its own study's comparisons; bold: called). A level stays on the same side of the base when both "
             "differences have one sign. The change is the difference here minus the one there, tested as one "
             "quantity (its standard error from the four sets of seeds, Welch-Satterthwaite degrees of freedom; "
-            f"`polychrome.study.significance.change_p`) with Holm's correction over the {len(tested)} changes of "
-            "this table: a ranking changes with the budget only where a change is called.",
+            "`polychrome.study.significance.change_p`) with Holm's correction over the "
+            f"{sum(c.p is not None for c in changes.values())} changes of this table.",
             "",
             f"| factor | level | set | at {other.study.train_images:,} | here | change (p / Holm p) | side of the base |",
             "|---|---|---|---:|---:|---:|---|",
         ]
-        for name, level, eval_set, then, now, p in found:
-            if then is None or now is None:
+        for (name, level, eval_set), c in changes.items():
+            if c.then is None or c.now is None:
                 side, change = "no rows yet", ""
             else:
-                side = "same" if (then.difference > 0) == (now.difference > 0) else "crosses"
-                change = f"{now.difference - then.difference:+.2f}"
-                if p is None:
+                side = "same" if (c.then.difference > 0) == (c.now.difference > 0) else "crosses"
+                change = f"{c.now.difference - c.then.difference:+.2f}"
+                if c.p is None:
                     change += " (one seed: not tested)"
                 else:
-                    p_holm = next(adjusted)
-                    change += f" ({format_p(p)} / {format_p(p_holm)})"
-                    change = f"**{change}**" if p_holm <= ALPHA else change
+                    change += f" ({format_p(c.p)} / {format_p(c.p_holm)})"
+                    change = f"**{change}**" if c.called else change
             self.lines.append(
-                f"| {name} | {level} | {eval_set} | {_against(then, 'auc_rebalanced')} | "
-                f"{_against(now, 'auc_rebalanced')} | {change} | {side} |"
+                f"| {name} | {level} | {eval_set} | {_against(c.then, 'auc_rebalanced')} | "
+                f"{_against(c.now, 'auc_rebalanced')} | {change} | {side} |"
             )
         self.lines.append("")
 
