@@ -153,6 +153,22 @@ def plot_budget(
     figure.savefig(path, **SAVE)
 
 
+def _budget_line(ax, budget: list[tuple[float, float, float]]) -> None:
+    """The base trained longer, (images, compute, AuC) points, as a gray line labelled with the images seen."""
+    if not budget:
+        return
+    ax.plot([b[1] for b in budget], [b[2] for b in budget], color="0.6", marker=".", linewidth=1)
+    for k, (images, *point) in enumerate(budget):  # labels alternate below and above the line
+        ax.annotate(
+            f"{images / 1000:.0f}k",
+            tuple(point),
+            fontsize=6,
+            color="0.4",
+            textcoords="offset points",
+            xytext=(2, -9 if k % 2 == 0 else 4),
+        )
+
+
 def plot_cost(
     factors: dict[str, dict[str, tuple[Stat, Stat, bool]]],
     budget: list[tuple[float, float, float]],
@@ -171,17 +187,7 @@ def plot_cost(
     rows = math.ceil(len(factors) / columns)
     figure, axes = _figure(columns, rows, 3.2, 2.6, sharex=True, sharey=True)
     for ax, (factor, levels) in zip(axes.flat, factors.items(), strict=False):
-        if budget:
-            ax.plot([b[1] for b in budget], [b[2] for b in budget], color="0.6", marker=".", linewidth=1)
-            for k, (images, *point) in enumerate(budget):  # labels alternate below and above the line
-                ax.annotate(
-                    f"{images / 1000:.0f}k",
-                    tuple(point),
-                    fontsize=6,
-                    color="0.4",
-                    textcoords="offset points",
-                    xytext=(2, -9 if k % 2 == 0 else 4),
-                )
+        _budget_line(ax, budget)
         for k, (level, (compute, auc, is_base)) in enumerate(levels.items()):
             colour = "black" if is_base else f"C{k % 10}"
             if then := earlier.get(factor, {}).get(level):
