@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -23,7 +23,7 @@ from polychrome.metrics.intervals import REPLICATES, TARGET_BLOCKS
 from polychrome.study import figures
 from polychrome.study.examples import read_strip
 from polychrome.study.rows import CURVE_STEP
-from polychrome.study.significance import ALPHA, Comparison, change_p, format_p, holm
+from polychrome.study.significance import ALPHA, Comparison, change_p, correct, format_p
 from polychrome.study.spec import EvalSet, Factor, Run, Study, base_config, expand, load_study
 from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, number, sweep
 from polychrome.study.summary import trend as trend_of
@@ -882,10 +882,7 @@ class _Report:
                             list(now.base_values),
                         )
                     found[(factor.name, level, eval_set)] = Change(then, now, p)
-        tested = {key: c.p for key, c in found.items() if c.p is not None}
-        for key, p_holm in zip(tested, holm(list(tested.values())), strict=True):
-            found[key] = replace(found[key], p_holm=p_holm)
-        return found
+        return correct(found)
 
     def shared_factors(self) -> list[tuple[Factor, Factor]]:
         """(this study's factor, the re-run study's factor of the same name) for the factors both vary."""

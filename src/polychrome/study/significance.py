@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ALPHA = 0.05  # family-wise error rate over all comparisons of a study
 
@@ -98,13 +98,12 @@ class Comparison:
 
 
 def correct(comparisons: dict) -> dict:
-    """The same comparisons with ``p_holm`` set: Holm over every tested one (untested ones stay None)."""
-    tested = [key for key, c in comparisons.items() if c.tested]
+    """The same comparisons with ``p_holm`` set: Holm over every tested one (``p`` not None; untested ones
+    stay None). Any frozen dataclass with ``p`` and ``p_holm`` will do: a ``Comparison``, or the report's
+    change of one between two budgets."""
+    tested = [key for key, c in comparisons.items() if c.p is not None]
     adjusted = dict(zip(tested, holm([comparisons[key].p for key in tested]), strict=True))
-    return {
-        key: Comparison(c.level_values, c.base_values, c.higher_is_better, c.p, adjusted.get(key))
-        for key, c in comparisons.items()
-    }
+    return {key: replace(c, p_holm=adjusted.get(key)) for key, c in comparisons.items()}
 
 
 def compare(level: list[float], base: list[float], higher_is_better: bool) -> Comparison:
