@@ -25,7 +25,7 @@ from polychrome.study.examples import read_strip
 from polychrome.study.rows import CURVE_STEP
 from polychrome.study.significance import ALPHA, Comparison, change_p, correct, format_p
 from polychrome.study.spec import EvalSet, Factor, Run, Study, base_config, expand, load_study
-from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, number, sweep
+from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, sweep
 from polychrome.study.summary import trend as trend_of
 from polychrome.viz import image_grid
 
@@ -677,14 +677,12 @@ class _Report:
             factors = self.cost_points(eval_set)
             if not factors:
                 continue
-            budget = sorted(
-                (float(row.get("checkpoint_images") or row["train_images"]), c, float(row["auc_rebalanced"]))
-                for row in self.rows
-                if row["eval_set"] == eval_set
-                and row["factor"] == "budget"
-                and row.get("auc_rebalanced")
-                and (c := number(row.get("compute")))
-            )
+            compute = dict(self.numbers.budget_curve(eval_set, "compute"))
+            budget: list[tuple[float, float, float]] = [
+                (images, compute[images], auc)
+                for images, auc in self.numbers.budget_curve(eval_set, "auc_rebalanced")
+                if images in compute
+            ]
             earlier = self.reference.cost_points(eval_set) if self.reference else {}
             figures.plot_cost(
                 factors,
@@ -700,7 +698,7 @@ class _Report:
             " The gray line is the base trained longer (seed 0), each point labelled with the training images it had seen: a "
             "level above it beats what the base reaches with the same compute, and one to the right of the base's "
             "star costs more per image."
-            if any(row["factor"] == "budget" for row in self.rows)
+            if any(self.numbers.budget_curve(e, "auc_rebalanced") for e in shown)
             else ""
         )
         if self.reference:
@@ -733,19 +731,12 @@ class _Report:
             if e == eval_set and column == "auc_rebalanced" and c.called and c.better
         ]
         text = f"On {eval_set}"
-        budget = sorted(
-            (
-                (int(k[3]), v)
-                for k, v in self.numbers.values.items()
-                if k[0] == "budget" and k[2] == eval_set and k[4] == "auc_rebalanced" and k[3]
-            ),
-            key=lambda kv: kv[0],
-        )
+        budget = self.numbers.budget_curve(eval_set, "auc_rebalanced")
         if budget:
-            images, values = budget[-1]
+            images, value = budget[-1]
             text += (
                 f", the base trained to {images:,} images (x{images / self.study.train_images:.1f} the compute, one seed) reaches "
-                f"{values[0]:.2f} rebalanced AuC, {values[0] - statistics.fmean(base):+.2f} from the base's mean at the study's budget"
+                f"{value:.2f} rebalanced AuC, {value - statistics.fmean(base):+.2f} from the base's mean at the study's budget"
             )
         if gains:
             gain, factor, level = max(gains)
@@ -758,10 +749,11 @@ class _Report:
         return text + "."
 
     def budget(self) -> None:
-        points = sorted({int(k[3]) for k in self.numbers.values if k[0] == "budget" and k[3]})
+        metrics = ("auc_rebalanced", "auc_raw")
+        curve = {m: {e: self.numbers.budget_curve(e, m) for e in self.eval_sets} for m in metrics}
+        points = sorted({images for m in metrics for e in self.eval_sets for images, _ in curve[m][e]})
         if not points:
             return
-        level = next(k[1] for k in self.numbers.values if k[0] == "budget")
         self.lines += [
             "",
             "## Budget curve",
@@ -772,18 +764,15 @@ class _Report:
             "| training images | " + " | ".join(f"{e} raw / rebalanced AuC" for e in self.eval_sets) + " |",
             "|---:|" + "---:|" * len(self.eval_sets),
         ]
-        stat = self.numbers.row_stat
         for images in points:
             cells = [
-                f"{_cell(stat('budget', level, e, 'auc_raw', str(images)))} / {_cell(stat('budget', level, e, 'auc_rebalanced', str(images)))}"
+                " / ".join(
+                    _format(value) if (value := dict(curve[m][e]).get(images)) is not None else ""
+                    for m in ("auc_raw", "auc_rebalanced")
+                )
                 for e in self.eval_sets
             ]
             self.lines.append(f"| {images:,} | " + " | ".join(cells) + " |")
-        metrics = ("auc_rebalanced", "auc_raw")
-        curve = {
-            m: {e: [(i, s[0]) for i in points if (s := stat("budget", level, e, m, str(i)))] for e in self.eval_sets}
-            for m in metrics
-        }
         own = {
             m: {e: (self.study.train_images, _stat(v)) for e in self.eval_sets if (v := self.numbers.base.get((e, m)))}
             for m in metrics

@@ -227,10 +227,19 @@ class StudyNumbers:
         )
         return mean_sd(values) if values else None
 
-    def row_stat(self, factor: str, level: str, eval_set: str, column: str, point: str = "") -> Stat | None:
-        """Mean, sd and seeds of the rows of one (factor, level): baselines and budget-curve points."""
-        values = self.values.get((factor, level, eval_set, point, column))
+    def row_stat(self, factor: str, level: str, eval_set: str, column: str) -> Stat | None:
+        """Mean, sd and seeds of the final rows of one (factor, level), taken as they are (the baselines)."""
+        values = self.values.get((factor, level, eval_set, "", column))
         return mean_sd(values) if values else None
+
+    def budget_curve(self, eval_set: str, column: str) -> list[tuple[int, float]]:
+        """The base trained longer (the ``budget`` factor, one seed) as evaluated along the way: (training images
+        seen, value), in order; empty for a study without it."""
+        return sorted(
+            (int(images), values[0])
+            for (factor, _, e, images, c), values in self.values.items()
+            if factor == "budget" and e == eval_set and c == column and images
+        )
 
     def comparison(self, factor: Factor, level: str, eval_set: str, column: str) -> Comparison | None:
         return self.comparisons.get((factor.name, level, eval_set, column))
