@@ -339,3 +339,26 @@ def test_the_study_reads_measures_from_the_one_table():
         assert MEASURES[measure.column].better in ("higher", "lower")
     assert {m.column: m.higher_is_better for m in VERDICT_MEASURES}["psnr"] is True
     assert {m.column: m.higher_is_better for m in VERDICT_MEASURES}["false_color"] is False
+
+
+def test_a_base_whose_copies_come_from_different_trainings_is_flagged_before_any_finding(tmp_path, report):
+    """A base run retrained (its checkpoint gone) has its copies under each factor rewritten one at a time; until
+    all are, the copies disagree and the report says so rather than quietly take one."""
+    assert "Not consistent yet" not in report[1]  # every copy of the fixture's base agrees
+    retrained = ("loss", "lambda=0.5", 1, "cifar")
+    rows = [
+        r | {"auc_rebalanced": r["auc_rebalanced"] - 1.3}
+        if (r["factor"], r["level"], r["seed"], r["eval_set"]) == retrained
+        else r
+        for r in _rows()
+    ]
+    path = _study(tmp_path, rows=rows)
+    numbers = StudyNumbers(load_study(path), rows)
+    assert numbers.base_disagreements() == [(1, "cifar")]
+    assert numbers.base[("cifar", "auc_rebalanced")] == BASE_SEEDS["cifar"]  # the first copy met: batchnorm's
+    text = write_report(path).read_text()
+    assert (
+        "**Not consistent yet:** the base's rows under different factors hold different numbers for seed 1 (cifar):"
+        in text
+    )
+    assert text.index("Not consistent yet") < text.index("**batchnorm.**")

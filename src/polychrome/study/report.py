@@ -245,7 +245,25 @@ class _Report:
             ]
             + [f"- **{name}.** {protocol}." for name, protocol in self.protocols.items()]
             + [""]
+            + self._disagreement()
         )
+
+    def _disagreement(self) -> list[str]:
+        """A warning, above every number, when the base's copies come from different trainings of a seed."""
+        found = self.numbers.base_disagreements()
+        if not found:
+            return []
+        sets: dict[int, list[str]] = {}
+        for seed, eval_set in found:
+            sets.setdefault(seed, []).append(eval_set)
+        where = _list([f"seed {seed} ({', '.join(names)})" for seed, names in sets.items()])
+        return [
+            f"**Not consistent yet:** the base's rows under different factors hold different numbers for {where}: they "
+            "evaluate different trainings of the same seed (a base run retrained after its checkpoint was gone has its "
+            "copies rewritten one factor at a time, as the runner reaches them). The yardstick takes the first copy met "
+            "(factors in alphabetical order); run the study with `--refresh` to the end before reading the numbers below.",
+            "",
+        ]
 
     def _later_measures(self) -> str:
         """Which rows lack the measures added after the study's first rows (false colour, test-set intervals)."""

@@ -160,7 +160,10 @@ class StudyNumbers:
         self.eval_sets = [e.name for e in study.evaluate]
         self.base_temperature = base_config(study).temperature
         self.values = self._values()
-        self.base = self._base_values()
+        self.base_copies = self._base_copies()
+        self.base = {
+            key: [copies[seed][0] for seed in sorted(copies, key=int)] for key, copies in self.base_copies.items()
+        }
         self.comparisons = correct(
             {
                 (factor.name, level, eval_set, m.column): compare(
@@ -188,9 +191,11 @@ class StudyNumbers:
                     ].append(value)
         return dict(values)
 
-    def _base_values(self) -> dict[tuple, list[float]]:
-        """(eval_set, column) -> the base's values, one per seed that has rows under any factor."""
-        seen: dict[tuple, dict[str, float]] = defaultdict(dict)
+    def _base_copies(self) -> dict[tuple, dict[str, list[float]]]:
+        """(eval_set, column) -> seed -> the base's value in every copy of its rows (the base level of each factor
+        that trains), in row order. The copies of a seed evaluate one training and agree; the yardstick takes the
+        first (``base``)."""
+        seen: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for row in self.rows:
             factor = next((f for f in self.study.factors if f.name == row["factor"]), None)
             if (
@@ -202,8 +207,20 @@ class StudyNumbers:
                 for column in SUMMARISED:
                     value = number(row.get(column))
                     if value is not None:
-                        seen[(row["eval_set"], column)].setdefault(row["seed"], value)
-        return {key: [by_seed[s] for s in sorted(by_seed, key=int)] for key, by_seed in seen.items()}
+                        seen[(row["eval_set"], column)][row["seed"]].append(value)
+        return {key: dict(by_seed) for key, by_seed in seen.items()}
+
+    def base_disagreements(self) -> list[tuple[int, str]]:
+        """(seed, eval_set) where the base's copies hold different numbers: rows of different trainings of one seed,
+        as a ``--refresh`` that retrains leaves them until it has rewritten every copy."""
+        return sorted(
+            {
+                (int(seed), eval_set)
+                for (eval_set, _), copies in self.base_copies.items()
+                for seed, values in copies.items()
+                if max(values) - min(values) > 1e-9 * max(1.0, abs(values[0]))
+            }
+        )
 
     def is_base(self, factor: Factor, level: str) -> bool:
         """Whether a level is the base itself: no override, or (decode-only) the base's own temperature."""
