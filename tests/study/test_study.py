@@ -13,6 +13,7 @@ from polychrome.cli import main
 from polychrome.study import expand, load_study, run_study, write_report
 from polychrome.study.report import example_columns
 from polychrome.study.rows import COLUMNS
+from polychrome.study.runner import by_training
 from polychrome.study.spec import Run
 
 
@@ -317,3 +318,21 @@ def test_the_example_grid_shows_the_base_once_however_many_headline_factors_list
     path.write_text(yaml.safe_dump(spec))
     titles = [title for title, _ in example_columns(load_study(path))]
     assert sorted(titles) == ["gray input", "off", "off", "on"]  # gray, the base, dilation off, BatchNorm off
+
+
+def test_the_runs_that_read_one_training_run_one_after_another(study_file):
+    """The base's seed-0 training is read by dilation `on` and by both temperature levels; in study order a
+    dilation `off` run comes between them, so a retrained base would leave rows of two trainings side by side."""
+
+    def together(names, name):
+        at = [k for k, n in enumerate(names) if n == name]
+        return at == list(range(at[0], at[0] + len(at)))
+
+    runs = expand(load_study(study_file))
+    ordered = by_training(runs)
+    assert sorted(r.key for r in ordered) == sorted(r.key for r in runs)
+    names, study_order = [r.name for r in ordered], [r.name for r in runs]
+    assert all(together(names, name) for name in names)
+    assert list(dict.fromkeys(names)) == list(dict.fromkeys(study_order))  # trainings in the study's order
+    base = next(r.name for r in runs if r.key == "dilation--on--s0")
+    assert names.count(base) == 3 and not together(study_order, base)

@@ -54,7 +54,7 @@ def run_study(
     states = [(run, state(study, run)) for run in runs]
     if dry_run:
         return states
-    pending = [run for run, s in states if s != "done" and (s != "older" or refresh)]
+    pending = by_training([run for run, s in states if s != "done" and (s != "older" or refresh)])
     if executor == "slurm":
         _submit(study, path, pending, workers, log)
     elif executor == "local":
@@ -63,6 +63,17 @@ def run_study(
         raise ValueError(f"executor must be local or slurm, got {executor!r}")
     merge_rows(study)
     return [(run, state(study, run)) for run in runs]
+
+
+def by_training(runs: list[Run]) -> list[Run]:
+    """The runs in the study's order, except that the runs of one training (the base level of every factor, the
+    decode-only levels) follow its first at once: a training done again (its folder gone) then has every row
+    that reads it rewritten together, from its cached evaluations, instead of disagreeing with the rows that
+    still hold the old training until the runner reaches their factors."""
+    first: dict[str, int] = {}
+    for k, run in enumerate(runs):
+        first.setdefault(run.name, k)
+    return sorted(runs, key=lambda run: first[run.name])
 
 
 def _run_here(study: Study, pending: list[Run], workers: int, log) -> None:
