@@ -308,17 +308,22 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _study_run(args: argparse.Namespace) -> int:
-    from polychrome.study import run_study
+    from polychrome.study import load_study, run_study
+    from polychrome.study.runner import must_train
 
     states = run_study(args.study, args.only, args.dry_run, args.executor, args.workers, refresh=args.refresh)
+    study = load_study(args.study)
+    retrain = {run.key for run, state in states if state == "older" and must_train(study, run)}
     for run, state in states:
-        print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  (training {run.train_id})"))
+        gone = ", gone: trains again" if run.key in retrain else ""
+        print(f"{state:8s} {run.key}" + ("" if run.factor == "baseline" else f"  (training {run.train_id}{gone})"))
     done = sum(state == "done" for _, state in states)
     older = sum(state == "older" for _, state in states)
-    print(
-        f"{done} of {len(states)} done"
-        + (f", {older} more by an older runner (--refresh rewrites them)" if older else "")
-    )
+    summary = f"{done} of {len(states)} done"
+    if older:
+        trains = f"; {len(retrain)} of them train again, their checkpoints gone" if retrain else ""
+        summary += f", {older} more by an older runner (--refresh rewrites them{trains})"
+    print(summary)
     return 0 if args.dry_run or done + older == len(states) or args.executor == "slurm" else 1
 
 

@@ -204,6 +204,31 @@ def test_a_cached_evaluation_without_intervals_is_evaluated_again_not_retrained(
         assert [r | {"eval_s": ""} for r in csv.DictReader(f)] == [r | {"eval_s": ""} for r in old]
 
 
+def test_a_dry_run_says_which_older_runs_a_refresh_trains_again(study_file, capsys):
+    """On a fresh machine the older rows' trainings are gone: the dry run says which a --refresh trains again
+    (hours on a CPU) and which it only evaluates again."""
+    study = load_study(study_file)
+    run_study(study_file, log=lambda *_: None)
+    gone, kept = (study.results_dir / "rows" / f"dilation--{level}--s1.csv" for level in ("off", "on"))
+    texts = {path: path.read_text() for path in (gone, kept)}
+    for path, text in texts.items():  # as an older runner wrote them: fewer columns
+        path.write_text(text.replace("interval_auc_rebalanced", "older_column"))
+    checkpoints = study.runs_dir / next(csv.DictReader(texts[gone].splitlines()))["run"] / "checkpoints"
+    checkpoints.rename(checkpoints.with_name("elsewhere"))
+    try:
+        assert main(["study", "run", str(study_file), "--dry-run"]) == 0
+    finally:
+        checkpoints.with_name("elsewhere").rename(checkpoints)
+        for path, text in texts.items():
+            path.write_text(text)
+    out = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in out.splitlines()}
+    gone_line, kept_line = lines["dilation--off--s1"], lines["dilation--on--s1"]
+    assert gone_line.startswith("older") and gone_line.endswith(", gone: trains again)")
+    assert kept_line.startswith("older") and "gone" not in kept_line
+    assert "2 more by an older runner (--refresh rewrites them; 1 of them train again, their checkpoints gone)" in out
+
+
 def test_the_slurm_executor_runs_the_same_code_through_submitit(study_file, monkeypatch):
     import submitit
 

@@ -32,10 +32,20 @@ def state(study: Study, run: Run) -> str:
         return "done" if columns == COLUMNS else "older"
     if run.is_baseline:
         return "pending"
+    step = _saved_step(study, run)
+    return "trained" if step >= training_config(study, run).trainer.max_steps else "partial" if step >= 0 else "pending"
+
+
+def must_train(study: Study, run: Run) -> bool:
+    """Whether executing the run trains first: its training is not finished in its folder. For an ``older`` run,
+    whether ``refresh`` trains it again (its folder gone, as on a fresh machine) or only evaluates it again."""
+    return not run.is_baseline and _saved_step(study, run) < training_config(study, run).trainer.max_steps
+
+
+def _saved_step(study: Study, run: Run) -> int:
     from polychrome.train import saved_step
 
-    step = saved_step(study.run_folder(run) / "checkpoints" / "last.ckpt")
-    return "trained" if step >= training_config(study, run).trainer.max_steps else "partial" if step >= 0 else "pending"
+    return saved_step(study.run_folder(run) / "checkpoints" / "last.ckpt")
 
 
 def run_study(
