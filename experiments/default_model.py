@@ -50,7 +50,7 @@ def main() -> None:
         type=float,
         default=0.2,
         help="rebalanced AuC differences below this are ties, broken by less false colour "
-        "(0.2: the seed-to-seed spread of the CIFAR-10 study)",
+        "(0.2: the seed-to-seed spread the CIFAR-10 study's first rounds showed; docs/bundled-model.md)",
     )
     parser.add_argument("--out", required=True, help="the .safetensors file to write")
     parser.add_argument("--report", required=True, help="markdown table of every candidate")
