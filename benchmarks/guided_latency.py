@@ -1,6 +1,6 @@
 """Latency of one hint change on the guided page: a 2-megapixel photo, p50 and p95 over ``--changes`` changes.
 
-The app runs in-process (FastAPI's TestClient: the route, its JSON, the one-job gate and worker thread,
+The app runs in-process (FastAPI's TestClient: the route, its JSON, its lane and worker thread,
 exactly what the page calls) with the bundled guided model (``--model``: any model that takes hints). Each change places or moves one hint (seeded), as a person does, and asks
 for the display-size render (``POST /api/guided/TOKEN/render``). Then the same changes again through the
 server-side pieces that render calls, each timed on its own (hint parsing, the network at its input size,
@@ -24,7 +24,6 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from polychrome.pipeline import merge
 from polychrome.serve import create_app, guided
 from polychrome.serve.guided import GuidedEntry
 from polychrome.settings import data_root
@@ -85,12 +84,11 @@ def by_part(entry: GuidedEntry, states: list[list[dict]]) -> dict[str, list[floa
         marks = [time.perf_counter()]
         local = guided.read_hints(entry, hints)
         marks.append(time.perf_counter())
-        ab = guided.network_ab(entry, local, full=False)
+        prediction = guided.guided_prediction(entry, local, full=False)
         marks.append(time.perf_counter())
-        with torch.no_grad():
-            rgb = merge(entry.display, ab).permute(1, 2, 0).numpy()
+        rgb = entry.pipeline.render(prediction, onto=entry.shown).permute(1, 2, 0).numpy()
         marks.append(time.perf_counter())
-        guided.encode(rgb, entry.display_alpha, png=False)
+        guided.encode(rgb, entry.shown.alpha, png=False)
         marks.append(time.perf_counter())
         for name, begin, end in zip(parts, marks, marks[1:], strict=False):
             parts[name].append(end - begin)

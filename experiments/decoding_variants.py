@@ -21,9 +21,9 @@ from torch import Tensor, nn
 from polychrome.data import open_dataset
 from polychrome.evaluate import evaluate
 from polychrome.metrics import as_gray
-from polychrome.models import LoadedModel
+from polychrome.models import LoadedModel, load_model
 from polychrome.models.base import Colorizer
-from polychrome.pipeline import colorize_images, load_model
+from polychrome.pipeline import ColorizationPipeline
 
 SHIPPED = "runs/default-mix075-long"
 SHOWN = {
@@ -112,7 +112,10 @@ def figure(data: str, path: str, count: int) -> None:
         rows.append(
             [
                 as_gray(photo),
-                *[colorize_images(model, [photo], model.card.input_size, 0.6)[0] for model in models],
+                *[
+                    ColorizationPipeline(model, device=None).colorize_images([photo], temperature=0.6)[0]
+                    for model in models
+                ],
                 photo,
             ]
         )

@@ -30,9 +30,8 @@ from polychrome.evaluate import evaluate
 from polychrome.files import atomic_path
 from polychrome.metrics import CURVES
 from polychrome.metrics import MEASURES as TABLE
-from polychrome.models import load_weights, save_weights
+from polychrome.models import load_model, load_weights, save_weights
 from polychrome.models.weights import read_metadata
-from polychrome.pipeline import load_model
 
 TEMPERATURES = (0.1, 0.2, 0.38, 0.6, 1.0)
 # Every measure evaluate reports at the top of its results (the curves sit under "curves"): a kept result that

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from polychrome.evaluate import HintProtocol, TruthCache, evaluate
 from polychrome.files import atomic_path
-from polychrome.models import LoadedModel
-from polychrome.pipeline import load_model
+from polychrome.models import LoadedModel, load_model
 
 COUNTS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500)
 MEASURES = ("psnr", "auc_raw", "auc_rebalanced")

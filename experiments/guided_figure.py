@@ -7,12 +7,13 @@ truth, ``polychrome.hints.evaluation_hints`` seeded by (seed, the photo's index 
 points of the curves (experiments/guided_curves.py); the 5 hints are the first 5 of the 20. Each hint is drawn as a
 dot of its colour (the photo's L with the hint's ab) ringed in white:
 
-    python experiments/guided_figure.py --model guided --out docs/guided/figure.png
+    python experiments/guided_figure.py --model guided --out docs/guided/figure.webp
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import torch
@@ -22,7 +23,8 @@ from polychrome.color import lab_to_uint8, uint8_to_lab
 from polychrome.data import open_dataset
 from polychrome.hints import LocalHint, evaluation_hints
 from polychrome.metrics import as_gray, psnr
-from polychrome.pipeline import ColorizationPipeline, load_model
+from polychrome.models import load_model
+from polychrome.pipeline import ColorizationPipeline
 
 INDICES = (42, 106, 132, 154)  # BSDS500 test, in file-name order: kimonos, canoes, a red car, children
 COUNTS = (5, 20)
@@ -38,6 +40,7 @@ def hint_colours(lab: Tensor, hints: tuple[LocalHint, ...]) -> list[tuple[float,
 def draw(rows: list[dict], titles: list[str], path: Path, cell: float = 2.6) -> None:
     """One row per photo: its images with their captions, and the hints drawn on the hinted ones."""
     from matplotlib.figure import Figure
+    from PIL import Image
 
     figure = Figure(figsize=(cell * len(titles), cell * 0.75 * len(rows)), layout="constrained")
     axes = figure.subplots(len(rows), len(titles), squeeze=False)
@@ -60,7 +63,9 @@ def draw(rows: list[dict], titles: list[str], path: Path, cell: float = 2.6) -> 
             ax.set_xlabel(caption, fontsize=7)
             if r == 0:
                 ax.set_title(titles[c], fontsize=9)
-    figure.savefig(path, dpi=100, metadata={"Software": None})
+    drawn = io.BytesIO()  # drawn as a PNG (no Software tag), kept in the format of the path's suffix
+    figure.savefig(drawn, format="png", dpi=100, metadata={"Software": None})
+    Image.open(drawn).convert("RGB").save(path, quality=90)  # .webp: a sixth of the PNG's bytes
 
 
 def photo_row(
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         "--indices", type=lambda text: [int(i) for i in text.split(",")], default=list(INDICES), help="photos shown"
     )
     parser.add_argument("--hint-seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="the PNG to write")
+    parser.add_argument("--out", required=True, help="the image to write (.webp, .png, .jpg)")
     args = parser.parse_args(argv)
 
     torch.set_flush_denormal(True)

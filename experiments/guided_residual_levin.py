@@ -27,8 +27,8 @@ from polychrome.color import lab_to_uint8, uint8_to_lab
 from polychrome.data.images import load_rgb
 from polychrome.hints import evaluation_hints, hint_planes
 from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY, levin_colorize, propagate_residual
-from polychrome.models import upsample_ab
-from polychrome.pipeline import ColorizationPipeline, lightness_of, load_model, model_input
+from polychrome.models import load_model, upsample_ab
+from polychrome.pipeline import ColorizationPipeline, lightness_of
 from polychrome.settings import data_root
 
 
@@ -40,12 +40,10 @@ def colourings(pipeline: ColorizationPipeline, rgb: torch.Tensor, hints, decays,
     """Each method's ab (2, H, W) for one photo: the network alone (``pipeline``: hint_propagation none), Levin
     alone, the network + the residual propagated at the network's size for each decay (what
     ``hint_propagation="levin"`` does, with ``RESIDUAL_DECAY``) and, with ``photo_size``, at the photo's size."""
-    lightness, size = lightness_of(rgb), tuple(rgb.shape[-2:])
-    side = (pipeline.input_size, pipeline.input_size)
+    prediction = pipeline.predict([pipeline.prepare(rgb)], [hints])[0]
+    lightness, size, small = prediction.photo.lightness, prediction.photo.size, prediction.photo.network_input
     hint_ab, mask = hint_planes(hints, size)
-    small = model_input([lightness], side)
-    inputs = pipeline.hint_inputs([hints], None, [size], side)
-    network = pipeline.predict_ab(small, None, inputs)
+    inputs, network = prediction.hint_inputs, prediction.ab[None]
     methods = {"network": network, "levin": levin_colorize(lightness, hint_ab, mask[0] > 0)[None]}
     for decay in decays:
         methods[f"+ residual, decay {decay:g}"] = propagate_residual(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from polychrome.evaluate import HintProtocol, TruthCache, evaluate
-from polychrome.pipeline import load_model
+from polychrome.models import load_model
 
 SIZES = (128, 160, 192, 256)
 

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from polychrome.cli import main
@@ -131,3 +132,53 @@ def test_train_evaluate_and_plot_from_the_command_line(tmp_path, capsys):
 def test_evaluate_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--data", "cifar10@test", "--model", str(tmp_path / "nope.ckpt")]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def an_internal_bug(*args, **kwargs):
+    raise ValueError("an internal bug")
+
+
+@pytest.mark.parametrize(
+    "argv, environment",
+    [
+        (["--debug", "gamut"], None),
+        (["gamut", "--debug"], None),
+        (["gamut"], "1"),
+        (["gamut"], "yes"),
+    ],
+)
+def test_debug_shows_the_traceback_of_an_error_before_its_line(argv, environment, capsys, monkeypatch):
+    """An error polychrome turns into one line may be a bug inside it; --debug or POLYCHROME_DEBUG=1 keeps the
+    traceback that says where."""
+    import polychrome.color
+
+    monkeypatch.setattr(polychrome.color, "ab_gamut", an_internal_bug)
+    if environment is None:
+        monkeypatch.delenv("POLYCHROME_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("POLYCHROME_DEBUG", environment)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "in an_internal_bug" in err
+    assert err.endswith("polychrome: error: an internal bug\n")
+
+
+@pytest.mark.parametrize("environment", [None, "", "0"])
+def test_without_debug_an_error_is_one_line(environment, capsys, monkeypatch):
+    import polychrome.color
+
+    monkeypatch.setattr(polychrome.color, "ab_gamut", an_internal_bug)
+    if environment is None:
+        monkeypatch.delenv("POLYCHROME_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("POLYCHROME_DEBUG", environment)
+    assert main(["gamut"]) == 2
+    assert capsys.readouterr().err == "polychrome: error: an internal bug\n"
+
+
+def test_serve_help_gives_the_upload_limit_in_mib(capsys):
+    """The limit is multiplied by 2^20 (MiB), as the page and the 413 message say, not 10^6 (MB)."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "largest upload in MiB" in text and " MB" not in text

@@ -1,5 +1,6 @@
 import io
 import warnings
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from PIL import Image
 import polychrome
 from polychrome.cli import main
 from polychrome.color import uint8_to_lab
-from polychrome.colorize import ColorizationPipeline, plan_outputs
+from polychrome.colorize import ColorizationPipeline, Job, attach_hints, plan_outputs
 from polychrome.models import build_model
 
 
@@ -38,15 +39,28 @@ def test_colorize_keeps_the_photos_own_lightness_at_full_resolution():
     assert not read_only.flags.writeable
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # PyTorch warns when it wraps a read-only array
-        assert (tiny_pipeline().colorize(read_only) == out).all() and tiny_pipeline().predict(read_only) is not None
+        assert (tiny_pipeline().colorize(read_only) == out).all() and tiny_pipeline().prepare(read_only).size == (
+            37,
+            53,
+        )
 
 
-def test_predict_ab_and_the_api_entry_point():
-    ab = tiny_pipeline().predict_ab(torch.rand(2, 1, 16, 16) * 100)
-    assert ab.shape == (2, 2, 4, 4)
-    pipeline = polychrome.load_colorizer("gray")
-    assert pipeline.input_size == 256
-    assert (pipeline.colorize(np.full((5, 5, 3), 100, np.uint8)) == 100).all()
+def test_predict_batches_photos_of_any_size_and_the_api_entry_point_colours_them():
+    pipeline = tiny_pipeline()
+    rng = np.random.default_rng(2)
+    photos = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((16, 16, 3), (30, 21, 3))]
+    predictions = pipeline.predict([pipeline.prepare(photo) for photo in photos])
+    assert [p.ab.shape for p in predictions] == [(2, 4, 4)] * 2  # the network's output resolution
+    one_by_one = [pipeline.predict([pipeline.prepare(photo)])[0].ab for photo in photos]
+    assert all(torch.allclose(p.ab, alone, atol=1e-5) for p, alone in zip(predictions, one_by_one, strict=True))
+    assert not torch.equal(predictions[0].ab, predictions[1].ab)  # each photo its own colours
+
+    bundled = polychrome.load_colorizer("default")  # the Python API's entry point: the bundled model
+    sky = np.asarray(Image.new("RGB", (48, 32), (90, 140, 200)))  # a blue patch: the model colours it
+    colour = bundled(sky)
+    assert np.array_equal(colour, bundled.colorize(sky))
+    chroma = np.hypot(*uint8_to_lab(torch.from_numpy(colour).permute(2, 0, 1)[None])[0, 1:]).mean()
+    assert chroma > 3, f"the bundled model left a blue photo gray (mean chroma {chroma:.2f})"
 
 
 @pytest.fixture
@@ -95,7 +109,18 @@ def test_every_good_file_is_colourised_and_every_bad_one_named(odd_inputs, tmp_p
     )
 
 
-def test_outputs_never_land_inside_or_over_the_inputs(odd_inputs, tmp_path):
+def photos_at(root, *names):
+    """A small photo at each path under ``root`` (its folders made); the paths, resolved."""
+    paths = []
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 6), (200, 30, 30)).save(path)
+        paths.append(path.resolve())
+    return paths
+
+
+def test_outputs_never_land_inside_or_over_the_inputs_or_over_each_other(odd_inputs, tmp_path):
     with pytest.raises(ValueError, match="inside the input folder"):
         plan_outputs([str(odd_inputs)], odd_inputs / "results")
     jobs, problems = plan_outputs([str(odd_inputs / "*.png")], tmp_path / "out")
@@ -104,6 +129,125 @@ def test_outputs_never_land_inside_or_over_the_inputs(odd_inputs, tmp_path):
     assert problems and "overwrite an input" in problems[0][1]
     _, missing = plan_outputs([str(tmp_path / "nothing-*.png")], tmp_path / "out")
     assert "no such file" in missing[0][1]
+
+    # Nor over each other: whatever the inputs, no two jobs share a file.
+    x_a, w, x_b, y_jpg, y_png, z = photos_at(
+        tmp_path, "a/x.jpg", "a/sub/w.jpg", "b/x.jpg", "c/y.jpg", "c/y.png", "c/z.jpg"
+    )
+    out = (tmp_path / "out").resolve()
+
+    def plan(*inputs, distribution=False):
+        jobs, problems = plan_outputs([str(item) for item in inputs], out, distribution=distribution)
+        targets = [job.target for job in jobs]
+        assert len(set(targets)) == len(targets), "two photos would share a result"
+        return {job.source: job.target.relative_to(out).as_posix() for job in jobs}, dict(problems)
+
+    # Two folders that both hold x.jpg: both refused, each naming the other, the shared result and the fix.
+    jobs, problems = plan(tmp_path / "a", tmp_path / "b")
+    assert jobs == {w: "sub/w.png"} and set(problems) == {x_a, x_b}
+    assert f"its result {out / 'x.png'} would also be the result of {x_b}, so neither is written" in problems[x_a]
+    assert str(x_a) in problems[x_b] and "separate --out folders" in problems[x_a]
+    # y.jpg and y.png in one folder: each keeps its extension; z.jpg, which shares with none, does not.
+    assert plan(tmp_path / "c") == ({y_jpg: "y.jpg.png", y_png: "y.png.png", z: "z.png"}, {})
+    # Through globs: matches keep their path below the pattern's fixed part (a/x.png and b/x.png, not x.png
+    # twice); a glob beside a folder is refused what they would share; a glob over a folder's own photos adds
+    # nothing to it; a glob over y.jpg and y.png keeps them apart.
+    assert plan(tmp_path / "*" / "x.jpg") == ({x_a: "a/x.png", x_b: "b/x.png"}, {})
+    jobs, problems = plan(tmp_path / "a", tmp_path / "b" / "*.jpg")
+    assert jobs == {w: "sub/w.png"} and set(problems) == {x_a, x_b}
+    assert plan(tmp_path / "c" / "y.*") == ({y_jpg: "y.jpg.png", y_png: "y.png.png"}, {})
+    assert plan(tmp_path / "c" / "y.*", tmp_path / "c") == plan(tmp_path / "c")
+    # With --distribution, x.jpg's figure x.distribution.png would be the result of x.distribution.jpg.
+    x_d, named_like_a_figure = photos_at(tmp_path, "d/x.jpg", "d/x.distribution.jpg")
+    assert plan(tmp_path / "d") == ({x_d: "x.png", named_like_a_figure: "x.distribution.png"}, {})
+    jobs, problems = plan(tmp_path / "d", distribution=True)
+    assert jobs == {} and set(problems) == {x_d, named_like_a_figure}
+    assert f"its distribution figure {out / 'x.distribution.png'} would also be the result of" in problems[x_d]
+    assert "leave out --distribution" in problems[x_d]
+
+
+def test_the_count_is_of_files_written_when_photos_would_share_a_result(tmp_path, capsys):
+    photos_at(tmp_path, "a/x.jpg", "a/z.jpg", "b/x.jpg", "b/w.jpg", "c/y.jpg", "c/y.png")
+    out = tmp_path / "out"
+    options = ["--model", "gray", "--quiet"]
+    assert (
+        main(["colorize", str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(out), *options])
+        == 1
+    )
+    printed = capsys.readouterr().out
+    assert "colourised 4 of 6" in printed and printed.count("failed:") == 2 and printed.count("would also be") == 2
+    assert sorted(path.name for path in out.iterdir()) == ["w.png", "y.jpg.png", "y.png.png", "z.png"]
+    assert main(["colorize", str(tmp_path / "c" / "y.*"), "--out", str(tmp_path / "globbed"), *options]) == 0
+    assert "colourised 2 of 2" in capsys.readouterr().out
+    assert sorted(path.name for path in (tmp_path / "globbed").iterdir()) == ["y.jpg.png", "y.png.png"]
+
+
+def test_a_photo_that_keeps_its_extension_takes_the_hint_file_named_like_its_result(tmp_path):
+    y_jpg, y_png = photos_at(tmp_path / "photos", "y.jpg", "y.png")
+    hints, out = tmp_path / "hints", tmp_path / "out"
+    hints.mkdir()
+    (hints / "y.jpg.json").write_text("[]")
+    jobs, unhinted = attach_hints(plan_outputs([str(tmp_path / "photos")], out)[0], hints, out)
+    assert {job.source: job.hint_file for job in jobs} == {y_jpg: hints / "y.jpg.json", y_png: None}
+    assert unhinted == [(y_png, hints / "y.png.json")]
+
+
+def test_a_file_that_takes_the_name_after_the_check_is_kept_not_replaced(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import polychrome.colorize as colorize_module
+
+    # The write itself: the name is taken only if it is free when the PNG is placed, with hard links and on a
+    # filesystem without them (FAT on a memory card).
+    def no_hard_links(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    for folder, hard_links in (("linked", True), ("unlinked", False)):
+        target = tmp_path / folder / "x.png"
+        with monkeypatch.context() as patch:
+            if not hard_links:
+                patch.setattr(os, "link", no_hard_links)
+            colorize_module._save(rgb, None, target)
+            assert Image.open(target).size == (5, 4)
+            target.write_bytes(b"someone else's")
+            with pytest.raises(FileExistsError):
+                colorize_module._save(rgb, None, target)
+            assert target.read_bytes() == b"someone else's"
+            assert [path.name for path in target.parent.iterdir()] == ["x.png"]  # no temporary left behind
+            colorize_module._save(rgb, None, target, overwrite=True)
+            assert Image.open(target).size == (5, 4)
+
+    # In a run: the file appears after the photo was checked and read, before its PNG is written.
+    (photo,) = photos_at(tmp_path, "in/y.jpg")
+    (job,) = plan_outputs([str(photo)], tmp_path / "out")[0]
+    read_batch = colorize_module._read_batch
+
+    def read_then_someone_writes(*args, **kwargs):
+        result = read_batch(*args, **kwargs)
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        job.target.write_bytes(b"written meanwhile")
+        return result
+
+    monkeypatch.setattr(colorize_module, "_read_batch", read_then_someone_writes)
+    gray = colorize_module.load_colorizer("gray")
+    report = colorize_module.colorize_paths(gray, [job], progress=False)
+    assert report.written == [] and report.failed == [(photo, f"{job.target} exists (pass --overwrite to replace it)")]
+    assert job.target.read_bytes() == b"written meanwhile"
+    report = colorize_module.colorize_paths(gray, [job], overwrite=True, progress=False)
+    assert report.written == [job.target] and Image.open(job.target).size == (8, 6)
+
+
+def test_two_jobs_handed_one_target_write_one_file_and_report_the_other(tmp_path):
+    from polychrome.colorize import Job, colorize_paths, load_colorizer
+
+    a, b = photos_at(tmp_path, "a/x.jpg", "b/x.jpg")
+    shared = tmp_path / "out" / "x.png"
+    report = colorize_paths(load_colorizer("gray"), [Job(a, shared), Job(b, shared)], progress=False)
+    assert report.written == [shared] and [path.name for path in shared.parent.iterdir()] == ["x.png"]
+    ((source, reason),) = report.failed  # whichever of the two was placed second
+    assert source in (a, b) and reason == f"{shared} exists (pass --overwrite to replace it)"
 
 
 def test_the_full_resolution_merge_in_stripes_equals_the_whole_image_merge(monkeypatch):
@@ -134,8 +278,9 @@ def test_weights_files_load_by_path_and_one_for_another_network_fails_in_one_lin
     path = save_weights(model, tmp_path / "tiny.safetensors", input_size=16, temperature=0.3)
     pipeline = polychrome.load_colorizer(str(path))
     assert (pipeline.input_size, pipeline.temperature) == (16, 0.3)
-    lightness_batch = torch.rand(1, 1, 16, 16) * 100
-    assert torch.allclose(pipeline.predict_ab(lightness_batch), model.network.predict_ab(lightness_batch, 0.3))
+    photo = pipeline.prepare(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    ab = pipeline.predict([photo])[0].ab
+    assert torch.allclose(ab, model.network.predict_ab(photo.network_input, 0.3)[0])
 
     other = save_weights(build_model("eccv16", width=0.25), tmp_path / "other.safetensors", input_size=16)
     mislabelled = tmp_path / "mislabelled.safetensors"  # width-0.25 tensors under width-0.125 metadata
@@ -301,11 +446,15 @@ def test_export_onnx_and_colourise_with_onnxruntime_like_pytorch(tmp_path, capsy
 def test_a_prediction_decodes_again_at_any_temperature_without_the_network():
     pipeline = tiny_pipeline()
     photo = np.random.default_rng(1).integers(0, 256, (21, 34, 3), dtype=np.uint8)
-    prediction = pipeline.predict(photo)
-    assert prediction.lightness.shape == (1, 21, 34) and prediction.output.shape[0] == 313
+    prediction = pipeline.predict([pipeline.prepare(photo)])[0]
+    assert prediction.photo.lightness.shape == (1, 21, 34) and prediction.output.shape[0] == 313
+
+    def rendered(temperature):
+        return pipeline.render(pipeline.redecode(prediction, temperature)).permute(1, 2, 0).numpy()
+
     for temperature in (0.1, 0.38, 1.0):
-        assert np.array_equal(pipeline.render(prediction, temperature), pipeline.colorize(photo, temperature))
-    assert not np.array_equal(pipeline.render(prediction, 0.1), pipeline.render(prediction, 1.0))
+        assert np.array_equal(rendered(temperature), pipeline.colorize(photo, temperature))
+    assert not np.array_equal(rendered(0.1), rendered(1.0))
 
 
 def test_the_bundled_model_loads_offline_and_beats_gray_on_real_photos():
@@ -351,3 +500,29 @@ def test_half_precision_weights_are_half_the_file_and_colour_within_two_lab_unit
     )
     difference = (half.network.predict_ab(lightness) - full.network.predict_ab(lightness)).abs().max()
     assert 0 < difference < 2.0
+
+
+def test_an_existing_distribution_figure_is_kept_unless_overwrite(tmp_path, capsys):
+    from polychrome.colorize import _draw_distributions, load_colorizer
+
+    Image.new("RGB", (30, 20), (90, 120, 200)).save(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "photo.distribution.png").write_bytes(b"someone's figure")
+    command = ["colorize", str(tmp_path / "photo.png"), "--out", str(out), "--distribution", "--quiet"]
+    assert main(command) == 1
+    assert "photo.distribution.png exists (pass --overwrite to replace it)" in capsys.readouterr().out
+    assert (out / "photo.distribution.png").read_bytes() == b"someone's figure"
+    assert not (out / "photo.png").exists()  # refused before anything was written
+
+    # A figure that takes the name after that check (another run) is kept too, and reported.
+    pipeline = load_colorizer("default")
+    prediction = pipeline.predict([pipeline.prepare(np.asarray(Image.open(tmp_path / "photo.png")))])[0]
+    done = Future()
+    done.set_result(pipeline.render(prediction).permute(1, 2, 0).numpy())
+    job = Job(tmp_path / "photo.png", out / "photo.png")
+    failed = _draw_distributions([(job, done)], [prediction], pipeline, overwrite=False)
+    assert failed == [(job.source, f"{out / 'photo.distribution.png'} exists (pass --overwrite to replace it)")]
+    assert (out / "photo.distribution.png").read_bytes() == b"someone's figure"
+    assert main([*command, "--overwrite"]) == 0
+    assert Image.open(out / "photo.distribution.png").format == "PNG"

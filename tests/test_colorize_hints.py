@@ -85,10 +85,28 @@ def test_a_folder_takes_each_photos_own_hint_file_and_a_bad_one_fails_that_photo
     assert str(photos / "two.png") in failure and str(hint_folder / "two.json") in failure
     assert "not valid JSON" in failure and "line 1 column" in failure
     assert not (out / "two.png").exists()
-    assert f"without hints: {photos / 'three.png'} (no {hint_folder / 'three.json'})" in printed
+    assert f"without hints: {photos / 'three.png'} (no {hint_folder / 'three.json'}); left gray" in printed
     assert np.array_equal(np.asarray(Image.open(out / "three.png").convert("RGB")), gray_photo())  # no hints: gray
     entry = HINTS[0]
     assert torch.allclose(ab_at(out / "a" / "one.png", entry["x"], entry["y"]), hint_ab(entry), atol=1.5)
+
+
+def test_levin_without_hints_writes_gray_photos_and_says_why(tmp_path, capsys):
+    photo = save(tmp_path / "photo.png", gray_photo())
+    assert main(["colorize", photo, "--model", "levin", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "colourised 1 of 1" in printed.out
+    assert printed.err.startswith("warning: levin spreads the colours of hints; without hints (--hints FILE.json")
+    assert "it can only give gray photos" in printed.err and "--model default" in printed.err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "photo.png").convert("RGB")), gray_photo())
+    # With hints, or with a model that colours on its own, there is nothing to warn about.
+    hints = write_json(tmp_path / "photo.json", HINTS)
+    assert (
+        main(["colorize", photo, "--hints", hints, "--model", "levin", "--out", str(tmp_path / "hinted"), "--quiet"])
+        == 0
+    )
+    assert main(["colorize", photo, "--model", "gray", "--out", str(tmp_path / "gray"), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

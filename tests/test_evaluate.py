@@ -27,7 +27,7 @@ from polychrome.metrics import (
     ssim,
 )
 from polychrome.models import Colorizer, as_loaded
-from polychrome.pipeline import load_model
+from polychrome.models import load_model
 from tests.conftest import measurement_stack, shared
 
 RED = (200, 40, 40)

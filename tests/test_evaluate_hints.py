@@ -16,7 +16,8 @@ from polychrome.color import uint8_to_lab
 from polychrome.evaluate import HintProtocol, evaluate
 from polychrome.hints import GlobalHint, evaluation_hints
 from polychrome.models import build_model, save_weights
-from polychrome.pipeline import ColorizationPipeline, load_model
+from polychrome.models import load_model
+from polychrome.pipeline import ColorizationPipeline
 from tests.conftest import shared
 
 CURVES_SCRIPT = Path(__file__).parents[1] / "experiments" / "guided_curves.py"
@@ -61,17 +62,17 @@ def tiny_guided():
 
 @pytest.fixture
 def seen(monkeypatch) -> list:
-    """Every call of the pipeline's predict_full_ab, as (model name, local hints, global hints) per image."""
+    """Every call of the pipeline's predict, as (model name, local hints, global hints) per image."""
     calls: list = []
-    original = ColorizationPipeline.predict_full_ab
+    original = ColorizationPipeline.predict
 
-    def spy(self, lightness, size=None, temperature=None, hints=None, global_hints=None):
-        for k in range(len(lightness)):
+    def spy(self, photos, hints=None, references=None, temperature=None):
+        for k in range(len(photos)):
             local = None if hints is None else tuple(hints[k])
-            calls.append((self.card.name, local, None if global_hints is None else global_hints[k]))
-        return original(self, lightness, size, temperature, hints, global_hints)
+            calls.append((self.card.name, local, None if references is None else references[k]))
+        return original(self, photos, hints, references, temperature)
 
-    monkeypatch.setattr(ColorizationPipeline, "predict_full_ab", spy)
+    monkeypatch.setattr(ColorizationPipeline, "predict", spy)
     return calls
 
 

@@ -41,7 +41,7 @@ def test_packing_shrinks_keeps_paths_skips_the_unreadable_and_resumes(tmp_path):
 
 def test_the_budgeted_run_probes_trains_and_sends_back_loadable_weights(tmp_path, monkeypatch):
     """The device script on a CPU, small: probe, a run sized to the budget, float16 weights that load."""
-    from polychrome.pipeline import load_model
+    from polychrome.models import load_model
 
     rng = np.random.default_rng(1)
     y, x = np.mgrid[0:24, 0:24] / 23

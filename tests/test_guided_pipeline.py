@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from polychrome.colorize import load_colorizer
-from polychrome.hints import GlobalHint
+from polychrome.hints import GlobalHint, LocalHint
 from polychrome.models import build_model
 from polychrome.pipeline import ColorizationPipeline
 
@@ -27,7 +27,7 @@ def test_a_model_without_hints_refuses_them_in_one_line_naming_those_that_take_t
     colorizer = load_colorizer("default")
     for call in (
         lambda: colorizer.colorize(photo(), hints=[(3, 4, (255, 0, 0))]),
-        lambda: colorizer.predict(photo(), hints=[(3, 4, (255, 0, 0))]),
+        lambda: colorizer.predict([colorizer.prepare(photo())], [[LocalHint.from_rgb(3, 4, (255, 0, 0))]]),
     ):
         with pytest.raises(ValueError) as error:
             call()
@@ -64,11 +64,10 @@ def test_a_hint_taking_network_sees_hints_at_its_own_size_and_a_reference_change
     )
     assert plain.shape == hinted.shape == (48, 64, 3)
     assert not np.array_equal(plain, hinted) and not np.array_equal(hinted, steered)
-    prediction = pipeline.predict(photo(), hints=[(5, 5, (200, 30, 30))])
-    assert np.array_equal(pipeline.render(prediction), hinted)  # the web page's path gives the same colours
 
 
-def test_hint_propagation_makes_the_colour_at_a_click_the_clicked_one_on_every_path():
+def test_hint_propagation_makes_the_colour_at_a_click_the_clicked_one():
+    """Through the API; tests/test_one_path.py holds the command line and the page to the API's pixels."""
     torch.manual_seed(0)
     network = build_model("unet_guided", channels=(4, 8, 16), head="regression").with_card(input_size=32).eval()
     propagated = ColorizationPipeline(network.with_card(hint_propagation="levin"), name="test")
@@ -80,5 +79,3 @@ def test_hint_propagation_makes_the_colour_at_a_click_the_clicked_one_on_every_p
     corrected = (ab_at(propagated.colorize(image, hints=hint), 10, 30) - target).norm()
     assert missed > 20 and corrected < missed / 4  # an untrained network ignores the click; the correction does not
     assert np.array_equal(propagated.colorize(image), plain.colorize(image))  # no hints: nothing to propagate
-    prediction = propagated.predict(image, hints=hint)
-    assert np.array_equal(propagated.render(prediction), propagated.colorize(image, hints=hint))

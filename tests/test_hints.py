@@ -15,6 +15,7 @@ from polychrome.hints import (
     batch_hint_planes,
     evaluation_hints,
     global_hint_tensors,
+    global_hint_vector,
     hint_planes,
     load_hint_file,
     parse_hints,
@@ -218,6 +219,19 @@ def test_global_hint_tensors_mark_which_samples_have_one():
         and torch.equal(distribution[1], hint.distribution)
     )
     assert saturation.flatten().tolist() == [0.0, 12.5] and given.flatten().tolist() == [0.0, 1.0]
+
+
+def test_the_global_vector_is_the_distribution_the_saturation_over_100_and_the_flag():
+    """What a network sees of a reference: the 313 shares, the mean chroma / 100 (the scale the bundled guided
+    model was trained with: tests/test_guided_model.py pins what its colours do with it), then 1 for given; a row
+    without a reference is all 0."""
+    red = GlobalHint.from_rgb(torch.tensor([255, 0, 0], dtype=torch.uint8).view(3, 1, 1).expand(3, 5, 7))
+    vector = global_hint_vector([red, None, GlobalHint(torch.full((313,), 1 / 313), 42.0)])
+    assert vector.shape == (3, 315)
+    assert torch.equal(vector[0, :313], red.distribution) and vector[0, 314] == 1.0
+    assert vector[0, 313].item() == pytest.approx(math.hypot(*RED_AB) / 100, rel=1e-4)  # sRGB red: chroma 104.6
+    assert torch.equal(vector[1], torch.zeros(315))
+    assert vector[2, 313].item() == pytest.approx(0.42) and vector[2, 314] == 1.0
 
 
 # ---------------------------------------------------------------------------------------------- simulation

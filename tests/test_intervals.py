@@ -13,7 +13,7 @@ from polychrome.color import ab_gamut
 from polychrome.evaluate import evaluate
 from polychrome.metrics import MEASURES, compute_all, metrics_for, psnr
 from polychrome.metrics.intervals import BlockSums, images_per_block, summed
-from polychrome.pipeline import load_model
+from polychrome.models import load_model
 from tests.conftest import measurement_stack
 
 

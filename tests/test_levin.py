@@ -4,7 +4,14 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import spsolve
 
-from polychrome.levin import levin_affinity, levin_colorize, propagate_residual, pyamg_available
+from polychrome.levin import (
+    MAX_PIXELS,
+    LevinTooLarge,
+    levin_affinity,
+    levin_colorize,
+    propagate_residual,
+    pyamg_available,
+)
 
 HEIGHT, WIDTH = 24, 48
 RED, BLUE = (60.0, 40.0), (10.0, -50.0)
@@ -205,3 +212,27 @@ def test_the_prior_weight_mixes_the_corrected_prediction_with_levins_colours():
     mixed = propagate_residual(lightness, prediction, *hints, prior_weight=0.375)
     torch.testing.assert_close(mixed, 0.375 * full + 0.625 * none, atol=1e-4, rtol=0)  # linear in the hints
     assert torch.equal(mixed[0][:, mask], ab[:, mask])
+
+
+def test_a_photo_above_the_pixel_limit_is_refused_naming_the_limit_its_pixels_and_the_fix():
+    lightness, (ab, mask) = two_halves(40, 70), point_hints((3, 4, RED))
+    with pytest.raises(LevinTooLarge) as refused:
+        levin_colorize(lightness, ab, mask, max_pixels=HEIGHT * WIDTH - 1)
+    message = str(refused.value)
+    assert message.startswith("Levin's optimisation is limited to 1,151 pixels (0.001151 megapixels, about 0.0 GB")
+    assert "this photo is 48x24 = 1,152 pixels" in message
+    assert message.endswith(
+        "resize it to at most 0.001151 megapixels (e.g. 47x23), or use a network that takes hints "
+        "at any size (the guided model)"
+    )
+    at_the_limit = levin_colorize(lightness, ab, mask, max_pixels=HEIGHT * WIDTH)  # solved
+    assert at_the_limit[:, 3, 4].tolist() == list(RED)
+    assert not levin_colorize(lightness, ab, torch.zeros_like(mask), max_pixels=1).any()  # no hints: no solve to refuse
+
+
+def test_the_levin_model_refuses_a_photo_above_the_default_limit_whoever_calls_it():
+    import polychrome
+
+    photo = np.full((MAX_PIXELS // 1500 + 1, 1500, 3), 128, np.uint8)  # just above: refused before any solve
+    with pytest.raises(LevinTooLarge, match=f"limited to {MAX_PIXELS:,} pixels"):
+        polychrome.load_colorizer("levin").colorize(photo, hints=[(3, 4, (200, 30, 40))])

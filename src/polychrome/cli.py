@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from polychrome.person import ClickProtocol
+
 STUDY_HOME = "$POLYCHROME_STUDIES, else $XDG_DATA_HOME/polychrome/studies (~/.local/share/polychrome/studies)"
 CONSTANT_BASELINES = ("gray", "mean")  # models that ignore their input by design
+HINTS_ONLY_MODELS = ("levin",)  # models that only spread the colours of hints: without any, the photo stays gray
+DEBUG_VARIABLE = "POLYCHROME_DEBUG"  # set to 1 (any value but empty or 0): errors print their traceback too
 DEFAULT_MODELS_MARK = "{serve's default models}"  # filled in by _ServeHelpFormatter
 
 
@@ -110,7 +118,8 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     models that take no hints are measured without, as the no-hint baselines; see polychrome.compare)."""
     from polychrome.compare import hinted_name, markdown_table, write_report
     from polychrome.evaluate import HintProtocol, TruthCache, default_fit_data, evaluate, load_classifier
-    from polychrome.pipeline import load_model
+    from polychrome.models import load_model
+    from polychrome.person import click_table
 
     fit_data = args.fit_data or default_fit_data(args.data)
     comparing = names is None
@@ -118,6 +127,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
     classifier = load_classifier(args.classifier) if args.classifier else None
     cache = TruthCache()  # what depends on the true images only, computed once for every model
     asked = HintProtocol(args.hints, args.hint_seed, global_hints=args.global_hints)
+    clicks = _click_protocol(args)
     models, results = {}, []
     for name in names:
         model = load_model(name, fit_data, args.size or 64)
@@ -139,6 +149,7 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
             cache=cache,
             hints=hints,
             intervals=args.intervals,
+            clicks=clicks if not comparing or "ab_hints" in model.card.inputs else None,  # the others: no clicks
         )
         models[row] = model
         results.append(result)
@@ -147,17 +158,8 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
             f"{len(result['unreadable'])} unreadable), {result['seconds']:.1f} s",
             file=sys.stderr,
         )
-        if (
-            result["prediction_spread"] is not None
-            and result["prediction_spread"] < 1e-3
-            and name not in CONSTANT_BASELINES
-        ):
-            print(
-                f"warning: {name} predicts the same colours for every image (it ignores its input); its numbers "
-                "measure one fixed pattern, not a colourisation",
-                file=sys.stderr,
-            )
-    print(markdown_table(results), end="")
+        _warn_if_constant(result, name)
+    print(markdown_table(results) + click_table(results), end="")
     _print_protocol(results, models, asked.describe() if asked.record() else "")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
@@ -165,6 +167,29 @@ def _compare(args: argparse.Namespace, names: list[str] | None = None) -> int:
         write_report(results, models, args.out, args.examples)
         print(f"wrote {args.out}")
     return 0
+
+
+def _warn_if_constant(result: dict, name: str) -> None:
+    """A warning for a model that predicts the same colours for every image (not gray and mean, by design)."""
+    if (
+        result["prediction_spread"] is not None
+        and result["prediction_spread"] < 1e-3
+        and name not in CONSTANT_BASELINES
+    ):
+        print(
+            f"warning: {name} predicts the same colours for every image (it ignores its input); its numbers "
+            "measure one fixed pattern, not a colourisation",
+            file=sys.stderr,
+        )
+
+
+def _click_protocol(args: argparse.Namespace) -> ClickProtocol:
+    """The simulated person of ``--clicks N [--person errors|segments]`` (``polychrome.person``)."""
+    from polychrome.person import ClickProtocol
+
+    if args.person is not None and not args.clicks:
+        raise ValueError(f"--person {args.person} is the simulated person of --clicks N; give --clicks too")
+    return ClickProtocol(args.clicks, args.person or "errors")
 
 
 def _print_protocol(results: list[dict], models: dict, hints: str) -> None:
@@ -234,6 +259,26 @@ def _evaluation_options(parser: argparse.ArgumentParser) -> None:
         help="global hints: each image's own colour distribution (truth), or that of the photo in DIR with its file "
         "name (reference:DIR)",
     )
+    _click_options(parser)
+
+
+def _click_options(parser: argparse.ArgumentParser) -> None:
+    """``--clicks N`` and ``--person``: a simulated person's clicks (``polychrome.person``)."""
+    parser.add_argument(
+        "--clicks",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="also measure after each of N clicks by a simulated person (docs/evaluation.md#clicks-by-a-simulated-"
+        "person): PSNR, ab error and harm per click, clicks needed to reach 25 and 28 dB; compare gives clicks to "
+        "the models that take hints",
+    )
+    parser.add_argument(
+        "--person",
+        choices=("errors", "segments"),
+        help="who clicks with --clicks: errors (default: deepest inside the largest region whose ab error exceeds "
+        "15) or segments (one click per BSDS500 human segment, largest first)",
+    )
 
 
 def _count(text: str) -> int:
@@ -261,12 +306,43 @@ def _plot_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def inference_threads(requested: int | None) -> int:
+    """Set up this process for colourising (the ``colorize`` and ``serve`` commands): torch's intra-op
+    threads, ``requested`` or half the cores (at least one), and subnormal floats flushed to zero.
+
+    Both commands run work beside the network in threads of their own (``colorize`` reads and writes photos
+    while the network runs; the server's two lanes each run a job), so torch's default of a thread per core
+    oversubscribes the cores, and OpenMP's threads spin while they wait. On 2 idle cores ``polychrome
+    colorize`` did 91 images/s with one thread against 77 with two, and beside a process keeping one core
+    busy 63 against 45 (benchmarks/colorize.py, docs/colourise.md); letting waiting threads sleep
+    (OMP_WAIT_POLICY=PASSIVE) made two threads slower still (49 and 37)."""
+    import torch
+
+    threads = requested or max(1, (os.cpu_count() or 1) // 2)
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # subnormals slow CPU inference many times over (an entry point may set it)
+    return threads
+
+
+THREADS_HELP = "torch's threads for the network (default: half the CPU cores, at least one)"
+
+
 def _colorize(args: argparse.Namespace) -> int:
     from polychrome.colorize import attach_hints, colorize_paths, load_colorizer, plan_outputs
 
-    jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside)
+    inference_threads(args.threads)
+
+    jobs, problems = plan_outputs(args.inputs, args.out, args.allow_inside, args.distribution)
     pipeline = load_colorizer(args.model, args.device, args.backend)
     pipeline.check_hints(args.hints is not None, args.reference is not None)  # before anything runs
+    hints_only = pipeline.card.name in HINTS_ONLY_MODELS
+    if hints_only and args.hints is None:
+        print(
+            f"warning: {pipeline.card.name} spreads the colours of hints; without hints (--hints FILE.json, "
+            "docs/hints.md) it can only give gray photos. For colours without hints use a model that predicts "
+            "them, e.g. --model default",
+            file=sys.stderr,
+        )
     jobs, unhinted = attach_hints(jobs, args.hints, args.out) if args.hints is not None else (jobs, [])
     report = colorize_paths(
         pipeline,
@@ -282,7 +358,7 @@ def _colorize(args: argparse.Namespace) -> int:
     rate = len(report.written) / report.seconds if report.seconds else 0.0
     print(f"colourised {len(report.written)} of {len(jobs) + len(problems)} into {args.out} ({rate:.1f} images/s)")
     for path, hint_file in unhinted:
-        print(f"  without hints: {path} (no {hint_file})")
+        print(f"  without hints: {path} (no {hint_file})" + ("; left gray" if hints_only else ""))
     for path, reason in failed:
         print(f"  failed: {path}: {reason}")
     return 1 if failed else 0
@@ -297,8 +373,8 @@ def _export_weights(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
+    from polychrome.models import load_model
     from polychrome.onnx_backend import export_onnx
-    from polychrome.pipeline import load_model
 
     model = load_model(args.model)
     size = args.size or model.card.input_size
@@ -334,11 +410,22 @@ def _study_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_plan(args: argparse.Namespace) -> int:
+    from polychrome.study.plan import write_plan
+
+    found, path = write_plan(args.study)
+    print(found.markdown, end="")
+    print(f"wrote {path} and {path.with_suffix('.webp')}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import secrets
 
     from polychrome.human_study import default_db, studies_home
     from polychrome.serve import serve
+
+    inference_threads(args.threads)
 
     token = args.admin_token or secrets.token_urlsafe(16)
     print(
@@ -418,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="polychrome", description="Learned image colourisation in CIE Lab.")
     parser.add_argument("--version", action="version", version=f"polychrome {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
     for add_commands in (
         _add_data_commands,
@@ -429,7 +517,28 @@ def build_parser() -> argparse.ArgumentParser:
         _add_training_commands,
     ):
         add_commands(commands)
+    _add_debug_to_commands(parser)
     return parser
+
+
+DEBUG_HELP = (
+    f"on an error, print its traceback before the one-line message (for reporting a bug; or set {DEBUG_VARIABLE}=1)"
+)
+
+
+def _add_debug_to_commands(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after a command's name too (``polychrome colorize ... --debug``); SUPPRESS keeps a subcommand
+    from resetting the value given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+                _add_debug_to_commands(command)
+
+
+def _debugging(args: argparse.Namespace) -> bool:
+    """Whether an error shows its traceback: ``--debug``, or POLYCHROME_DEBUG set to anything but empty or 0."""
+    return bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0")
 
 
 def _add_data_commands(commands: argparse._SubParsersAction) -> None:
@@ -526,6 +635,7 @@ def _add_colorize_commands(commands: argparse._SubParsersAction) -> None:
     )
     colorize.add_argument("--batch-size", type=int, default=8)
     colorize.add_argument("--device", default="cpu", help="cpu or cuda")
+    colorize.add_argument("--threads", type=int, help=THREADS_HELP)
     colorize.add_argument("--overwrite", action="store_true", help="replace results that already exist")
     colorize.add_argument("--allow-inside", action="store_true", help="allow the output folder inside an input folder")
     colorize.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -559,9 +669,9 @@ def _add_export_commands(commands: argparse._SubParsersAction) -> None:
 
 def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     """The subcommands of comparison studies: run them, write their reports."""
-    study = commands.add_parser("study", help="a comparison study: run it, or write its report").add_subparsers(
-        dest="study_command", required=True
-    )
+    study = commands.add_parser(
+        "study", help="a comparison study: run it, write its report, or plan its seeds"
+    ).add_subparsers(dest="study_command", required=True)
     study_run = study.add_parser("run", help="train and evaluate every unfinished run of a study file (resumable)")
     study_run.add_argument("study", help="study file, e.g. configs/study/zhang-cifar10.yaml")
     study_run.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
@@ -583,6 +693,13 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     study_report = study.add_parser("report", help="regenerate the study's README and figures from its results.csv")
     study_report.add_argument("study", help="study file")
     study_report.set_defaults(run=_study_report)
+    study_plan = study.add_parser(
+        "plan", help="how many seeds a confirmatory study needs, from its pilot's spread over seeds (power)"
+    )
+    study_plan.add_argument(
+        "study", help="a study file with preregistration.power, e.g. configs/study/confirm-leads.yaml"
+    )
+    study_plan.set_defaults(run=_study_plan)
 
 
 class _ServeHelpFormatter(argparse.HelpFormatter):
@@ -609,6 +726,7 @@ def _add_web_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--model", action="append", help=f"a model to offer (repeat; default: {DEFAULT_MODELS_MARK})")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threads", type=int, help=THREADS_HELP)
     serve.add_argument(
         "--db",
         help="human-study database: an SQLite file or an SQLAlchemy URL, opened only when a study is "
@@ -616,7 +734,7 @@ def _add_web_commands(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--study-data", help=f"folder of the studies' prepared images (default: {STUDY_HOME})")
     serve.add_argument("--admin-token", help="token for the results pages (default: a random one, printed)")
-    serve.add_argument("--upload-limit", type=float, default=25, help="largest upload in MB (default 25)")
+    serve.add_argument("--upload-limit", type=float, default=25, help="largest upload in MiB (2^20 bytes; default 25)")
     serve.add_argument(
         "--max-pixels",
         type=int,
@@ -677,5 +795,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (DatasetNotFoundError, WeightsError, BackboneError, RunDirError, ValueError, OSError) as error:
+        # One line is what a user can act on; a bug inside polychrome raises these too, and then its traceback
+        # is what a report needs: --debug or POLYCHROME_DEBUG=1 prints it first.
+        if _debugging(args):
+            traceback.print_exc()
         print(f"polychrome: error: {error}", file=sys.stderr)
         return 2

@@ -10,30 +10,23 @@ from a hint file per photo (docs/hints.md) and a reference photo for all (``atta
 from __future__ import annotations
 
 import glob
+import itertools
 import time
+from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from tqdm import tqdm
 
 from polychrome.data import ImageReadError, load_rgba, write_png
 from polychrome.data.images import image_extensions
 from polychrome.files import atomic_path
 from polychrome.hints import GlobalHint, LocalHint, load_hint_file
-from polychrome.pipeline import (
-    REFERENCE_MODELS,
-    ColorizationPipeline,
-    Prediction,
-    chw_view,
-    lightness_of,
-    load_model,
-    merge,
-    model_input,
-    side_of,
-)
+from polychrome.models import load_model
+from polychrome.pipeline import REFERENCE_MODELS, ColorizationPipeline, Prediction, PreparedPhoto
 
 __all__ = ["ColorizationPipeline", "Prediction", "attach_hints", "colorize_paths", "load_colorizer", "plan_outputs"]
 
@@ -67,13 +60,11 @@ class Job:
 
 @dataclass
 class _Loaded:
-    """A photo read for colourising: its L at full resolution (and at the network's size, unless the model
-    sees photos at their own), its alpha, and the hints that steer it."""
+    """A photo read for colourising (its L at full size and at the network's, its alpha) and the hints
+    that steer it."""
 
     job: Job
-    alpha: np.ndarray | None
-    plane: Tensor  # (1, H, W) L in [0, 100]
-    small: Tensor | None  # (1, 1, S, S) L at the network's input size; None for a full-resolution model
+    photo: PreparedPhoto
     local: list[LocalHint]
     reference: GlobalHint | None
 
@@ -86,16 +77,24 @@ class Report:
 
 
 def plan_outputs(
-    inputs: list[str], out: str | Path, allow_inside: bool = False
+    inputs: list[str], out: str | Path, allow_inside: bool = False, distribution: bool = False
 ) -> tuple[list[Job], list[tuple[Path, str]]]:
-    """Map files, folders (recursive) and globs to ``out/<path relative to the input's root>.png``.
+    """Map files, folders (recursive) and globs to ``out/<path relative to the input's folder>.png``; a glob's
+    folder is its part before the first wildcard (``albums/**/*.jpg``: ``albums``).
 
-    Refuses an output folder inside an input folder unless ``allow_inside``; a job whose target would
-    be an input file is refused.
+    No two photos share a result (docs/colourise.md): photos whose results would share a name keep their
+    own extension in it (``y.jpg`` and ``y.png`` in one folder go to ``y.jpg.png`` and ``y.png.png``); those
+    whose results would still share one (``x.jpg`` in two input folders) are refused, each naming the
+    others, and so is a photo whose result would be another's ``--distribution`` figure (with
+    ``distribution``) or an input file. An output folder inside an input folder is refused (ValueError)
+    unless ``allow_inside``. A file given twice (a folder and a glob in it) is colourised once.
+
+    Returns the jobs and the refused inputs, each with its reason.
     """
     out = Path(out).resolve()
     extensions = set(image_extensions())
-    jobs, problems = [], []
+    planned: dict[tuple[Path, Path], Job] = {}
+    problems = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -110,33 +109,72 @@ def plan_outputs(
         elif path.exists():
             root, files = path.resolve().parent, [path.resolve()]
         else:
-            matches = sorted(Path(m).resolve() for m in glob.glob(item, recursive=True) if Path(m).is_file())
-            if not matches:
+            files = sorted(Path(m).resolve() for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            if not files:
                 problems.append((path, "no such file, folder or matching pattern"))
                 continue
-            root = (
-                Path(glob.escape(item)).parent.resolve()
-                if not glob.has_magic(str(Path(item).parent))
-                else Path(".").resolve()
-            )
-            files = matches
+            root = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), path.parts[:-1])).resolve()
         for file in files:
             relative = file.relative_to(root) if root in file.parents else Path(file.name)
-            jobs.append(Job(file, out / relative.with_suffix(".png")))
+            target = out / relative.with_suffix(".png")
+            planned.setdefault((file, target), Job(file, target))
+    jobs = _keep_extensions_apart(list(planned.values()))
+    claims: dict[Path, list[tuple[Job, str]]] = defaultdict(list)
+    for job in jobs:
+        for output, what in _outputs(job, distribution):
+            claims[output].append((job, what))
     sources = {job.source for job in jobs}
     kept = []
     for job in jobs:
-        if job.target in sources:
-            problems.append((job.source, f"its output {job.target} would overwrite an input"))
-        else:
+        refusal = _refusal(job, distribution, claims, sources)
+        if refusal is None:
             kept.append(job)
+        else:
+            problems.append((job.source, refusal))
     return kept, problems
+
+
+def _keep_extensions_apart(jobs: list[Job]) -> list[Job]:
+    """Photos whose results would share a name but whose extensions differ (y.jpg and y.png) each keep their
+    extension in it (y.jpg.png, y.png.png), so each is found by its full name; the others keep theirs."""
+    suffixes: dict[Path, set[str]] = defaultdict(set)
+    for job in jobs:
+        suffixes[job.target].add(job.source.suffix)
+    return [
+        replace(job, target=job.target.with_name(f"{job.source.name}.png")) if len(suffixes[job.target]) > 1 else job
+        for job in jobs
+    ]
+
+
+def _refusal(job: Job, distribution: bool, claims: dict[Path, list[tuple[Job, str]]], sources: set[Path]) -> str | None:
+    """Why a job may not write its files, in one line with the fix, or None: one would be an input or
+    another job's file too (``claims``: each file with the jobs that would write it and what it is to each)."""
+    for output, what in _outputs(job, distribution):
+        if output in sources:
+            return f"its {what} {output} would overwrite an input"
+        others = [(other, kind) for other, kind in claims[output] if other is not job]
+        if others:
+            named = " and ".join(f"the {kind} of {other.source}" for other, kind in others)
+            fix = (
+                "give the folder that holds them (its subfolders are kept in --out), or colourise them into "
+                "separate --out folders"
+                if all(kind == "result" for _, kind in others) and what == "result"
+                else "rename one, or leave out --distribution"
+            )
+            return f"its {what} {output} would also be {named}, so {'neither' if len(others) == 1 else 'none'} is written; {fix}"
+    return None
+
+
+def _outputs(job: Job, distribution: bool) -> list[tuple[Path, str]]:
+    """The files a job writes, each with what it is."""
+    return [(job.target, "result")] + ([(distribution_path(job.target), "distribution figure")] if distribution else [])
 
 
 def attach_hints(jobs: list[Job], hints: str | Path, out: str | Path) -> tuple[list[Job], list[tuple[Path, Path]]]:
     """Give each job its hint file from ``--hints``: a JSON file (for exactly one photo), or a folder of them
-    named after each photo's path relative to its input root (photos/a/b.jpg -> HINTS/a/b.json, the same
-    relative path as its output ``out/a/b.png``).
+    named after each photo's result, relative to ``out``, with ``.json`` for ``.png`` (photos/a/b.jpg ->
+    HINTS/a/b.json, as its result is ``out/a/b.png``; a photo that keeps its extension in its result's name,
+    ``out/a/y.jpg.png``, takes HINTS/a/y.jpg.json). Results are distinct, and so are their hint files.
 
     Returns the jobs and, for a folder, the photos that have no hint file there, each with the file it
     looked for: they are colourised without local hints (the caller says so), as a photo nobody clicked on.
@@ -188,78 +226,71 @@ def colorize_paths(
     common = None if reference is None else _reference_hint(Path(reference), "--reference")
     report = Report()
     start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="image", desc="colourising")
+    bar = tqdm(total=len(jobs), unit="image", desc="colourising", disable=not progress)
     batches = [jobs[first : first + batch_size] for first in range(0, len(jobs), batch_size)]
-    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
     # The network runs on whole batches here; the per-image work (decoding, L at full resolution, the
     # merge, PNG encoding) runs in two threads beside it (all of it releases the GIL): one prepares the
     # next batch, one finishes the last. At most one batch ahead and one behind are held.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        reading = pool.submit(_read_batch, pipeline, batches[0], overwrite, common) if batches else None
+        reading = pool.submit(_read_batch, pipeline, batches[0], overwrite, common, distribution) if batches else None
         writing: list[tuple[Job, Future]] = []
         for index in range(len(batches)):
             assert reading is not None  # submitted for batch 0 above and for each next one below
             loaded, failed = reading.result()
             report.failed += failed
             if index + 1 < len(batches):
-                reading = pool.submit(_read_batch, pipeline, batches[index + 1], overwrite, common)
-            output, abs_ = _predict(pipeline, loaded, temperature)
+                reading = pool.submit(_read_batch, pipeline, batches[index + 1], overwrite, common, distribution)
+            guidance = [one.local for one in loaded], [one.reference for one in loaded]
+            predictions = pipeline.predict([one.photo for one in loaded], *guidance, temperature)
             _collect(writing, report)
             writing = [
-                (one.job, pool.submit(_finish, one.plane, ab, one.alpha, one.job.target))
-                for one, ab in zip(loaded, abs_, strict=True)
+                (one.job, pool.submit(_finish, pipeline, prediction, one.job.target, overwrite))
+                for one, prediction in zip(loaded, predictions, strict=True)
             ]
-            if distribution and output is not None:
-                _draw_distributions(writing, output, pipeline)
-            if bar is not None:
-                bar.update(len(batches[index]))
+            if distribution:
+                report.failed += _draw_distributions(writing, predictions, pipeline, overwrite)
+            bar.update(len(batches[index]))
         _collect(writing, report)
-    if bar is not None:
-        bar.close()
+    bar.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _predict(pipeline: ColorizationPipeline, loaded: list[_Loaded], temperature: float | None):
-    """The network's output for a batch (None for a full-resolution model or an empty batch) and each photo's
-    ab on the CPU: (2, h, w) from one batched pass at the input size, or (2, H, W) photo by photo for a
-    full-resolution model (Levin et al.'s solve runs at each photo's own size, so it cannot be batched)."""
-    if not loaded:
-        return None, []
-    local, references = [one.local for one in loaded], [one.reference for one in loaded]
-    if pipeline.card.full_resolution:
-        planes = [one.plane for one in loaded]
-        return None, [ab.cpu() for ab in pipeline.predict_full_ab(planes, None, temperature, local, references)]
-    side = pipeline.input_size
-    inputs = pipeline.hint_inputs(local, references, [side_of(one.plane) for one in loaded], (side, side))
-    output = pipeline.forward(torch.cat([one.small for one in loaded if one.small is not None]), inputs)
-    return output, list(pipeline.decode(output, temperature).cpu())
-
-
-def _draw_distributions(writing: list[tuple[Job, Future]], output: Tensor, pipeline: ColorizationPipeline) -> None:
-    """Each written image's distribution figure, from the same forward pass and the colours just written."""
+def _draw_distributions(
+    writing: list[tuple[Job, Future]], predictions: list[Prediction], pipeline: ColorizationPipeline, overwrite: bool
+) -> list[tuple[Path, str]]:
+    """Each written image's distribution figure, from the same forward pass and the colours just written; the
+    figures that found their name taken (kept unless ``overwrite``), as failures."""
     from polychrome.viz import plot_pixel_distributions
 
-    for (job, future), probabilities in zip(writing, output.softmax(dim=1).cpu(), strict=True):
+    failed = []
+    for (job, future), prediction in zip(writing, predictions, strict=True):
         if future.exception() is None:  # a failed write is reported by _collect
-            plot_pixel_distributions(
-                future.result(), probabilities, pipeline.model.bins.cpu(), distribution_path(job.target)
-            )
+            probabilities, path = prediction.output.softmax(dim=0).cpu(), distribution_path(job.target)
+            try:
+                plot_pixel_distributions(
+                    future.result(), probabilities, pipeline.model.bins.cpu(), path, replace=overwrite
+                )
+            except FileExistsError:
+                failed.append((job.source, f"{path} exists (pass --overwrite to replace it)"))
+    return failed
 
 
 def _read_batch(
-    pipeline: ColorizationPipeline, jobs: list[Job], overwrite: bool, reference: GlobalHint | None
+    pipeline: ColorizationPipeline,
+    jobs: list[Job],
+    overwrite: bool,
+    reference: GlobalHint | None,
+    distribution: bool = False,
 ) -> tuple[list[_Loaded], list[tuple[Path, str]]]:
-    """Each job's photo and hints read (``_Loaded``), or why it failed: one line naming the file."""
-    size = None if pipeline.card.full_resolution else pipeline.input_size
+    """Each job's photo and hints read (``_Loaded``), or why it failed: one line naming the file (its result,
+    or with ``distribution`` its figure, already there and not to be overwritten among them)."""
     loaded, failed = [], []
     for job in jobs:
-        if job.target.exists() and not overwrite:
-            failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
+        outputs = [job.target, *([distribution_path(job.target)] if distribution else [])]
+        taken = next((path for path in outputs if path.exists()), None)
+        if taken is not None and not overwrite:
+            failed.append((job.source, f"{taken} exists (pass --overwrite to replace it)"))
             continue
         try:
             rgb, alpha = load_rgba(job.source)
@@ -270,9 +301,7 @@ def _read_batch(
         except ValueError as error:  # a bad hint file or reference: its message names the file and the entry
             failed.append((job.source, str(error)))
             continue
-        plane = lightness_of(chw_view(rgb))
-        small = None if size is None else model_input([plane], size)
-        loaded.append(_Loaded(job, alpha, plane, small, local, global_hint))
+        loaded.append(_Loaded(job, pipeline.prepare(rgb, alpha), local, global_hint))
     return loaded, failed
 
 
@@ -305,10 +334,12 @@ def _reference_hint(path: Path, source: str) -> GlobalHint:
         raise ValueError(f"{source} {path}: {error.reason}; give a photo that can be read") from None
 
 
-def _finish(plane: Tensor, ab: Tensor, alpha: np.ndarray | None, target: Path) -> np.ndarray:
-    """Join the photo's L with its ab, write the PNG, and return the colours (for the distribution view)."""
-    rgb = merge(plane, ab).permute(1, 2, 0).numpy()
-    _save(rgb, alpha, target)
+def _finish(pipeline: ColorizationPipeline, prediction: Prediction, target: Path, overwrite: bool) -> np.ndarray:
+    """Render the prediction at the photo's size, write the PNG (replacing a file only if ``overwrite``),
+    and return the colours (for the distribution view)."""
+    rgb = pipeline.render(prediction).permute(1, 2, 0).numpy()
+    alpha = prediction.photo.alpha
+    _save(rgb, alpha, target, overwrite)
     return rgb
 
 
@@ -317,6 +348,8 @@ def _collect(writing: list[tuple[Job, Future]], report: Report) -> None:
         try:
             future.result()
             report.written.append(job.target)
+        except FileExistsError:  # it appeared after the check before reading: kept, as any existing file is
+            report.failed.append((job.source, f"{job.target} exists (pass --overwrite to replace it)"))
         except OSError as error:  # a full disk or a read-only folder: name the file, go on with the rest
             report.failed.append((job.source, f"could not write {job.target}: {error.strerror or error}"))
 
@@ -325,8 +358,9 @@ def distribution_path(target: Path) -> Path:
     return target.with_name(f"{target.stem}.distribution.png")
 
 
-def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path) -> None:
-    """Write atomically: a half-written PNG never takes the target's name."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as temporary, open(temporary, "wb") as file:
+def _save(rgb: np.ndarray, alpha: np.ndarray | None, target: Path, overwrite: bool = False) -> None:
+    """Write atomically: a half-written PNG never takes the target's name. Unless ``overwrite``, the name
+    is taken only if it is free when the PNG is placed, not just when the run checked before reading: a file
+    that appeared meanwhile (another run, another photo of this one) is kept and FileExistsError raised."""
+    with atomic_path(target, replace=overwrite) as temporary, open(temporary, "wb") as file:
         write_png(file, rgb, alpha)

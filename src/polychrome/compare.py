@@ -22,7 +22,7 @@ from polychrome.data import eval_transform, open_dataset
 from polychrome.evaluate import HintProtocol, source_path
 from polychrome.metrics import MEASURES, as_gray, format_value
 from polychrome.models import Colorizer, LoadedModel
-from polychrome.pipeline import colorize_images
+from polychrome.pipeline import ColorizationPipeline
 
 __all__ = ["COLUMNS", "as_gray", "hinted_name", "markdown_table", "random_images", "write_report"]
 
@@ -77,7 +77,8 @@ def _colorized(model: LoadedModel | Colorizer, result: dict, examples: _Examples
     hints = HintProtocol.from_record(protocol.get("hints"))
     labs = [uint8_to_lab(image[None])[0] for image in examples.images]
     local, global_hints = hints.for_images(labs, examples.indices, examples.paths)
-    return colorize_images(model, examples.images, protocol["size"], protocol["temperature"], local, global_hints)
+    pipeline = ColorizationPipeline(model, device=None)
+    return pipeline.colorize_images(examples.images, protocol["size"], protocol["temperature"], local, global_hints)
 
 
 def random_images(per_image_error: dict, count: int) -> list:
@@ -92,12 +93,14 @@ def random_images(per_image_error: dict, count: int) -> list:
 def write_report(
     results: list[dict], models: Mapping[str, LoadedModel | Colorizer], out: str | Path, examples: int = 4
 ) -> None:
-    """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``.
+    """Write table.md/.csv, results.json, curves.png, errors.png and example grids into ``out``; with click
+    curves (``--clicks N``), also clicks.md (``polychrome.person.click_table``) and clicks.png.
 
     One model: its worst, best and random images by mean ab error (gray input / prediction / truth).
     Several: the same random images side by side for every model. ``examples=0``: no grids.
     """
-    from polychrome.viz import image_grid, plot_accuracy_curves, plot_error_histogram
+    from polychrome.person import click_table
+    from polychrome.viz import image_grid, plot_accuracy_curves, plot_click_curves, plot_error_histogram
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,9 @@ def write_report(
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot_accuracy_curves({r["model"]: r["curves"] for r in results}, out / "curves.png")
     plot_error_histogram({r["model"]: list(r["per_image_error"].values()) for r in results}, out / "errors.png")
+    if any(r.get("clicks") for r in results):  # --clicks N: the simulated person's curves
+        (out / "clicks.md").write_text(click_table(results))
+        plot_click_curves(results, out / "clicks.png")
     if not examples:
         return
 

@@ -68,8 +68,9 @@ from polychrome.hints import PLACEMENTS, GlobalHint, LocalHint, evaluation_hints
 from polychrome.metrics import CURVES, MEASURES, TruthCache, compute_all, metrics_for
 from polychrome.metrics.intervals import LEVEL, BlockSums, images_per_block
 from polychrome.metrics.measures import digest
-from polychrome.models import Colorizer, LoadedModel, ModelCard
-from polychrome.pipeline import ColorizationPipeline
+from polychrome.models import Colorizer, LoadedModel, ModelCard, upsample_ab
+from polychrome.person import ClickProtocol, PersonRun, run_person, summarize_runs
+from polychrome.pipeline import ColorizationPipeline, flushing_subnormals
 
 __all__ = [
     "HintProtocol",
@@ -296,23 +297,20 @@ def evaluate(
     cache: TruthCache | None = None,
     hints: HintProtocol | None = None,
     intervals: int = 0,
+    clicks: ClickProtocol | None = None,
 ) -> dict:
     """Evaluate ``model`` on the dataset ``data`` (see the module docstring); returns the results dict.
 
     ``cache`` keeps what depends on the true images only (segments, the classifier's answers on the true
     and gray images): pass one object to every evaluation of a set to compute that once. ``hints``: the
     simulated hints each image gets (a model that does not take them refuses them in one line). ``intervals``:
-    bootstrap replicates of the test-set intervals (0: none)."""
-    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over (see train.py)
+    bootstrap replicates of the test-set intervals (0: none). ``clicks``: a simulated person (``polychrome.person``)."""
     pipeline = ColorizationPipeline(model, device, name)  # the network on the device, and its card
-    hints = hints or HintProtocol()
-    hints.check(pipeline)
+    hints, clicks = hints or HintProtocol(), clicks or ClickProtocol()
     size = size or pipeline.input_size
     dataset = _open(data, eval_size, limit)
     source_index = dataset.indices if isinstance(dataset, Subset) else range(length(dataset))
-    if hints.reference_folder is not None:  # a missing reference photo fails now, not after hours
-        for index in source_index:
-            hints.reference_of(source_path(dataset, index))
+    _check_inputs(pipeline, dataset, source_index, hints, clicks, eval_size)
     loader = _loader(dataset, batch_size, workers, shuffled=bool(intervals))
     cache = cache or TruthCache()
     metrics = metrics_for(
@@ -326,19 +324,95 @@ def evaluate(
     feed = BlockSums(metrics, images_per_block(len(source_index))) if intervals else metrics
     reading = _Reading()
     start = time.perf_counter()
-    for batch in loader:
-        kept = _read(batch, source_index, device, reading)
-        labs, indices = [lab for *_, lab in kept], [index for _, _, index, _ in kept]
-        local, global_hints = hints.for_images(labs, indices, [source_path(dataset, i) for i in indices])
-        predictions = pipeline.predict_full_ab([lab[:1] for lab in labs], size, temperature, local, global_hints)
-        for group in _by_size(kept, predictions):
-            feed.update(**_measurements(group, dataset, eval_size, cache))
+    with flushing_subnormals():
+        for batch in loader:
+            kept = _read(batch, source_index, device, reading)
+            labs, indices = [lab for *_, lab in kept], [index for _, _, index, _ in kept]
+            local, global_hints = hints.for_images(labs, indices, [source_path(dataset, i) for i in indices])
+            predicted = _full_ab(pipeline, [lab[:1] for lab in labs], size, temperature, local, global_hints)
+            for group in _by_size(kept, predicted):
+                feed.update(**_measurements(group, dataset, eval_size, cache))
     seconds = time.perf_counter() - start
     if reading.images == reading.gray:
         raise ValueError(f"no colour images to evaluate in {data} ({reading.images} read, {reading.gray} grayscale)")
     protocol = _protocol(pipeline.card, size, eval_size, temperature, hints)
     results = _results(name or pipeline.card.name, data, protocol, reading, compute_all(metrics), seconds)
+    results |= _click_curves(pipeline, dataset, source_index, clicks, size, temperature, hints, device)
     return _with_intervals(results, feed, intervals) if isinstance(feed, BlockSums) else results
+
+
+def _full_ab(
+    pipeline: ColorizationPipeline, lightness: list[Tensor], size: int, temperature: float, local, global_hints
+) -> list[Tensor]:
+    """Each photo's ab (2, H, W) at its own size, the pipeline seeing its L (1, H, W) at ``size`` with its
+    local and global hints, as every caller of the pipeline gets it."""
+    photos = [pipeline.prepare_lightness(plane, size=size) for plane in lightness]
+    predictions = pipeline.predict(photos, local, global_hints, temperature)
+    return [upsample_ab(p.ab[None], p.photo.size)[0] for p in predictions]
+
+
+def _check_inputs(
+    pipeline: ColorizationPipeline,
+    dataset: Dataset,
+    source_index,
+    hints: HintProtocol,
+    clicks: ClickProtocol,
+    eval_size: int | None,
+) -> None:
+    """Refuse now, not after hours, what the model does not take and a missing reference photo or segmentation."""
+    hints.check(pipeline)
+    pipeline.check_hints(clicks.clicks > 0, False)
+    if hints.reference_folder is not None:
+        for index in source_index:
+            hints.reference_of(source_path(dataset, index))
+    if clicks.clicks and clicks.person == "segments":
+        if eval_size is not None:
+            raise ValueError(
+                f"--person segments clicks on the photos' human segmentations: drop --eval-size {eval_size}"
+            )
+        for index in source_index:
+            _human_segments(dataset, index)
+
+
+def _human_segments(dataset: Dataset, index: int) -> Tensor:
+    """The BSDS500 human segmentation of sample ``index``, or a ValueError naming the photo and the fix."""
+    segments = bsds_segments(source_path(dataset, index))
+    if segments is None:
+        raise ValueError(
+            f"--person segments: no human segmentation for {source_path(dataset, index) or f'image {index}'} "
+            "(BSDS500's groundTruth/<split>/<id>.mat beside images/<split>/); use --person errors"
+        )
+    return segments
+
+
+def _click_curves(
+    pipeline: ColorizationPipeline,
+    dataset: Dataset,
+    source_index,
+    clicks: ClickProtocol,
+    size: int,
+    temperature: float,
+    hints: HintProtocol,
+    device: str,
+) -> dict:
+    """``{"clicks": the click curves}`` of a simulated person's clicks on every colour photo (``polychrome.person``),
+    photo by photo: each photo prepared once, then per click one prediction with all clicks so far. The global
+    hints are the protocol's; the clicks are the only local hints. ``{}`` without clicks."""
+    if not clicks.clicks:
+        return {}
+    runs: dict[int, PersonRun] = {}
+    start = time.perf_counter()
+    with flushing_subnormals():
+        for batch in _loader(dataset, 1, 0, shuffled=False):
+            for image, _, index, lab in _read(batch, source_index, device, _Reading()):
+                _, global_hints = hints.for_images([lab], [index], [source_path(dataset, index)])
+                segments = _human_segments(dataset, index) if clicks.person == "segments" else None
+                photo = pipeline.prepare_lightness(lab[:1], size=size)
+                reference = global_hints[0] if global_hints else None
+                runs[index] = run_person(
+                    pipeline, photo, image, lab, clicks.clicks, clicks.person, segments, reference, temperature
+                )
+    return {"clicks": summarize_runs(runs, clicks) | {"seconds": time.perf_counter() - start}}
 
 
 def _with_intervals(results: dict, blocks: BlockSums, replicates: int) -> dict:

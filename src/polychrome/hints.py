@@ -29,6 +29,9 @@ from polychrome.color import ab_gamut, encode_hard, rgb_to_lab, uint8_to_lab
 from polychrome.data.images import load_rgb
 from polychrome.data.loader import mix_seed
 
+# The public names, as the README's "What works today" table lists them.
+__all__ = ["GlobalHint", "LocalHint", "evaluation_hints", "load_hint_file", "parse_hints", "simulate_hints"]
+
 # Zhang et al. 2017: the number of points is geometric with p = 1/8, zero included (mean (1 - p) / p = 7), so
 # the same network also learns to colourise without hints.
 GEOMETRIC_P = 1 / 8

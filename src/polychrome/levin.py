@@ -35,6 +35,9 @@ from torch import Tensor
 if TYPE_CHECKING:
     from polychrome.hints import LocalHint
 
+# The public names, as the README's "What works today" table lists them.
+__all__ = ["levin_colorize", "levin_colorize_photo", "propagate_residual"]
+
 Solver = Literal["splu", "pyamg"]
 SOLVERS: tuple[str, ...] = ("splu", "pyamg")
 
@@ -65,6 +68,38 @@ RESIDUAL_DECAY = 0.0
 # 24.72/26.74/27.59/28.36; the network alone 24.46/26.19/26.61/26.90). The network's colours between the hints are a
 # prior worth keeping, but not at full weight: Levin's interpolation of true hints beats them as hints grow dense.
 PRIOR_WEIGHT = 0.375
+# Peak memory of one solve (the affinity, the system, the sparse LU factors and their workspace) per pixel, measured
+# with `python benchmarks/levin_memory.py --megapixels 0.25 0.5 1 2 --hints 10` (each size in a fresh process: the rise
+# of its peak resident set over the solve): 2,036 / 2,182 / 2,149 / 2,212 bytes at 0.25 / 0.5 / 1 / 2 MP with 10
+# hints, 2,403 and 2,416 at 0.5 MP with 100 and 1,000 (more hints, more fill-in). Rounded up to cover them all.
+BYTES_PER_PIXEL = 2500
+# The largest photo levin_colorize solves unless told otherwise (max_pixels=): about 2.1 MP x BYTES_PER_PIXEL = 5 GB
+# and half a minute or more on one core. Levin's method is defined at the photo's own resolution (a solve at a
+# smaller working size would blur the edges the hints stop at), so a larger photo is refused, naming this limit,
+# rather than shrunk in silence. 2.1 MP admits a 1920x1080 frame and every display render of the guided page (at
+# most 1024 px on a side, 1.05 MP).
+MAX_PIXELS = 2_100_000
+
+
+class LevinTooLarge(ValueError):
+    """A photo above ``levin_colorize``'s ``max_pixels``: its sparse solve would need about ``BYTES_PER_PIXEL`` per
+    pixel. The message names the photo's pixels, the limit and what to do."""
+
+    def __init__(self, height: int, width: int, limit: int):
+        self.height, self.width, self.limit = height, width, limit
+        pixels = height * width
+        scale = (limit / pixels) ** 0.5
+        super().__init__(
+            f"Levin's optimisation is limited to {limit:,} pixels ({limit / 1e6:g} megapixels, about "
+            f"{gigabytes(limit)} of memory), and this photo is {width}x{height} = {pixels:,} pixels (it would need "
+            f"about {gigabytes(pixels)}); resize it to at most {limit / 1e6:g} megapixels (e.g. "
+            f"{int(width * scale)}x{int(height * scale)}), or use a network that takes hints at any size (the guided model)"
+        )
+
+
+def gigabytes(pixels: int) -> str:
+    """The memory a solve over ``pixels`` pixels needs, in words (``BYTES_PER_PIXEL`` each)."""
+    return f"{pixels * BYTES_PER_PIXEL / 1e9:.1f} GB"
 
 
 def levin_colorize(
@@ -76,6 +111,7 @@ def levin_colorize(
     variance_floor: float = VARIANCE_FLOOR,
     solver: Solver = "splu",
     decay: float = 0.0,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Tensor:
     """Propagate sparse ab hints over a photo along its luminance (Levin et al. 2004, equations 1-2).
 
@@ -94,6 +130,9 @@ def levin_colorize(
             colour fades with distance from its hint, over about 1 / sqrt(decay) pixels in a flat region, instead
             of filling everything up to the next hint. 0 (the paper's) for colours; ``propagate_residual`` uses it
             for corrections, which should stay near where they were asked for.
+        max_pixels: the largest H * W solved (see ``MAX_PIXELS``: about ``BYTES_PER_PIXEL`` of memory each); a
+            larger photo raises ``LevinTooLarge`` (a ValueError) naming the limit, its pixels and what to do. None:
+            no limit. A photo without hints needs no solve and is never refused.
 
     Returns:
         ab: (2, H, W) float32 on the input's device; equal to ``hint_ab`` at hinted pixels, zeros (the gray
@@ -111,6 +150,8 @@ def levin_colorize(
     ab = np.where(hinted, hints, 0.0)
     free = np.flatnonzero(~hinted)
     if free.size:
+        if max_pixels is not None and height * width > max_pixels:
+            raise LevinTooLarge(height, width, max_pixels)
         affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
         fixed = np.flatnonzero(hinted)
         system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
@@ -212,12 +253,15 @@ def _check_inputs(lightness: Tensor, hint_ab: Tensor, hint_mask: Tensor, window:
     return np.asarray(lightness.detach().cpu().to(torch.float64).numpy())
 
 
-def levin_colorize_photo(image: Tensor, hints: Sequence[LocalHint], solver: Solver = "splu") -> Tensor:
+def levin_colorize_photo(
+    image: Tensor, hints: Sequence[LocalHint], solver: Solver = "splu", max_pixels: int | None = MAX_PIXELS
+) -> Tensor:
     """A photo colourised from local hints by Levin et al.'s optimisation at its own resolution.
 
     image: uint8 RGB (3, H, W) (its colour, if any, is ignored: only its L is used); hints: ``LocalHint``s in
     its pixels (``polychrome.hints.parse_hints`` or ``load_hint_file``). Returns uint8 RGB (3, H, W): the
-    photo's own L with the propagated ab; no hints give the gray photo.
+    photo's own L with the propagated ab; no hints give the gray photo. A photo above ``max_pixels`` raises
+    ``LevinTooLarge`` (see ``levin_colorize``).
     """
     from polychrome.color import lab_to_uint8, uint8_to_lab
     from polychrome.hints import hint_planes
@@ -226,7 +270,7 @@ def levin_colorize_photo(image: Tensor, hints: Sequence[LocalHint], solver: Solv
         raise ValueError(f"image must be uint8 RGB (3, H, W), got {image.dtype} of shape {tuple(image.shape)}")
     lightness = uint8_to_lab(image[None])[0, :1]
     hint_ab, mask = hint_planes(hints, (image.shape[1], image.shape[2]))
-    ab = levin_colorize(lightness, hint_ab, mask[0] > 0, solver=solver)
+    ab = levin_colorize(lightness, hint_ab, mask[0] > 0, solver=solver, max_pixels=max_pixels)
     return lab_to_uint8(torch.cat([lightness, ab.to(lightness)])[None])[0]
 
 

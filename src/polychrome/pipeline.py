@@ -1,21 +1,34 @@
-"""From a model to colour at the image's own resolution, the way Zhang et al.'s demo does it: the one
-path L -> network -> decode -> merge that the Python API, ``polychrome colorize``, the web page, the ONNX
-backend and ``evaluate`` all take (``ColorizationPipeline``), and ``load_model`` for every kind of model.
+"""From a photo to colour at its own resolution: ``ColorizationPipeline``, the one assembly of
+L -> network -> decode -> hint correction -> merge that the Python API, ``polychrome colorize``, both web
+pages, ``evaluate``, ``compare`` and the studies' example grids all call, as a diffusers pipeline's
+``__call__`` is the only place its steps are put together.
 
-The model sees the image's L resized to its input size; its ab is upsampled back to the image's size
-and joined with the image's own full-resolution L, so colourisation only ever adds colour. A model whose
-card says ``hint_propagation="levin"`` has its prediction corrected towards the local hints at its own
-resolution before that (``polychrome.levin.propagate_residual``). For photos
-the full-resolution work goes in horizontal stripes of about a megapixel, so a 50-megapixel photo needs
-its uint8 pixels, one float L plane and the uint8 result, not a dozen float copies
-(benchmarks/colorize.py measures it).
+A job is three calls, each usable alone so that callers can keep what does not change:
+
+- ``prepare``: a photo's L at full size and at the network's input size (and its alpha) — ``PreparedPhoto``;
+- ``predict``: one batched forward pass with the hints and references, decoded at a temperature and
+  corrected towards the hints as the model's card says — a ``Prediction`` per photo, which keeps the
+  network's output so that ``redecode`` gives another temperature without a second forward pass;
+- ``render``: the prediction's ab upsampled to the photo's size and joined with its own L, so colourisation
+  only ever adds colour.
+
+``colorize`` (also ``__call__``) does all three for one photo. The steps inside (the forward pass,
+decoding, the hint inputs, the correction) are private: nobody assembles them a second way.
+
+The model sees the photo's L resized to its input size; a full-resolution model (Levin et al. 2004) sees the
+L it renders at. For photos the full-resolution work goes in horizontal stripes of about a megapixel, so a
+50-megapixel photo needs its uint8 pixels, one float L plane and the uint8 result, not a dozen float copies
+(benchmarks/colorize.py measures it). Library calls change no process-wide torch state: the flush of
+subnormal floats that keeps CPU inference fast is set for the duration of a call and put back
+(``flushing_subnormals``).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,87 +41,291 @@ from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
 from polychrome.levin import propagate_residual
-from polychrome.models import (
-    Colorizer,
-    LoadedModel,
-    ModelCard,
-    as_loaded,
-    build_model,
-    decode_output,
-    list_models,
-    load_official,
-    load_weights,
-    upsample_ab,
-)
-from polychrome.models.baselines import FittedBaseline
-from polychrome.models.weights import BUNDLED, bundled_weights
+from polychrome.models import Colorizer, LoadedModel, ModelCard, as_loaded, decode_output, upsample_ab
 
-BASELINES_NEEDING_DATA = ("random", "mean")
+__all__ = [
+    "ColorizationPipeline",
+    "Prediction",
+    "PreparedPhoto",
+    "flushing_subnormals",
+    "global_hint_of",
+    "lightness_of",
+    "merge",
+]
+
 HINT_MODELS = "guided, levin, siggraph17-official:PATH, or a model built with local_hints=true"
 REFERENCE_MODELS = "guided, or a model built with global_hints=true"
 STRIPE_PIXELS = 1 << 20  # pixels per stripe of the full-resolution merge
 
 
-def load_model(name_or_path: str, fit_data: str | None = None, size: int = 64, fit_images: int = 2048) -> LoadedModel:
-    """Any model by name, in eval mode, with its card:
+@contextmanager
+def flushing_subnormals() -> Iterator[None]:
+    """Subnormal floats flushed to zero inside the block, the caller's setting restored after it.
 
-    - ``default``: the bundled trained model (see README, "The bundled model");
-    - a weights file ``*.safetensors`` written by ``polychrome export-weights``;
-    - a registered name (``gray``; ``random`` / ``mean`` fitted on ``fit_images`` of ``fit_data`` at ``size``);
-    - ``eccv16-official:PATH`` / ``siggraph17-official:PATH``: the released weights (input size 256);
-    - a checkpoint file or run directory (input size: the size it was trained at).
+    Subnormals slow CPU arithmetic many times over and appear in a network's small activations; torch
+    can only set the flag (per thread), not read it, so it is read by computing with a subnormal."""
+    before = _flushing()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def _flushing() -> bool:
+    return float(torch.tensor([1e-39]) * 1.0) == 0.0
+
+
+@dataclass
+class PreparedPhoto:
+    """A photo as the network and the merge need it, made once by ``ColorizationPipeline.prepare``.
+
+    ``lightness`` (1, H, W) is the L in [0, 100] the colours are rendered on; ``network_input``
+    (1, 1, h, w) the L the network sees (its input size; for a full-resolution model ``lightness`` itself);
+    ``size`` the (H, W) of the photo whose pixels hints are given in (the photo's own, also for a photo
+    ``resized`` for display); ``alpha`` (H, W) uint8 or None."""
+
+    lightness: Tensor
+    network_input: Tensor
+    size: tuple[int, int]
+    alpha: np.ndarray | None = None
+
+
+@dataclass
+class Prediction:
+    """What the network said about one photo and the colours decoded from it.
+
+    ``output`` is the network's (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model;
+    ``ab`` (2, h, w) its decoding at ``temperature`` corrected towards the hints; ``hint_inputs`` the photo's
+    hint planes at the network's size, kept so that ``redecode`` can correct again."""
+
+    photo: PreparedPhoto
+    output: Tensor
+    ab: Tensor
+    temperature: float
+    hint_inputs: tuple[Tensor | None, ...] = ()
+
+
+class ColorizationPipeline:
+    """A model and its card on a device: the one way polychrome colours a photo (see the module docstring).
+
+    ``temperature=None`` anywhere means the card's (chosen on validation data for the bundled model, else
+    Zhang et al.'s ``DEFAULT_TEMPERATURE``); regression models ignore it. ``device=None`` keeps the model
+    where it is. A bare network (no loader) gets ``card_of_network``'s card.
     """
-    if name_or_path in BUNDLED:
-        return load_weights(bundled_weights(name_or_path))
-    if name_or_path.endswith(".safetensors"):
-        return load_weights(name_or_path)
-    kind, sep, path = name_or_path.partition("-official:")
-    if sep:
-        return load_official(kind, path)
-    if name_or_path in list_models():
-        model = build_model(name_or_path, **({"size": size} if name_or_path in BASELINES_NEEDING_DATA else {}))
-        if name_or_path in BASELINES_NEEDING_DATA:
-            if not isinstance(model.network, FittedBaseline):
-                raise TypeError(f"{name_or_path} is listed as fitted from data but is a {type(model.network).__name__}")
-            _fit(model.network, fit_data, size, fit_images, name_or_path)
-        return model.eval()
-    from polychrome.checkpoints import load_checkpoint_model
 
-    return load_checkpoint_model(name_or_path)[0]
+    def __init__(self, model: LoadedModel | Colorizer, device: str | torch.device | None = "cpu", name: str = ""):
+        self.model = as_loaded(model)
+        self.device = _device_of(self.model) if device is None else torch.device(device)
+        self.model.to(self.device).eval()
+        self.name = name
 
+    @property
+    def card(self) -> ModelCard:
+        return self.model.card
 
-def _fit(model: FittedBaseline, fit_data: str | None, size: int, fit_images: int, name: str) -> None:
-    from torch.utils.data import DataLoader, Subset
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
 
-    from polychrome.data import SkipUnreadable, collate_images, eval_transform, length, open_dataset
+    @property
+    def temperature(self) -> float:
+        return self.card.temperature
 
-    if fit_data is None:
-        raise ValueError(
-            f"baseline {name!r} needs training images to fit on: give --fit-data SPEC "
-            "(for cifar10, places365 and imagenet the training split is the default)"
+    # ------------------------------------------------------------------------------------------ the job
+
+    def __call__(self, image, temperature: float | None = None, hints=None, reference=None) -> np.ndarray:
+        return self.colorize(image, temperature, hints, reference)
+
+    def colorize(self, image, temperature: float | None = None, hints=None, reference=None) -> np.ndarray:
+        """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
+
+        ``hints``: colour clicks for a model that takes them, as ``[(x, y, (r, g, b)), ...]`` (x, y in the
+        photo's pixels from the top left; an optional fourth item is the patch side), dicts
+        ``{"x": .., "y": .., "rgb": [r, g, b]}`` or ``LocalHint``s (see ``polychrome.hints.parse_hints``).
+        ``reference``: a photo (path, PIL image or uint8 array) or ``GlobalHint`` whose colour distribution
+        steers a model that takes global hints. A model that takes neither refuses them in one line.
+        A colour photo is re-colourised from its own L."""
+        rgb = _as_rgb(image)
+        self.check_hints(bool(hints), reference is not None)
+        local = parse_hints(hints, rgb.shape[:2]) if hints else []
+        global_hint = None if reference is None else global_hint_of(reference)
+        with flushing_subnormals():
+            photo = self.prepare(rgb)
+            prediction = self.predict([photo], [local], [global_hint], temperature)[0]
+            return _hwc(self.render(prediction))
+
+    def colorize_images(
+        self,
+        images: list[Tensor],
+        size: int | None = None,
+        temperature: float | None = None,
+        hints: Sequence[Sequence[LocalHint]] | None = None,
+        references: Sequence[GlobalHint | None] | None = None,
+    ) -> list[Tensor]:
+        """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU (``compare``'s and a
+        study's example grids): ``colorize`` for a batch, seen at ``size`` (default: the card's)."""
+        with flushing_subnormals():
+            photos = [self.prepare(image, size=size) for image in images]
+            return [self.render(p).cpu() for p in self.predict(photos, hints, references, temperature)]
+
+    # ------------------------------------------------------------------------------------------ the steps
+
+    def prepare(self, image, alpha: np.ndarray | None = None, size: int | None = None) -> PreparedPhoto:
+        """A photo — a PIL image, an (H, W) / (H, W, 3) uint8 array, or a uint8 (3, H, W) tensor — with its
+        ``alpha`` (a PIL image's own when not given), seen by the network at ``size`` (default: the card's)."""
+        if isinstance(image, Tensor):
+            chw = image
+        else:
+            if isinstance(image, Image.Image) and alpha is None:
+                rgb, alpha = to_rgba(image)
+            else:
+                rgb = _as_rgb(image)
+            chw = chw_view(rgb)
+        return self.prepare_lightness(lightness_of(chw.to(self.device)), alpha, size)
+
+    def prepare_lightness(
+        self, lightness: Tensor, alpha: np.ndarray | None = None, size: int | None = None
+    ) -> PreparedPhoto:
+        """``prepare`` for a photo whose L (1, H, W) in [0, 100] is at hand (``evaluate`` reads Lab)."""
+        if self.card.full_resolution:
+            network_input = lightness[None]
+        else:
+            side = size or self.input_size
+            network_input = _resized(lightness, (side, side))[None]
+        return PreparedPhoto(lightness, network_input, side_of(lightness), alpha)
+
+    def resized(self, photo: PreparedPhoto, shape: tuple[int, int]) -> PreparedPhoto:
+        """The photo rendered at (h, w) (the guided page's display size): the network sees what it saw
+        (a full-resolution model: the resized L), hints are still given in the photo's own pixels."""
+        lightness = _resized(photo.lightness, shape)
+        network_input = lightness[None] if self.card.full_resolution else photo.network_input
+        alpha = None
+        if photo.alpha is not None:
+            alpha = np.asarray(Image.fromarray(photo.alpha).resize(shape[::-1], Image.Resampling.BILINEAR))
+        return PreparedPhoto(lightness, network_input, photo.size, alpha)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        photos: Sequence[PreparedPhoto],
+        hints: Sequence[Sequence[LocalHint]] | None = None,
+        references: Sequence[GlobalHint | None] | None = None,
+        temperature: float | None = None,
+    ) -> list[Prediction]:
+        """One forward pass per size of network input (one for a batch of photos prepared alike), decoded at
+        ``temperature`` and corrected towards the hints as the card's ``hint_propagation`` says.
+
+        ``hints[i]`` are photo i's local hints in its own pixels, ``references[i]`` its global hint or None; a
+        model that does not take what is given refuses it in one line."""
+        hints = list(hints) if hints is not None else [[] for _ in photos]
+        references = list(references) if references is not None else [None for _ in photos]
+        self.check_hints(any(len(one) for one in hints), any(one is not None for one in references))
+        temperature = self.temperature if temperature is None else temperature
+        predictions: list[Prediction | None] = [None] * len(photos)
+        with flushing_subnormals():
+            for group in _groups(photos, batched=not self.card.full_resolution):
+                chosen = [photos[i] for i in group]
+                inputs = self._hint_inputs([hints[i] for i in group], [references[i] for i in group], chosen)
+                lightness = torch.cat([photo.network_input for photo in chosen]).to(self.device)
+                output = self._forward(lightness, inputs)
+                ab = self._correct(lightness, self._decode(output, temperature), inputs)
+                for row, index in enumerate(group):
+                    kept = tuple(None if planes is None else planes[row : row + 1] for planes in inputs)
+                    predictions[index] = Prediction(photos[index], output[row], ab[row], temperature, kept)
+        return [prediction for prediction in predictions if prediction is not None]
+
+    @torch.no_grad()
+    def redecode(self, prediction: Prediction, temperature: float | None = None) -> Prediction:
+        """The prediction decoded at another ``temperature`` (and corrected again): no forward pass."""
+        temperature = self.temperature if temperature is None else temperature
+        if temperature == prediction.temperature:
+            return prediction
+        lightness = prediction.photo.network_input.to(self.device)
+        with flushing_subnormals():
+            ab = self._decode(prediction.output[None], temperature)
+            ab = self._correct(lightness, ab, prediction.hint_inputs)[0]
+        return replace(prediction, ab=ab, temperature=temperature)
+
+    @torch.no_grad()
+    def render(self, prediction: Prediction, onto: PreparedPhoto | None = None) -> Tensor:
+        """The colourised photo as uint8 RGB (3, H, W): the prediction's ab upsampled to the photo's L (or to
+        ``onto``'s, the same photo at another size) and joined with it, on the L's device."""
+        lightness = (onto or prediction.photo).lightness
+        with flushing_subnormals():
+            return merge(lightness, prediction.ab.to(lightness.device))
+
+    def check_hints(self, hints: bool, reference: bool) -> None:
+        """A one-line ValueError when hints or a reference are given to a model that does not take them."""
+        name = self.name or self.card.name
+        if hints and "ab_hints" not in self.card.inputs:
+            raise ValueError(f"{name} takes no colour hints; models that do: {HINT_MODELS}")
+        if reference and "global_hints" not in self.card.inputs:
+            raise ValueError(f"{name} takes no reference photo; models that do: {REFERENCE_MODELS}")
+
+    def _forward(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
+        """L (N, 1, h, w) in [0, 100] and the hint planes -> the network's float output, logits
+        (N, Q, h', w') or ab (N, 2, h', w')."""
+        hints = tuple(None if planes is None else planes.to(self.device) for planes in hints)
+        return self.model(lightness, *hints).float()
+
+    def _decode(self, output: Tensor, temperature: float) -> Tensor:
+        """The network's output -> ab (N, 2, h, w): the annealed mean at ``temperature`` for a
+        classification model, the ab itself for a regression model."""
+        return decode_output(output, self.card.head, self.model.bins, temperature)
+
+    def _hint_inputs(
+        self,
+        hints: Sequence[Sequence[LocalHint]],
+        references: Sequence[GlobalHint | None],
+        photos: Sequence[PreparedPhoto],
+    ) -> tuple[Tensor | None, ...]:
+        """The hint inputs for photos whose network inputs share one size (h, w): () without any, else
+        (ab (N, 2, h, w), mask (N, 1, h, w)[, global (N, Q + 2)]), None for a kind not given."""
+        given_local, given_global = any(len(one) for one in hints), any(one is not None for one in references)
+        if not given_local and not given_global:
+            return ()
+        planes: list[Tensor | None] = [None, None]
+        if given_local:
+            shape = side_of(photos[0].network_input)
+            pairs = [hint_planes(one, photo.size, shape) for one, photo in zip(hints, photos, strict=True)]
+            planes = [torch.stack([ab for ab, _ in pairs]), torch.stack([mask for _, mask in pairs])]
+        if given_global:
+            planes.append(global_hint_vector(references))
+        return tuple(planes)
+
+    def _correct(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
+        """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
+        the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
+        (H, W); as it is without local hints or any propagation."""
+        if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
+            return ab
+        return propagate_residual(
+            lightness, upsample_ab(ab, side_of(lightness)), hints[0].to(self.device), hints[1].to(self.device)
         )
-    dataset = open_dataset(fit_data, eval_transform(size))
-    chosen = torch.randperm(length(dataset), generator=torch.Generator().manual_seed(0))[:fit_images].tolist()
-    loader = DataLoader(SkipUnreadable(Subset(dataset, chosen)), batch_size=256, collate_fn=collate_images)
-    model.fit(batch.images for batch in loader if len(batch.images))
 
 
-def model_input(lightness: list[Tensor], size: int | tuple[int, ...]) -> Tensor:
-    """Each L (1, H, W) resized (bilinear, antialiased) to size x size (or to (h, w)), stacked: (N, 1, h, w)."""
-    shape = (size, size) if isinstance(size, int) else tuple(size)
-    return torch.cat(
-        [
-            plane[None]
-            if plane.shape[-2:] == shape
-            else F.interpolate(plane[None], size=shape, mode="bilinear", antialias=True, align_corners=False)
-            for plane in lightness
-        ]
-    )
+def _groups(photos: Sequence[PreparedPhoto], batched: bool) -> list[list[int]]:
+    """Indices of photos whose network inputs share a size, each group one forward pass (one photo a pass
+    when not ``batched``: a full-resolution solve is per photo)."""
+    if not batched:
+        return [[index] for index in range(len(photos))]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, photo in enumerate(photos):
+        groups.setdefault(tuple(photo.network_input.shape), []).append(index)
+    return list(groups.values())
 
 
 def side_of(plane: Tensor) -> tuple[int, int]:
     """The (H, W) of an image or plane (..., H, W)."""
     return int(plane.shape[-2]), int(plane.shape[-1])
+
+
+def _resized(plane: Tensor, shape: tuple[int, int]) -> Tensor:
+    """L (1, H, W) resized (bilinear, antialiased) to (h, w): (1, h, w); as it is at that size already."""
+    if side_of(plane) == tuple(shape):
+        return plane
+    return F.interpolate(plane[None], size=shape, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
 def global_hint_of(reference) -> GlobalHint:
@@ -161,210 +378,6 @@ def merge(lightness: Tensor, ab: Tensor) -> Tensor:
     return out
 
 
-@dataclass
-class Prediction:
-    """What the network said about one photo, kept so it can be decoded again at another temperature
-    without a second forward pass (the web page's temperature slider)."""
-
-    lightness: Tensor  # (1, H, W) the photo's own L in [0, 100]
-    output: Tensor  # (Q, h, w) logits over the ab bins, or (2, h, w) ab for a regression model
-    # With local hints, the network's L (1, 1, S, S) and hint planes, so that render can correct the decoded ab
-    # towards the hints as the card's hint_propagation says; None and () otherwise.
-    network_input: Tensor | None = None
-    hints: tuple[Tensor | None, ...] = ()
-
-
-class ColorizationPipeline:
-    """A model and its card on a device: L -> network -> decode -> merge, the one way polychrome colours.
-
-    ``temperature=None`` anywhere means the card's (chosen on validation data for the bundled model, else
-    Zhang et al.'s ``DEFAULT_TEMPERATURE``); regression models ignore it. ``device=None`` keeps the model
-    where it is. A bare network (no loader) gets ``card_of_network``'s card.
-    """
-
-    def __init__(self, model: LoadedModel | Colorizer, device: str | torch.device | None = "cpu", name: str = ""):
-        self.model = as_loaded(model)
-        self.device = _device_of(self.model) if device is None else torch.device(device)
-        self.model.to(self.device).eval()
-        self.name = name
-
-    @property
-    def card(self) -> ModelCard:
-        return self.model.card
-
-    @property
-    def input_size(self) -> int:
-        return self.card.input_size
-
-    @property
-    def temperature(self) -> float:
-        return self.card.temperature
-
-    @torch.no_grad()
-    def forward(self, lightness: Tensor, hints: tuple[Tensor | None, ...] = ()) -> Tensor:
-        """L (N, 1, S, S) in [0, 100] (and ``hint_inputs``'s planes at S) -> the network's float output,
-        logits (N, Q, h, w) or ab (N, 2, h, w)."""
-        hints = tuple(None if planes is None else planes.to(self.device) for planes in hints)
-        return self.model(lightness.to(self.device), *hints).float()
-
-    def check_hints(self, hints: bool, reference: bool) -> None:
-        """A one-line ValueError when hints or a reference are given to a model that does not take them."""
-        name = self.name or self.card.name
-        if hints and "ab_hints" not in self.card.inputs:
-            raise ValueError(f"{name} takes no colour hints; models that do: {HINT_MODELS}")
-        if reference and "global_hints" not in self.card.inputs:
-            raise ValueError(f"{name} takes no reference photo; models that do: {REFERENCE_MODELS}")
-
-    def hint_inputs(
-        self,
-        hints: Sequence[Sequence[LocalHint]] | None,
-        global_hints: Sequence[GlobalHint | None] | None,
-        image_sizes: Sequence[tuple[int, int]],
-        size: tuple[int, int],
-    ) -> tuple[Tensor | None, ...]:
-        """The hint inputs for a batch of photos of ``image_sizes`` (H, W) seen at ``size`` (h, w): () without
-        any, else (ab (N, 2, h, w), mask (N, 1, h, w)[, global (N, Q + 2)]), None for a kind not given.
-        ``hints[i]`` are photo i's local hints in its own pixels; ``global_hints[i]`` its global hint or None."""
-        given_local = hints is not None and any(len(one) for one in hints)
-        given_global = global_hints is not None and any(one is not None for one in global_hints)
-        self.check_hints(given_local, given_global)
-        if not given_local and not given_global:
-            return ()
-        planes: list[Tensor | None] = [None, None]
-        if given_local:
-            assert hints is not None
-            pairs = [hint_planes(one, image, size) for one, image in zip(hints, image_sizes, strict=True)]
-            planes = [torch.stack([ab for ab, _ in pairs]), torch.stack([mask for _, mask in pairs])]
-        if given_global:
-            assert global_hints is not None
-            planes.append(global_hint_vector(global_hints))
-        return tuple(planes)
-
-    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
-        """The network's output -> ab (N, 2, h, w): the annealed mean at ``temperature`` for a
-        classification model, the ab itself for a regression model."""
-        temperature = self.temperature if temperature is None else temperature
-        return decode_output(output, self.card.head, self.model.bins, temperature)
-
-    def predict_ab(
-        self, lightness: Tensor, temperature: float | None = None, hints: tuple[Tensor | None, ...] = ()
-    ) -> Tensor:
-        """L (N, 1, H, W) in [0, 100] (and ``hint_inputs``'s planes) -> ab (N, 2, h, w) in Lab units, at the
-        network's output resolution (at the input's when the card's ``hint_propagation`` corrects it)."""
-        return self.propagate_hints(lightness, self.decode(self.forward(lightness, hints), temperature), hints)
-
-    def propagate_hints(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
-        """The decoded ab (N, 2, h, w) corrected towards the local hints in ``hints`` (``hint_inputs``'s planes at
-        L's size (N, 1, H, W)) as the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints
-        spread along L at (H, W); as it is without local hints or any propagation."""
-        if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
-            return ab
-        lightness = lightness.to(self.device)
-        return propagate_residual(lightness, upsample_ab(ab, side_of(lightness)), hints[0], hints[1])
-
-    def predict_full_ab(
-        self,
-        lightness: list[Tensor],
-        size: int | None = None,
-        temperature: float | None = None,
-        hints: Sequence[Sequence[LocalHint]] | None = None,
-        global_hints: Sequence[GlobalHint | None] | None = None,
-    ) -> list[Tensor]:
-        """ab (2, H, W) for each L (1, H, W) in [0, 100], predicted at ``size`` (the card's) and upsampled to
-        (H, W); ``hints[i]`` / ``global_hints[i]`` are photo i's (see ``hint_inputs``). A full-resolution model
-        (Levin) sees each photo at its own size."""
-        predicted = self._predict_each(lightness, size, temperature, hints, global_hints)
-        return [upsample_ab(ab[None], plane.shape[-2:])[0] for ab, plane in zip(predicted, lightness, strict=True)]
-
-    def _predict_each(self, lightness: list[Tensor], size, temperature, hints, global_hints) -> list[Tensor]:
-        """Each photo's ab at the network's output resolution (a full-resolution model: at the photo's own)."""
-        if not lightness:
-            return []
-        if self.card.full_resolution:
-            return [
-                self._predict_one(plane, temperature, hints, global_hints, index)
-                for index, plane in enumerate(lightness)
-            ]
-        side = size or self.input_size
-        inputs = self.hint_inputs(hints, global_hints, [side_of(p) for p in lightness], (side, side))
-        return list(self.predict_ab(model_input(lightness, side), temperature, inputs))
-
-    def _predict_one(self, plane: Tensor, temperature, hints, global_hints, index: int) -> Tensor:
-        """ab (2, H, W) of photo ``index`` seen at its own size (a full-resolution model)."""
-        one_hint = None if hints is None else [hints[index]]
-        one_global = None if global_hints is None else [global_hints[index]]
-        inputs = self.hint_inputs(one_hint, one_global, [side_of(plane)], side_of(plane))
-        return self.predict_ab(plane[None], temperature, inputs)[0]
-
-    def colorize_images(
-        self,
-        images: list[Tensor],
-        size: int | None = None,
-        temperature: float | None = None,
-        hints: Sequence[Sequence[LocalHint]] | None = None,
-        global_hints: Sequence[GlobalHint | None] | None = None,
-    ) -> list[Tensor]:
-        """uint8 RGB (3, H, W) images -> colourised uint8 RGB (3, H, W) on the CPU: their own L, the model's ab
-        (steered by ``hints`` / ``global_hints``, one entry per image, for a model that takes them)."""
-        if not images:
-            return []
-        planes = [lightness_of(image.to(self.device)) for image in images]
-        # merge upsamples the network's ab stripe by stripe: no full-resolution float ab of a large photo is held.
-        predicted = self._predict_each(planes, size, temperature, hints, global_hints)
-        return [merge(plane, ab).cpu() for plane, ab in zip(planes, predicted, strict=True)]
-
-    def colorize_batch(self, images: list[np.ndarray], temperature: float | None = None) -> list[np.ndarray]:
-        """(H, W, 3) uint8 RGB images of any sizes -> (H, W, 3) uint8 RGB, each with its own L."""
-        torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-        colours = self.colorize_images([chw_view(image) for image in images], temperature=temperature)
-        return [colour.permute(1, 2, 0).numpy() for colour in colours]
-
-    def colorize(self, image, temperature: float | None = None, hints=None, reference=None) -> np.ndarray:
-        """A PIL image or an (H, W) / (H, W, 3) uint8 array -> the colourised (H, W, 3) uint8 array.
-
-        ``hints``: colour clicks for a model that takes them, as ``[(x, y, (r, g, b)), ...]`` (x, y in the
-        photo's pixels from the top left; an optional fourth item is the patch side), dicts
-        ``{"x": .., "y": .., "rgb": [r, g, b]}`` or ``LocalHint``s (see ``polychrome.hints.parse_hints``).
-        ``reference``: a photo (path, PIL image or uint8 array) or ``GlobalHint`` whose colour distribution
-        steers a model that takes global hints. A model that takes neither refuses them in one line.
-        A colour photo is re-colourised from its own L."""
-        rgb = _as_rgb(image)
-        if hints is None and reference is None:
-            return self.colorize_batch([rgb], temperature)[0]
-        torch.set_flush_denormal(True)
-        local, global_hint = self._parse_guidance(rgb, hints, reference)
-        colour = self.colorize_images([chw_view(rgb)], None, temperature, [local], [global_hint])[0]
-        return colour.permute(1, 2, 0).numpy()
-
-    def _parse_guidance(self, rgb: np.ndarray, hints, reference) -> tuple[list[LocalHint], GlobalHint | None]:
-        """The photo's parsed local hints and global hint, refused first if the model takes neither."""
-        self.check_hints(bool(hints), reference is not None)
-        local = parse_hints(hints, rgb.shape[:2]) if hints else []
-        return local, None if reference is None else global_hint_of(reference)
-
-    def predict(self, image, hints=None, reference=None) -> Prediction:
-        """Run the network once on a photo (as ``colorize`` takes it, hints and reference too); decode later
-        with ``render``."""
-        rgb = _as_rgb(image)
-        local, global_hint = self._parse_guidance(rgb, hints, reference)
-        plane = lightness_of(chw_view(rgb).to(self.device))
-        side = side_of(plane) if self.card.full_resolution else (self.input_size, self.input_size)
-        inputs = self.hint_inputs([local], [global_hint], [side_of(plane)], side)
-        network_input = model_input([plane], side)
-        output = self.forward(network_input, inputs)[0]
-        # render hands what it needs to propagate_hints, which decides by the card whether to correct.
-        return Prediction(plane, output, network_input, inputs) if local else Prediction(plane, output)
-
-    @torch.no_grad()
-    def render(self, prediction: Prediction, temperature: float | None = None) -> np.ndarray:
-        """The (H, W, 3) uint8 colourisation of a prediction at ``temperature`` (annealed mean), corrected
-        towards its hints as the card says."""
-        ab = self.decode(prediction.output[None], temperature)
-        if prediction.network_input is not None:
-            ab = self.propagate_hints(prediction.network_input, ab, prediction.hints)
-        return merge(prediction.lightness, ab[0]).permute(1, 2, 0).cpu().numpy()
-
-
 def _device_of(model: nn.Module) -> torch.device:
     """Where a module's tensors are (the CPU for one without any, such as an ONNX model's wrapper)."""
     return next(iter(model.buffers()), torch.empty(0)).device
@@ -379,6 +392,11 @@ def chw_view(image: np.ndarray) -> Tensor:
         return torch.from_numpy(image).permute(2, 0, 1)
 
 
+def _hwc(image: Tensor) -> np.ndarray:
+    """uint8 (3, H, W) -> an (H, W, 3) array on the CPU."""
+    return image.permute(1, 2, 0).cpu().numpy()
+
+
 def _as_rgb(image) -> np.ndarray:
     """A PIL image or an (H, W) / (H, W, 3) uint8 array -> a contiguous (H, W, 3) uint8 array."""
     if isinstance(image, Image.Image):
@@ -387,27 +405,3 @@ def _as_rgb(image) -> np.ndarray:
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise ValueError(f"expected a uint8 array of shape (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
     return np.ascontiguousarray(np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array)
-
-
-def colorize_images(
-    model: LoadedModel | Colorizer,
-    images: list[Tensor],
-    size: int | None = None,
-    temperature: float | None = None,
-    hints: Sequence[Sequence[LocalHint]] | None = None,
-    global_hints: Sequence[GlobalHint | None] | None = None,
-) -> list[Tensor]:
-    """``ColorizationPipeline.colorize_images`` for a model where it is (compare's and a study's example grids)."""
-    return ColorizationPipeline(model, device=None).colorize_images(images, size, temperature, hints, global_hints)
-
-
-def predict_full_ab(
-    model: LoadedModel | Colorizer,
-    lightness: list[Tensor],
-    size: int | None = None,
-    temperature: float | None = None,
-    hints: Sequence[Sequence[LocalHint]] | None = None,
-    global_hints: Sequence[GlobalHint | None] | None = None,
-) -> list[Tensor]:
-    """``ColorizationPipeline.predict_full_ab`` for a model where it is (``evaluate``)."""
-    return ColorizationPipeline(model, device=None).predict_full_ab(lightness, size, temperature, hints, global_hints)

@@ -139,6 +139,37 @@ def plot_accuracy_curves(
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
+def plot_click_curves(results: list[dict], path: str | Path) -> None:
+    """A simulated person's click curves (``polychrome.person``): PSNR, mean ab error and harm against the
+    number of clicks, one line per model with ``result["clicks"]``; a model without (it takes no hints) as a
+    dashed flat line at its PSNR and mean ab error. Saved without a Software tag: same curves, same bytes."""
+    from matplotlib.figure import Figure
+
+    clicked = [r for r in results if r.get("clicks")]
+    most = max(len(r["clicks"]["curve"]) - 1 for r in clicked)
+    figure = Figure(figsize=(12, 3.6), layout="constrained")
+    axes = figure.subplots(1, 3)
+    titles = {"psnr": "PSNR (dB)", "mean_ab_error": "mean ab error", "harm": "harm (% of pixels worse by > 10)"}
+    for k, result in enumerate(results):
+        style = {"color": f"C{k % 10}", "label": result["model"]}
+        curve = result["clicks"]["curve"] if result.get("clicks") else None
+        for ax, measure in zip(axes, titles, strict=True):
+            if curve is None:
+                if measure != "harm":
+                    ax.plot([0, most], [result[measure]] * 2, linestyle="--", **style)
+                continue
+            points = [(p["clicks"], p[measure]) for p in curve if p[measure] is not None]
+            scale = 100 if measure == "harm" else 1
+            ax.plot([x for x, _ in points], [y * scale for _, y in points], marker="o", markersize=3, **style)
+    person = clicked[0]["clicks"]["protocol"]["person"]
+    for ax, title in zip(axes, titles.values(), strict=True):
+        ax.set_xlabel(f"clicks ({person} person)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, linewidth=0.3)
+    axes[0].legend(fontsize=8)
+    figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+
+
 def plot_error_histogram(errors: dict[str, list[float]], path: str | Path) -> None:
     """Histogram of per-image mean ab error, one outline per model."""
     fig, ax = _figure(6, 4)
@@ -207,6 +238,7 @@ def plot_pixel_distributions(
     path: str | Path,
     pixels: list[tuple[int, int]] | None = None,
     lightness: float = 50.0,
+    replace: bool = True,
 ) -> None:
     """Where is the model unsure: the image with numbered pixels, its entropy map, and each pixel's ab distribution.
 
@@ -214,7 +246,7 @@ def plot_pixel_distributions(
     output resolution; bins: (Q, 2). ``pixels`` are full-resolution (row, col), each mapped to the output cell
     that covers it. By default three: the most certain, the median and the most uncertain output cell
     (``entropy_quantile_pixels``), marked at the cell's centre. Entropy is in nats (0 to ln Q). Saved as PNG,
-    atomically.
+    atomically; with ``replace=False`` an existing file is kept (FileExistsError).
     """
     from matplotlib.figure import Figure
 
@@ -241,7 +273,7 @@ def plot_pixel_distributions(
         )
         ax.title.set_fontsize(9)
 
-    with atomic_path(path) as temporary:
+    with atomic_path(path, replace) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
 
 

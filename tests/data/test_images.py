@@ -75,9 +75,13 @@ def test_exif_orientation_is_applied(tmp_path):
     assert load_rgb(path).shape == (4, 2, 3)
 
 
+# In words a person reads, with the formats to save it as: not "not an image format Pillow can read".
+NOT_AN_IMAGE = r"not an image file polychrome can read \(it reads PNG, JPEG, WebP, TIFF, BMP, GIF and other"
+
+
 @pytest.mark.parametrize(
     "content, reason",
-    [(b"", "not an image"), (b"hello, not a picture", "not an image"), (None, "cannot decode")],
+    [(b"", NOT_AN_IMAGE), (b"hello, not a picture", NOT_AN_IMAGE), (None, "cannot decode")],
 )
 def test_unreadable_files_raise_an_error_naming_the_file(tmp_path, content, reason):
     path = tmp_path / "bad.jpg"

@@ -7,7 +7,7 @@ import torch
 
 from polychrome.color import DEFAULT_TEMPERATURE
 from polychrome.models import DEFAULT_INPUT_SIZE, ModelCard, build_model, create_model, load_weights, save_weights
-from polychrome.pipeline import load_model
+from polychrome.models import load_model
 
 FACTS = ("input_size", "temperature", "registry_name", "registry_options", "card")
 

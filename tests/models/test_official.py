@@ -135,7 +135,7 @@ def test_missing_release_says_where_to_get_it(tmp_path):
 
 def test_official_weights_are_comparable_and_colourise(eccv16_release, tmp_path):
     from polychrome.colorize import load_colorizer
-    from polychrome.pipeline import load_model
+    from polychrome.models import load_model
 
     _, path = eccv16_release
     model = load_model(f"eccv16-official:{path}")

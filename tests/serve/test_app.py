@@ -1,6 +1,9 @@
 """The colourise API through FastAPI's test client, with a tiny untrained model so every test is quick."""
 
 import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from PIL import Image
 import polychrome
 from polychrome.models import build_model, save_weights
 from polychrome.serve import create_app
+from polychrome.serve.prediction_cache import Models
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,33 @@ def test_models_healthz_and_the_page(client, tiny):
         assert asset in page and client.get(asset).status_code == 200
 
 
-def test_each_model_is_loaded_once(tiny, monkeypatch):
+def test_each_model_is_loaded_once_when_first_requests_for_it_arrive_together(monkeypatch):
+    """The page asks for the model list and a prediction at once, each in a worker thread: a request that arrives
+    while a model is loading must wait for that load, not start a second (a second copy of the network in memory,
+    and the first one's work wasted). Eight threads ask for two models at the same moment while each load takes
+    0.3 s, so without Models' lock every thread finds its model missing and loads it."""
+    loads, lock = [], threading.Lock()
+
+    def slow_load(name):
+        with lock:
+            loads.append(name)
+        time.sleep(0.3)
+        return f"pipeline of {name} #{len(loads)}"
+
+    monkeypatch.setattr(polychrome, "load_colorizer", slow_load)
+    models, start = Models(["default", "gray"]), threading.Barrier(8)
+
+    def ask(name):
+        start.wait()
+        return models.get(name)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(ask, ["default", "gray"] * 4))
+    assert sorted(loads) == ["default", "gray"]
+    assert len(set(got[0::2])) == 1 and len(set(got[1::2])) == 1 and got[0] != got[1]
+
+
+def test_the_app_keeps_each_model_it_loads(tiny, monkeypatch):
     loads = []
     real = polychrome.load_colorizer
     monkeypatch.setattr(polychrome, "load_colorizer", lambda name: loads.append(name) or real(name))
@@ -227,10 +257,10 @@ def test_pages_get_an_html_error_page_and_the_api_json(client):
 def test_a_request_that_waits_past_the_queue_timeout_gets_503(tiny):
     app = create_app([tiny], queue_timeout=0.05)
     with TestClient(app) as client:
-        client.portal.call(app.state.gate.slot.acquire)  # the network is busy with someone else's photo
+        client.portal.call(app.state.lanes.fast.slot.acquire)  # the network is busy with someone else's photo
         response = client.post("/api/colorize", files=upload(png()))
         assert "busy" in error_of(response, 503) and response.headers["retry-after"] == "1"
-        client.portal.call(app.state.gate.slot.release)
+        client.portal.call(app.state.lanes.fast.slot.release)
         image_of(client.post("/api/colorize", files=upload(png())))
 
 

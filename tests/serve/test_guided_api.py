@@ -14,7 +14,7 @@ import polychrome
 from polychrome.color import rgb_to_lab
 from polychrome.models import build_model, save_weights
 from polychrome.serve import create_app
-from polychrome.serve.guided import DISPLAY_SIDE, PALETTE_SIZE, PALETTE_SOURCE, display_size
+from polychrome.serve.guided import DISPLAY_SIDE, PALETTE_SIZE, PALETTE_SOURCE, GuidedEntry, display_size
 from polychrome.serve.prediction_cache import Entry, PredictionCache
 
 
@@ -105,8 +105,8 @@ def test_the_download_is_the_full_resolution_colourisation_the_api_gives_for_the
 def test_the_network_runs_once_per_hint_state(client, tiny_guided, monkeypatch):
     pipeline = client.app.state.models.get(tiny_guided)
     calls = []
-    original = pipeline.predict_ab
-    monkeypatch.setattr(pipeline, "predict_ab", lambda *args: calls.append(1) or original(*args))
+    original = pipeline.predict
+    monkeypatch.setattr(pipeline, "predict", lambda *args: calls.append(1) or original(*args))
     token = open_photo(client, tiny_guided, photo())["token"]
     hints = [{"x": 3, "y": 4, "rgb": [200, 30, 40]}]
     render(client, token, hints)
@@ -177,16 +177,34 @@ def test_tokens_are_of_one_kind_and_unknown_ones_are_404(client):
     assert "no guided photo" in error_of(client.delete("/api/guided/nonsense/reference"), 404)
 
 
-def test_the_cache_counts_each_entry_at_the_size_it_was_put():
+def test_the_cache_counts_an_entry_at_the_size_it_grew_to():
     class Growing:
         nbytes = 10
 
     cache, first = PredictionCache(max_bytes=25), Growing()
-    tokens = [cache.put(first)]
-    first.nbytes = 1000  # it grew after it was put (a guided entry's palette): it is let go at the size it was put
-    tokens += [cache.put(Growing()) for _ in range(3)]  # each third one is over 25 bytes: the oldest goes
-    assert [cache.get(token, Growing) is not None for token in tokens] == [False, False, True, True]
-    assert cache.get(tokens[-1], Entry) is None  # a token of another kind is not found
+    tokens = [cache.put(first), cache.put(Growing())]
+    first.nbytes = 20  # it grew after it was put (a guided entry's palette), and the job that grew it says so
+    cache.update(tokens[0])  # 30 bytes: the least recently used other entry goes, the grown one stays
+    assert [cache.get(token, Growing) is not None for token in tokens] == [True, False]
+    assert cache.nbytes == 20
+    cache.update("no-longer-kept")  # an entry let go meanwhile is no error
+    assert cache.get(tokens[0], Entry) is None  # a token of another kind is not found
+
+
+def test_the_cache_bound_counts_the_palette_and_the_latest_prediction_a_guided_entry_keeps():
+    with TestClient(create_app(["levin"])) as client:
+        cache = client.app.state.cache
+        token = open_photo(client, "levin", photo())["token"]
+        entry = cache.get(token, GuidedEntry)
+        opened = entry.nbytes
+        assert client.get(f"/api/guided/{token}/palette", params={"x": 5, "y": 6}).status_code == 200
+        render(client, token, [{"x": 5, "y": 6, "rgb": [200, 30, 40]}])
+        logits, ab = entry.palette.prediction.output, entry.last[1].ab
+        assert entry.nbytes >= opened + logits.numel() * logits.element_size() + ab.numel() * ab.element_size()
+        assert cache.nbytes == entry.nbytes
+        cache.max_bytes = 2 * opened  # room for two photos as uploaded, not for this one as it is now and another
+        open_photo(client, "levin", photo())
+        assert cache.get(token, GuidedEntry) is None
 
 
 def test_the_page_offers_the_models_that_take_hints(client, tiny_guided):

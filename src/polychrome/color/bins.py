@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from polychrome.color.lab import rgb_to_lab
+from polychrome.color.lab import check_planes, rgb_to_lab
 from polychrome.files import atomic_path
 from polychrome.settings import cache_dir
 
@@ -106,10 +106,22 @@ class SoftEncoding:
         return dense.scatter_(1, self.index, self.weight)
 
 
-def _pixels(ab: Tensor) -> Tensor:
-    if ab.dim() != 4 or ab.shape[1] != 2:
-        raise ValueError(f"expected ab of shape (N, 2, H, W), got {tuple(ab.shape)}")
+def _pixels(ab: Tensor, function: str) -> Tensor:
+    check_planes(ab, function, "ab", 2)
     return ab.permute(0, 2, 3, 1).reshape(-1, 2)
+
+
+def _check_bins(bins: Tensor, function: str) -> None:
+    """Bin centres must be (Q, 2), as ``ab_gamut`` gives them."""
+    if not isinstance(bins, Tensor) or bins.dim() != 2 or bins.shape[1] != 2 or len(bins) == 0:
+        shape = tuple(bins.shape) if isinstance(bins, Tensor) else type(bins).__name__
+        raise ValueError(f"{function} expects bins of shape (Q, 2) (ab_gamut's (a, b) centres), got {shape}")
+
+
+def _check_distribution(q: Tensor, bins: Tensor, function: str) -> None:
+    """q must be (N, Q, H, W) over the Q bins."""
+    _check_bins(bins, function)
+    check_planes(q, function, f"a distribution over the {len(bins)} bins", len(bins))
 
 
 def _unpixels(values: Tensor, like: Tensor) -> Tensor:
@@ -134,11 +146,12 @@ def encode_soft(ab: Tensor, bins: Tensor, k: int = 5, sigma: float = 5.0, chunk:
     ab: (N, 2, H, W) in Lab units; bins: (Q, 2). Returns the sparse encoding; ``.to_dense(Q)`` gives
     the (N, Q, H, W) distribution. Memory is bounded by ``chunk`` x Q distances at a time.
     """
+    _check_bins(bins, "encode_soft")
     if not 1 <= k <= bins.shape[0]:
         raise ValueError(f"k must be between 1 and the number of bins ({bins.shape[0]}), got {k}")
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    dist, index = _nearest(_pixels(ab), bins, k, chunk)
+    dist, index = _nearest(_pixels(ab, "encode_soft"), bins, k, chunk)
     # Subtracting the nearest distance before exponentiating keeps far-off pixels from underflowing to 0/0.
     logits = -(dist**2 - dist[:, :1] ** 2) / (2 * sigma**2)
     weight = torch.softmax(logits, dim=1)
@@ -151,7 +164,8 @@ def encode_hard(ab: Tensor, bins: Tensor) -> Tensor:
     Bins lie on the grid, so the nearest grid node (rounding) is the nearest bin whenever that node is a
     bin; only pixels whose nearest node lies outside the gamut need a search over all bins.
     """
-    pixels = _pixels(ab)
+    _check_bins(bins, "encode_hard")
+    pixels = _pixels(ab, "encode_hard")
     lookup, lowest = _grid_lookup(bins.to(pixels.device))
     node = torch.round(pixels / GRID).to(torch.int64) - lowest
     size = torch.tensor(lookup.shape, device=node.device)
@@ -185,6 +199,7 @@ def decode_annealed_mean(
     q: (N, Q, H, W) probabilities (or logits with ``from_logits=True``); bins: (Q, 2).
     T=1 gives the mean, T->0 the mode (T=0 is the mode exactly). Returns ab (N, 2, H, W).
     """
+    _check_distribution(q, bins, "decode_annealed_mean")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
@@ -196,6 +211,7 @@ def decode_annealed_mean(
 
 def decode_mode(q: Tensor, bins: Tensor) -> Tensor:
     """The centre of the most probable bin: q (N, Q, H, W) -> ab (N, 2, H, W)."""
+    _check_distribution(q, bins, "decode_mode")
     index = q.argmax(dim=1)
     return bins.to(q.device, torch.float32 if not q.is_floating_point() else q.dtype)[index].permute(0, 3, 1, 2)
 

@@ -15,8 +15,26 @@ from torch import Tensor
 GRAYSCALE_AB_THRESHOLD = 5.0
 
 
+def check_planes(tensor: Tensor, function: str, what: str, channels: int, batched: bool = True) -> None:
+    """Fail in one line that names the expected and the given shape (not deep inside an einsum or an index).
+
+    ``tensor`` must be ``(N, channels, H, W)`` when ``batched``, else ``(..., channels, H, W)``; ``what`` names it
+    in the message ("Lab", "uint8 RGB"), ``function`` the caller. One image ``(channels, H, W)`` given to a batched
+    function is told to add the batch dimension.
+    """
+    expected = f"({'N' if batched else '...'}, {channels}, H, W)"
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{function} expects {what} as a torch.Tensor {expected}, got {type(tensor).__name__}")
+    if (tensor.dim() == 4 if batched else tensor.dim() >= 3) and tensor.shape[-3] == channels:
+        return
+    one_image = batched and tensor.dim() == 3 and tensor.shape[0] == channels
+    fix = f"; for one image ({channels}, H, W) pass image[None]" if one_image else ""
+    raise ValueError(f"{function} expects {what} of shape {expected}, got {tuple(tensor.shape)}{fix}")
+
+
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """rgb: (..., 3, H, W) float in [0, 1] -> Lab (..., 3, H, W): L in [0, 100], ab in about [-110, 110]."""
+    check_planes(rgb, "rgb_to_lab", "RGB", 3, batched=False)
     if not rgb.is_floating_point():
         raise TypeError(f"rgb_to_lab expects float RGB in [0, 1], got {rgb.dtype}; use uint8_to_lab for uint8 images")
     return kornia.color.rgb_to_lab(rgb)
@@ -24,11 +42,14 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
 
 def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     """Lab (..., 3, H, W) -> sRGB (..., 3, H, W) in [0, 1] (out-of-gamut colours clipped unless ``clip=False``)."""
+    check_planes(lab, "lab_to_rgb", "Lab", 3, batched=False)
     return kornia.color.lab_to_rgb(lab, clip=clip)
 
 
 def uint8_to_lab(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-    """images: (N, 3, H, W) uint8 RGB, on any device -> Lab (N, 3, H, W) in ``dtype``."""
+    """images: (N, 3, H, W) uint8 RGB (any leading dimensions: (..., 3, H, W)), on any device -> Lab of the same
+    shape in ``dtype``."""
+    check_planes(images, "uint8_to_lab", "uint8 RGB", 3, batched=False)
     if images.dtype != torch.uint8:
         raise TypeError(f"uint8_to_lab expects uint8 images, got {images.dtype}")
     return rgb_to_lab(images.to(dtype) / 255.0)
@@ -47,6 +68,7 @@ _LUMINANCE = _luminance_tables()
 def uint8_to_lightness(images: Tensor) -> Tensor:
     """images: (N, 3, H, W) uint8 RGB -> L (N, 1, H, W) float32, as ``uint8_to_lab(images)[:, :1]`` (to
     ~1e-4) about five times faster: L depends only on Y, a sum of three 256-entry table lookups."""
+    check_planes(images, "uint8_to_lightness", "uint8 RGB", 3)
     if images.dtype != torch.uint8:
         raise TypeError(f"uint8_to_lightness expects uint8 images, got {images.dtype}")
     table, index = _LUMINANCE.to(images.device), images.int()
@@ -87,6 +109,7 @@ def lab_to_uint8(lab: Tensor) -> Tensor:
     """Lab (N, 3, H, W) -> (N, 3, H, W) uint8 RGB: ``round(255 * lab_to_rgb(lab))`` to within one level
     (rarely: where the two round differently), about 1.5x faster. Colourising a photo spends most of its
     merge here; the sRGB curve's power is a 2^16-entry table lookup instead."""
+    check_planes(lab, "lab_to_uint8", "Lab", 3)
     fy = (lab[:, 0] + 16) / 116
     f = torch.stack([fy + lab[:, 1] / 500, fy, (fy - lab[:, 2] / 200).clamp(min=0)], dim=1)
     xyz = torch.where(f > 0.2068966, f.pow(3), f.mul(1 / 7.787).sub_(4 / 29 / 7.787))
@@ -97,5 +120,6 @@ def lab_to_uint8(lab: Tensor) -> Tensor:
 
 def is_grayscale(ab: Tensor, threshold: float = GRAYSCALE_AB_THRESHOLD) -> Tensor:
     """ab: (N, 2, H, W) -> (N,) bool, True where no pixel has chroma |ab| > threshold (Zhang's rule)."""
+    check_planes(ab, "is_grayscale", "ab", 2)
     chroma = torch.linalg.vector_norm(ab, dim=1)
     return chroma.flatten(1).amax(dim=1) <= threshold

@@ -54,6 +54,11 @@ def smooth_prior(counts: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
     Each bin spreads its mass over the gamut's bins with Gaussian weights that sum to one, so no mass
     leaks out of the gamut at its edges. Returns p~ (Q,), float64, summing to 1.
     """
+    if counts.dim() != 1 or bins.dim() != 2 or bins.shape[1] != 2 or len(counts) != len(bins):
+        raise ValueError(
+            f"smooth_prior expects counts (Q,) and bins (Q, 2) of the same Q, got {tuple(counts.shape)} and "
+            f"{tuple(bins.shape)}"
+        )
     if counts.sum() <= 0:
         raise ValueError("cannot smooth an empty histogram: no colour pixels were counted")
     p = counts.to(torch.float64) / counts.sum()
@@ -68,6 +73,8 @@ def smooth_prior(counts: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
 
 def rebalancing_weights(prior: Tensor, mix: float = 0.5) -> Tensor:
     """Class-rebalancing weights w (Q,): w ~ 1 / ((1 - mix) p~ + mix / Q), scaled so sum(p~ w) = 1."""
+    if prior.dim() != 1:
+        raise ValueError(f"rebalancing_weights expects a prior of shape (Q,), got {tuple(prior.shape)}")
     if not 0 <= mix <= 1:
         raise ValueError(f"the uniform mix lambda must be in [0, 1], got {mix}")
     if mix == 0 and (prior <= 0).any():

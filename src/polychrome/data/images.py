@@ -38,6 +38,16 @@ class TooManyPixels(ImageReadError):
         )
 
 
+# The formats an unreadable file's message names, when this Pillow opens them (it opens many more).
+COMMON_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
+
+
+def common_formats() -> str:
+    """The common formats this Pillow reads, for a person: "PNG, JPEG, WebP, TIFF, BMP, GIF"."""
+    Image.init()
+    return ", ".join(name.replace("WEBP", "WebP") for name in COMMON_FORMATS if name in Image.OPEN)
+
+
 def image_extensions() -> tuple[str, ...]:
     """File extensions of every format this Pillow can read (lower case, with the dot)."""
     Image.init()
@@ -115,7 +125,9 @@ def _read(path: str | Path, max_pixels: int, convert):
     except PermissionError:
         raise ImageReadError(path, "permission denied (cannot read the file)") from None
     except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image format Pillow can read") from None
+        raise ImageReadError(
+            path, f"not an image file polychrome can read (it reads {common_formats()} and other image formats)"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageReadError(path, f"refused as a possible decompression bomb ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:

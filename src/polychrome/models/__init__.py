@@ -4,6 +4,7 @@ every loaded model carries (``build_model``, ``load_weights`` and ``load_officia
 from polychrome.models import baselines, fusion, official, unet, zhang  # noqa: F401  (registers the models)
 from polychrome.models.base import Colorizer, decode_output, upsample_ab
 from polychrome.models.card import DEFAULT_INPUT_SIZE, LoadedModel, ModelCard, as_loaded
+from polychrome.models.factory import load_model
 from polychrome.models.fusion import BackboneError
 from polychrome.models.official import OfficialWeightsError, load_official
 from polychrome.models.registry import build_model, count_parameters, create_model, list_models, model_entry
@@ -24,6 +25,7 @@ __all__ = [
     "create_model",
     "decode_output",
     "list_models",
+    "load_model",
     "load_official",
     "load_weights",
     "model_entry",

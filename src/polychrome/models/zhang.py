@@ -38,7 +38,11 @@ class ZhangConfig:
     head: str = "classification"  # logits over the gamut's Q bins, or "regression" to ab (tanh x 110)
     gamut: str = "zhang"
     local_hints: bool = False  # also take Zhang 2017's local hints (ab planes + mask beside L)
-    global_hints: bool = False  # also take a global hint, added after the middle block (conv4 in ECCV16)
+    global_hints: bool = False  # also take a global hint, added to the output of block ``global_block``
+    # The encoder block (0-based) whose output takes the global hint: 3 = conv4, where Zhang et al. 2017 add their
+    # global hints network's output (512 channels, conv4's width). Networks built before this field existed took it
+    # after block blocks // 2 - 1 (conv3 of ECCV16); global_block=2 rebuilds those.
+    global_block: int = 3
 
     def __post_init__(self):
         if self.downsample not in DOWNSAMPLE_MODES:
@@ -51,6 +55,12 @@ class ZhangConfig:
             raise ValueError(f"upsamples must be between 0 and downsamples ({self.downsamples}), got {self.upsamples}")
         if self.blocks < 1 or self.width <= 0 or (self.convs is not None and self.convs < 1):
             raise ValueError("blocks and convs must be at least 1, width positive")
+        if self.global_hints and not 0 <= self.global_block < self.blocks:
+            raise ValueError(
+                f"global_block must be between 0 and blocks - 1 ({self.blocks - 1}) for a network with global_hints, "
+                f"got {self.global_block} (blocks={self.blocks}); the global hint enters after that encoder block "
+                "(3 = conv4, Zhang et al. 2017): lower global_block or use more blocks"
+            )
         self.dilated_blocks = tuple(self.dilated_blocks)
 
     @property
@@ -93,7 +103,7 @@ class ZhangNet(Colorizer):
     def __init__(self, config: ZhangConfig):
         super().__init__(config.head, config.gamut, config.local_hints, config.global_hints)
         self.config = config
-        blocks, in_channels = [], self.in_channels
+        blocks, widths, in_channels = [], [], self.in_channels
         for i in range(config.blocks):
             out_channels = scaled_channels(ECCV16_CHANNELS[min(i, len(ECCV16_CHANNELS) - 1)], config.width)
             convs = config.convs if config.convs is not None else ECCV16_CONVS[min(i, len(ECCV16_CONVS) - 1)]
@@ -110,13 +120,12 @@ class ZhangNet(Colorizer):
                     batchnorm=config.batchnorm,
                 )
             )
+            widths.append(out_channels)
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
-        self.global_block = config.blocks // 2 - 1  # the block whose output takes the global hint
+        self.global_block = config.global_block  # the block whose output takes the global hint (in range: checked)
         if config.global_hints:
-            self.global_injection = GlobalHintInjection(
-                scaled_channels(ECCV16_CHANNELS[min(self.global_block, len(ECCV16_CHANNELS) - 1)], config.width)
-            )
+            self.global_injection = GlobalHintInjection(widths[self.global_block])
 
         decoder_channels = scaled_channels(config.decoder_channels, config.width)
         layers: list[nn.Module] = []

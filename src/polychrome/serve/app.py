@@ -24,11 +24,12 @@ from starlette.exceptions import HTTPException
 from polychrome.color import DEFAULT_TEMPERATURE
 from polychrome.data import ImageReadError
 from polychrome.data.images import TooManyPixels
+from polychrome.levin import LevinTooLarge
 from polychrome.models.weights import BUNDLED
 from polychrome.serve import prediction_cache
 from polychrome.serve.errors import error_response
 from polychrome.serve.middleware import CatchAll, UploadLimit, size_in_words
-from polychrome.serve.prediction_cache import Entry, Gate, Models, PredictionCache, QueueTimeout
+from polychrome.serve.prediction_cache import FAST_PIXELS, Busy, Entry, Lanes, Models, PredictionCache
 
 if TYPE_CHECKING:
     from polychrome.human_study import Store
@@ -49,10 +50,13 @@ def create_app(
     study_data: str | Path | None = None,
     admin_token: str | None = None,
     palette_model: str = "default",
+    fast_pixels: int = FAST_PIXELS,
 ) -> FastAPI:
     """The app serving ``models`` (names or paths as ``polychrome.load_colorizer`` takes them, each loaded
-    on first use). Files above ``upload_limit`` bytes or ``max_pixels`` pixels are refused; a request
-    that waits more than ``queue_timeout`` seconds for the network gets 503. With ``db`` (a database URL
+    on first use). Files above ``upload_limit`` bytes or ``max_pixels`` pixels are refused. Work on photos of
+    at most ``fast_pixels`` pixels runs in the fast lane, Levin's optimisation and work on larger photos in the
+    slow lane (``polychrome.serve.prediction_cache.Lanes``); a request that would wait more than
+    ``queue_timeout`` seconds for its lane gets 503 with Retry-After. With ``db`` (a database URL
     or path, opened when a study is first asked for) the human-study pages are mounted too, with
     ``study_data`` (default ``polychrome.human_study.studies_home()``) and ``admin_token``. The guided
     page (``/guided``) offers those of ``models`` that take colour hints; its palette of suggested colours
@@ -61,7 +65,7 @@ def create_app(
     # No /docs: FastAPI's API explorer loads its scripts from a CDN, and these pages fetch nothing from elsewhere.
     app = FastAPI(title="polychrome", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.models = Models(models or DEFAULT_MODELS)
-    app.state.gate = Gate(queue_timeout)
+    app.state.lanes = Lanes(queue_timeout, fast_pixels)
     app.state.cache = PredictionCache()
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.upload_limit, app.state.max_pixels = upload_limit, max_pixels
@@ -113,9 +117,13 @@ def add_error_handlers(app: FastAPI) -> None:
             )
         return error_response(request, 422, f"cannot use this image: {error.reason}")
 
-    @app.exception_handler(QueueTimeout)
-    async def busy(request: Request, error: QueueTimeout) -> Response:
-        return error_response(request, 503, str(error), {"Retry-After": str(max(1, math.ceil(error.seconds)))})
+    @app.exception_handler(LevinTooLarge)
+    async def too_large_for_levin(request: Request, error: LevinTooLarge) -> Response:
+        return error_response(request, 422, str(error))
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, error: Busy) -> Response:
+        return error_response(request, 503, str(error), {"Retry-After": str(error.retry_after)})
 
 
 def photo(request: Request, image: Annotated[UploadFile, File()]) -> BinaryIO:
@@ -163,9 +171,9 @@ async def colorize(
     """The upload colourised, as a PNG at its own size (alpha kept)."""
     state = request.app.state
     name = choose_model(state.models, model)
-    png = await state.gate.run(
-        prediction_cache.colorize_png, state.models, name, image, state.max_pixels, parse_temperature(temperature)
-    )
+    temperature_value = parse_temperature(temperature)
+    lane = state.lanes.choose(await run_in_threadpool(prediction_cache.upload_pixels, image))
+    png = await lane.run(prediction_cache.colorize_png, state.models, name, image, state.max_pixels, temperature_value)
     return Response(png, media_type="image/png")
 
 
@@ -174,8 +182,9 @@ async def predict(request: Request, image: Photo, model: Annotated[str | None, F
     """One forward pass, kept under a token for ``/api/render`` and ``/api/distribution``."""
     state = request.app.state
     name = choose_model(state.models, model)
-    entry = await state.gate.run(prediction_cache.predict, state.models, name, image, state.max_pixels)
-    height, width = entry.prediction.lightness.shape[-2:]
+    lane = state.lanes.choose(await run_in_threadpool(prediction_cache.upload_pixels, image))
+    entry = await lane.run(prediction_cache.predict, state.models, name, image, state.max_pixels)
+    height, width = entry.prediction.photo.size
     return {"token": state.cache.put(entry), "width": width, "height": height} | prediction_cache.describe(
         name, entry.pipeline
     )
@@ -184,8 +193,12 @@ async def predict(request: Request, image: Photo, model: Annotated[str | None, F
 @router.get("/api/render/{token}")
 async def render(request: Request, token: str, temperature: str | None = None) -> Response:
     """A kept prediction decoded at ``temperature``, as PNG: no second forward pass."""
-    entry = find(request.app.state.cache, token)
-    png = await request.app.state.gate.run(prediction_cache.render_png, entry, parse_temperature(temperature))
+    state = request.app.state
+    entry = find(state.cache, token)
+    temperature_value = parse_temperature(temperature)
+    png = await state.lanes.choose(math.prod(entry.prediction.photo.size)).run(
+        prediction_cache.render_png, entry, temperature_value
+    )
     return Response(png, media_type="image/png")
 
 
@@ -197,7 +210,7 @@ async def distribution(request: Request, token: str, x: Annotated[int, Query()],
         raise HTTPException(
             400, f"{entry.model} predicts ab directly (a regression model): it has no distribution over colours"
         )
-    height, width = entry.prediction.lightness.shape[-2:]
+    height, width = entry.prediction.photo.size
     if not (0 <= x < width and 0 <= y < height):
         raise HTTPException(
             400,

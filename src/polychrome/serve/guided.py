@@ -21,13 +21,12 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
 
 from polychrome.color import lab_to_uint8
 from polychrome.data import write_png
 from polychrome.hints import GlobalHint, LocalHint, parse_hints
-from polychrome.pipeline import ColorizationPipeline, Prediction, chw_view, lightness_of, merge, model_input, side_of
-from polychrome.serve.prediction_cache import Entry, distribution, read_upload
+from polychrome.pipeline import ColorizationPipeline, Prediction, PreparedPhoto, chw_view
+from polychrome.serve.prediction_cache import Entry, distribution, read_upload, storage_bytes
 
 DISPLAY_SIDE = 1024  # the long side of what the page shows; the download is at the photo's own size
 JPEG_QUALITY = 90  # the display render: about 6 ms for a megapixel where PNG takes about 45 ms
@@ -45,50 +44,49 @@ def display_size(height: int, width: int, side: int = DISPLAY_SIDE) -> tuple[int
 class GuidedEntry:
     """One upload on the guided page: what does not change with the hints, and the latest hint state's output.
 
-    ``lightness`` (1, H, W), ``display`` (1, h, w) and ``network_input`` (1, 1, S, S) are the photo's L in
-    [0, 100] at its own size, at display size and at the network's input size (for a full-resolution model
-    such as Levin's, which sees what it renders, ``network_input`` is unused). ``last`` is the key of the
-    latest hint state and the network's ab for it, so a download of what is on show runs no network.
-    ``palette`` is the automatic model's prediction, made on the first click.
+    ``photo`` is the upload prepared at its own size (the download), ``shown`` the same photo at display
+    size (what the page shows; the network sees what it sees in ``photo``, except a full-resolution model
+    such as Levin's, which sees what it renders). ``last`` is the key of the latest hint state and its
+    prediction, so a download of what is on show runs no network. ``palette`` is the automatic model's
+    prediction, made on the first click.
     """
 
     model: str
     pipeline: ColorizationPipeline
-    lightness: Tensor
-    display: Tensor
-    network_input: Tensor
-    alpha: np.ndarray | None
-    display_alpha: np.ndarray | None
+    photo: PreparedPhoto
+    shown: PreparedPhoto
     reference: GlobalHint | None = None
     reference_name: str | None = None
-    last: tuple[tuple, Tensor] | None = None
+    last: tuple[tuple, Prediction] | None = None
     palette: Entry | None = None
 
     @property
     def size(self) -> tuple[int, int]:
-        return side_of(self.lightness)
+        return self.photo.size
 
     @property
     def nbytes(self) -> int:
-        """The planes kept for the upload; what is added later (the palette model's logits, the latest ab) is
-        not counted, as the cache records an entry's size when it is put."""
-        planes = [self.lightness, self.network_input] + ([] if self.display is self.lightness else [self.display])
-        alphas = [a for a in (self.alpha, self.display_alpha) if a is not None]
-        return sum(t.numel() * t.element_size() for t in planes) + sum(a.nbytes for a in alphas)
+        """What the entry holds now: the photo's planes at both sizes and what the page has added since (the
+        latest hint state's prediction, the palette model's, the reference's distribution), each storage counted
+        once. The cache measures an entry again after each job that may add to it (``PredictionCache.update``)."""
+        photos = [self.photo, self.shown]
+        predictions = [kept for kept in (self.last and self.last[1], self.palette and self.palette.prediction) if kept]
+        photos += [prediction.photo for prediction in predictions]
+        tensors = [plane for photo in photos for plane in (photo.lightness, photo.network_input)]
+        for prediction in predictions:
+            tensors += [prediction.output, prediction.ab, *(t for t in prediction.hint_inputs if t is not None)]
+        if self.reference is not None:
+            tensors.append(self.reference.distribution)
+        alphas = {id(photo.alpha): photo.alpha for photo in photos if photo.alpha is not None}
+        return storage_bytes(tensors) + sum(alpha.nbytes for alpha in alphas.values())
 
 
 def open_guided(name: str, pipeline: ColorizationPipeline, file: BinaryIO, max_pixels: int) -> GuidedEntry:
-    """Decode an upload and keep its L at the three sizes (a job for ``Gate.run``; ImageReadError if unreadable)."""
+    """Decode an upload and prepare it at its own and at display size (a job for ``Gate.run``; ImageReadError
+    if unreadable)."""
     rgb, alpha = read_upload(file, max_pixels)
-    lightness = lightness_of(chw_view(rgb).to(pipeline.device))
-    height, width = side_of(lightness)
-    shown = display_size(height, width)
-    display = model_input([lightness], shown)[0]
-    network_input = model_input([lightness], pipeline.input_size)
-    display_alpha = None
-    if alpha is not None:
-        display_alpha = np.asarray(Image.fromarray(alpha).resize(shown[::-1], Image.Resampling.BILINEAR))
-    return GuidedEntry(name, pipeline, lightness, display, network_input, alpha, display_alpha)
+    photo = pipeline.prepare(rgb, alpha)
+    return GuidedEntry(name, pipeline, photo, pipeline.resized(photo, display_size(*photo.size)))
 
 
 def read_hints(entry: GuidedEntry, hints: object) -> list[LocalHint]:
@@ -105,34 +103,27 @@ def read_reference(file: BinaryIO, max_pixels: int) -> GlobalHint:
     return GlobalHint.from_rgb(chw_view(rgb))
 
 
-@torch.no_grad()
-def network_ab(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> Tensor:
-    """ab (2, s, s) for the hints and the entry's reference: the network's output at its own input size,
-    run once per hint state (kept in ``entry.last``). A full-resolution model (Levin) runs at the size
-    rendered instead: the display size, or the photo's own for the download."""
+def guided_prediction(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> Prediction:
+    """The pipeline's prediction for the hints and the entry's reference, made once per hint state (kept in
+    ``entry.last``): the network at its own input size, or a full-resolution model (Levin) at the size
+    rendered, the display size or with ``full`` the photo's own."""
     pipeline, reference = entry.pipeline, entry.reference  # read once: the page may replace it meanwhile
     full_resolution = pipeline.card.full_resolution
     key = (tuple(hints), reference, full and full_resolution)
     if entry.last is not None and entry.last[0] == key:
         return entry.last[1]
-    shown = entry.lightness if full else entry.display
-    lightness = shown[None] if full_resolution else entry.network_input
-    inputs = pipeline.hint_inputs([hints], [reference], [entry.size], side_of(lightness))
-    ab = pipeline.predict_ab(lightness, None, inputs)[0]
-    entry.last = key, ab
-    return ab
+    prediction = pipeline.predict([entry.photo if full else entry.shown], [hints], [reference])[0]
+    entry.last = key, prediction
+    return prediction
 
 
 def render_guided(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> tuple[bytes, str]:
     """The colourisation for ``hints`` as (image bytes, media type): a JPEG at display size (PNG when the
-    photo has alpha) for the page, or with ``full`` a PNG at the photo's own size, as
-    ``polychrome colorize PHOTO --hints FILE.json`` writes it (a job for ``Gate.run``)."""
-    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference many times over
-    ab = network_ab(entry, hints, full)
-    lightness, alpha = (entry.lightness, entry.alpha) if full else (entry.display, entry.display_alpha)
-    with torch.no_grad():
-        rgb = merge(lightness, ab).permute(1, 2, 0).cpu().numpy()
-    return encode(rgb, alpha, png=full)
+    photo has alpha) for the page, or with ``full`` a PNG at the photo's own size, the pixels
+    ``polychrome colorize PHOTO --hints FILE.json`` writes (a job for ``Gate.run``)."""
+    target = entry.photo if full else entry.shown
+    rgb = entry.pipeline.render(guided_prediction(entry, hints, full), onto=target)
+    return encode(rgb.permute(1, 2, 0).cpu().numpy(), target.alpha, png=full)
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, png: bool) -> tuple[bytes, str]:
@@ -151,12 +142,12 @@ def palette(entry: GuidedEntry, name: str, pipeline: ColorizationPipeline, x: in
     (x, y), as sRGB at the photo's own L there, with their probabilities. Its forward pass runs on the
     first click and is kept; the distribution is read as ``/api/distribution`` reads it."""
     if entry.palette is None or entry.palette.model != name:
-        output = pipeline.forward(model_input([entry.lightness], pipeline.input_size))[0]
-        entry.palette = Entry(name, pipeline, Prediction(entry.lightness, output), None)
+        prediction = pipeline.predict([pipeline.prepare_lightness(entry.photo.lightness)])[0]
+        entry.palette = Entry(name, pipeline, prediction)
     shown = distribution(entry.palette, x, y)
     p, top = torch.tensor(shown["p"]).topk(min(PALETTE_SIZE, len(shown["p"])))
     ab = torch.tensor(shown["bins"], dtype=torch.float32)[top]
-    lightness = entry.lightness[0, y, x].float().cpu().expand(len(top), 1)
+    lightness = entry.photo.lightness[0, y, x].float().cpu().expand(len(top), 1)
     rgb = lab_to_uint8(torch.cat([lightness, ab], dim=1)[..., None, None])[..., 0, 0]
     return {
         "x": x,

@@ -1,26 +1,43 @@
 """The guided page (``/guided``) and its JSON API: an upload kept under a token, a colourisation per hint
 state, the palette at a point, a reference photo set and removed (``polychrome.serve.guided`` does the work;
 this module only speaks HTTP). Every refusal is ``{"error": ...}`` with 400 for a bad request: a model that
-takes no hints, a hint outside the photo or with a bad colour (named as ``hints[i]``)."""
+takes no hints, a hint outside the photo or with a bad colour (named as ``hints[i]``), more than ``MAX_HINTS``
+hints; 413 for a render request above ``MAX_RENDER_BYTES``.
+
+A render request's JSON is read off the event loop: the body is collected as it arrives (its size checked as it
+grows), then decoded and its hints parsed in a worker thread, so a large request (0.13 ms a hint) never stalls
+``/healthz`` or anyone else's request. Each job goes to its lane (``polychrome.serve.prediction_cache.Lanes``):
+Levin's renders and downloads and the full-resolution work on a large photo to the slow lane, the rest to the fast
+one. After a job that may grow a kept entry (a render keeps its prediction, the palette its logits) the cache
+measures the entry again."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Body, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
+from polychrome.hints import LocalHint
 from polychrome.pipeline import side_of
 from polychrome.serve import guided
 from polychrome.serve.app import Photo, choose_model
 from polychrome.serve.guided import GuidedEntry
-from polychrome.serve.prediction_cache import Models
+from polychrome.serve.middleware import size_in_words
+from polychrome.serve.prediction_cache import Models, upload_pixels
 
 T = TypeVar("T")
 router = APIRouter()
+# Hints per render request: far more than anyone places by hand (the page sends what was clicked), small enough
+# to parse in about 0.13 s. Strokes do not exist yet; when they do, each stroke's points count towards this limit.
+MAX_HINTS = 1000
+# A render request's body: a hint is about 50 bytes of JSON, so MAX_HINTS of them fit with room for spacing.
+MAX_RENDER_BYTES = 256 * 2**10
 
 
 def guided_models(models: Models) -> list[dict]:
@@ -53,8 +70,9 @@ async def open_photo(request: Request, image: Photo, model: Annotated[str | None
     name = choose_model(state.models, model)
     pipeline = await run_in_threadpool(state.models.get, name)
     refused(pipeline.check_hints, True, False)
-    entry = await state.gate.run(guided.open_guided, name, pipeline, image, state.max_pixels)
-    (height, width), (shown_height, shown_width) = entry.size, side_of(entry.display)
+    lane = state.lanes.choose(await run_in_threadpool(upload_pixels, image))
+    entry = await lane.run(guided.open_guided, name, pipeline, image, state.max_pixels)
+    (height, width), (shown_height, shown_width) = entry.size, side_of(entry.shown.lightness)
     return {
         "token": state.cache.put(entry),
         "model": name,
@@ -67,13 +85,53 @@ async def open_photo(request: Request, image: Photo, model: Annotated[str | None
 
 
 @router.post("/api/guided/{token}/render")
-async def render(request: Request, token: str, hints: Annotated[Any, Body(embed=True)], full: bool = False) -> Response:
-    """The colourisation for ``{"hints": [...]}`` (hint-file entries in the photo's pixels) and the kept
-    reference: JPEG at display size, or with ``?full=true`` PNG at the photo's own size."""
+async def render(request: Request, token: str, full: bool = False) -> Response:
+    """The colourisation for ``{"hints": [...]}`` (hint-file entries in the photo's pixels, at most
+    ``MAX_HINTS``) and the kept reference: JPEG at display size, or with ``?full=true`` PNG at the photo's own
+    size."""
+    state = request.app.state
     entry = find_guided(request, token)
-    local = refused(guided.read_hints, entry, hints)
-    image, media_type = await request.app.state.gate.run(guided.render_guided, entry, local, full)
+    body = await read_body(request, MAX_RENDER_BYTES)
+    local = await run_in_threadpool(refused, read_render_request, entry, body)
+    # Levin solves at the size rendered (slow at any size); a network's download works at the photo's own.
+    lane = state.lanes.choose(math.prod(entry.size) if full else None, entry.pipeline.card.full_resolution)
+    image, media_type = await lane.run(guided.render_guided, entry, local, full)
+    state.cache.update(token)  # the entry keeps this hint state's prediction
     return Response(image, media_type=media_type)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 when above ``limit`` bytes; the rest of a refused body is read and
+    thrown away (the upload limit bounds it), so that the client sees the answer."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise HTTPException(
+            413,
+            f"the render request is {size_in_words(size)}, above the limit of {size_in_words(limit)} "
+            f"(room for {MAX_HINTS:,} hints); send fewer hints",
+        )
+    return b"".join(chunks)
+
+
+def read_render_request(entry: GuidedEntry, body: bytes) -> list[LocalHint]:
+    """The hints of a render request's JSON body ``{"hints": [...]}`` (a worker thread's job: parsing takes
+    about 0.13 ms a hint); a one-line ValueError for a body that is not that, or holds more than ``MAX_HINTS``."""
+    try:
+        document = json.loads(body)
+    except ValueError as error:  # a JSONDecodeError, or bytes that are not UTF-8
+        raise ValueError(f'the request body is not JSON ({error}); send {{"hints": [...]}}') from None
+    if not isinstance(document, dict) or "hints" not in document:
+        raise ValueError(f'the request body must be {{"hints": [...]}}, got {type(document).__name__}')
+    hints = document["hints"]
+    if isinstance(hints, list) and len(hints) > MAX_HINTS:
+        raise ValueError(
+            f"{len(hints):,} hints in one request, above this server's limit of {MAX_HINTS:,}; send fewer hints"
+        )
+    return guided.read_hints(entry, hints)
 
 
 @router.get("/api/guided/{token}/palette")
@@ -87,16 +145,22 @@ async def palette(request: Request, token: str, x: Annotated[int, Query()], y: A
     pipeline = await run_in_threadpool(state.models.get, state.palette_model)
     if pipeline.card.head != "classification":
         raise HTTPException(400, f"{state.palette_model} predicts ab directly: it has no distribution to suggest from")
-    return await state.gate.run(guided.palette, entry, state.palette_model, pipeline, x, y)
+    lane = state.lanes.choose(height * width)  # the first click resizes the photo's own L for the network
+    answer = await lane.run(guided.palette, entry, state.palette_model, pipeline, x, y)
+    state.cache.update(token)  # the entry keeps the palette model's prediction
+    return answer
 
 
 @router.put("/api/guided/{token}/reference")
 async def set_reference(request: Request, token: str, image: Photo, name: Annotated[str, Form()] = "") -> dict:
     """A reference photo whose colour distribution (global hints) steers the following renders."""
+    state = request.app.state
     entry = find_guided(request, token)
     refused(entry.pipeline.check_hints, False, True)
-    entry.reference = await request.app.state.gate.run(guided.read_reference, image, request.app.state.max_pixels)
+    lane = state.lanes.choose(await run_in_threadpool(upload_pixels, image))
+    entry.reference = await lane.run(guided.read_reference, image, state.max_pixels)
     entry.reference_name = name or None
+    state.cache.update(token)
     return {"reference": entry.reference_name, "saturation": round(entry.reference.saturation, 2)}
 
 
@@ -104,6 +168,7 @@ async def set_reference(request: Request, token: str, image: Photo, name: Annota
 async def remove_reference(request: Request, token: str) -> dict:
     entry = find_guided(request, token)
     entry.reference = entry.reference_name = None
+    request.app.state.cache.update(token)
     return {"reference": None}
 
 

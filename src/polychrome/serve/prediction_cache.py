@@ -1,22 +1,29 @@
 """The models behind the web page and a cache of their predictions, with memory bounded however many requests arrive.
 
-Each model is loaded once, on first use, and shared. A single slot (``Gate``) admits one job at a time:
-decoding the upload, the forward pass, rendering and PNG encoding all run inside it, in a worker thread,
-so at most one photo's working set is alive. Waiting requests hold only their upload (Starlette spools
-it to disk above 1 MiB) and no thread; one that cannot start within the queue timeout is refused, so a
-crowd gets a quick "try again" rather than a pile of stalled connections. Predictions are kept in a
-byte-bounded LRU (``PredictionCache``), so the temperature slider and the distribution plot reuse one
-forward pass. The guided page's uploads (``polychrome.serve.guided.GuidedEntry``: the photo's L at full,
-display and network size, and the last hint state's output) are kept in the same cache.
+Each model is loaded once, on first use, and shared. Every job (decoding the upload, the forward pass, rendering
+and PNG encoding) runs in a worker thread, never on the event loop, through one of two lanes (``Lanes``), each a
+``Gate`` that runs one job at a time: the fast lane for small work (a photo of up to ``FAST_PIXELS``, a guided
+page's display render by a network) and the slow lane for slow work (Levin's optimisation at any size, anything
+at the full resolution of a larger photo). A 25-second Levin download then delays nobody's plain colourisation,
+and at most two photos' working sets are alive. Waiting requests hold only their upload (Starlette spools it to
+disk above 1 MiB) and no thread; one that would wait too long (its lane's queue full, or the expected wait above
+the queue timeout) is refused at once with 503 and Retry-After, and one still waiting at the timeout then, so a
+crowd gets a quick "try again" rather than a pile of stalled connections. Predictions are kept in a byte-bounded
+LRU (``PredictionCache``), so the temperature slider and the distribution plot reuse one forward pass. The guided
+page's uploads (``polychrome.serve.guided.GuidedEntry``: the photo's L at full, display and network size, and
+what its hints and clicks add later) are kept in the same cache, counted at the size they grow to.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import secrets
 import shutil
 import tempfile
 import threading
+import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +31,8 @@ from typing import BinaryIO, Protocol, TypeVar
 
 import anyio
 import numpy as np
+from PIL import Image
+from torch import Tensor
 
 import polychrome
 from polychrome.data import load_rgba, write_png
@@ -32,6 +41,12 @@ from polychrome.pipeline import ColorizationPipeline, Prediction
 T = TypeVar("T")
 K = TypeVar("K", bound="Cached")
 CACHE_BYTES = 512 * 2**20  # a 50-megapixel photo's prediction (mostly its float L) is about 250 MB
+# Above this many pixels a photo's work goes to the slow lane: the full-resolution merge and PNG of a 4-megapixel
+# photo take about a second on 2 CPU cores, a 12-megapixel phone photo's several.
+FAST_PIXELS = 4_000_000
+FAST_WAITING = 32  # requests that may wait for the fast lane (benchmarks/serve_load.py runs 16 clients at once)
+SLOW_WAITING = 2  # and for the slow lane, whose jobs take up to a minute: more would only time out
+SMOOTHING = 0.5  # weight of the latest job in a lane's moving average of job seconds
 
 
 class Models:
@@ -66,49 +81,125 @@ def describe(name: str, pipeline: ColorizationPipeline) -> dict:
     }
 
 
-class QueueTimeout(Exception):
-    """The gate stayed busy for the whole queue timeout; the client should retry after ``seconds``."""
+class Busy(Exception):
+    """A lane cannot take a job soon enough; the client should retry after ``retry_after`` seconds (503)."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"the server is busy colourising other photos (waited {seconds:g} s); try again shortly")
+    def __init__(self, reason: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"the server is busy: {reason}; try again in about {retry_after} s")
 
 
 class Gate:
-    """Runs jobs one at a time in a worker thread; a job that cannot start within ``timeout`` seconds
-    raises ``QueueTimeout``. Waiters queue first come, first served without holding a thread."""
+    """One lane: runs jobs one at a time in a worker thread, first come, first served; waiters hold no thread.
 
-    def __init__(self, timeout: float):
-        self.timeout = timeout
+    A job is refused at once (``Busy``) when ``max_waiting`` jobs already wait, or when its expected wait is
+    above ``timeout`` seconds; one admitted that still cannot start within ``timeout`` (the guess was short) is
+    refused then. The expected wait is the running job's expected remainder plus one job per waiter, a job being
+    guessed at ``typical``, the moving average of the lane's recent jobs (``SMOOTHING``). A running job already
+    past that (or the lane's first, with no average yet) is guessed to need as long again as it has run, and
+    without an average each waiter as long as that. The expected wait is also the Retry-After given (at least a
+    second). The guess is rough, as a lane mixes jobs of different sizes; it only decides how soon a crowd hears
+    "try again", never what runs.
+    """
+
+    def __init__(self, name: str, timeout: float, max_waiting: int):
+        self.name, self.timeout, self.max_waiting = name, timeout, max_waiting
         self.slot = anyio.Semaphore(1)
+        self.waiting = 0  # jobs admitted and waiting for the slot
+        self.started: float | None = None  # time.monotonic() when the running job started
+        self.typical = 0.0  # seconds a job takes: the moving average of the jobs done (0 before the first)
+
+    def expected_wait(self) -> float:
+        """Seconds until a job admitted now would start, as far as ``typical`` can tell."""
+        if self.started is None:
+            return self.waiting * self.typical
+        elapsed = time.monotonic() - self.started
+        remaining = self.typical - elapsed if elapsed < self.typical else elapsed
+        return remaining + self.waiting * (self.typical or elapsed)
+
+    def busy(self, reason: str) -> Busy:
+        return Busy(f"the {self.name} {reason}", max(1, math.ceil(self.expected_wait())))
 
     async def run(self, job: Callable[..., T], *args) -> T:
+        if self.waiting >= self.max_waiting:
+            raise self.busy(f"has {self.waiting} request{'s' * (self.waiting != 1)} waiting already")
+        if (expected := self.expected_wait()) > self.timeout:
+            raise self.busy(f"would keep you waiting about {expected:.0f} s, above the limit of {self.timeout:g} s")
+        self.waiting += 1
+        acquired = False
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.move_on_after(self.timeout):
                 await self.slot.acquire()
-        except TimeoutError:
-            raise QueueTimeout(self.timeout) from None
+                acquired = True
+        finally:
+            self.waiting -= 1
+        if not acquired:
+            raise self.busy(f"could not start this within the {self.timeout:g} s a request may wait")
+        self.started = time.monotonic()
         try:
             # Not abandoned on cancellation: the slot is freed only once the thread has really finished.
             return await anyio.to_thread.run_sync(job, *args)
         finally:
+            seconds = time.monotonic() - self.started
+            self.typical = seconds if self.typical == 0 else (1 - SMOOTHING) * self.typical + SMOOTHING * seconds
+            self.started = None
             self.slot.release()
+
+
+class Lanes:
+    """The server's two gates, so that slow work never holds up small work: ``fast`` for work on at most
+    ``fast_pixels`` pixels, ``slow`` for Levin's optimisation (a sparse solve at the photo's own resolution, any
+    size) and anything on more pixels. Each runs one job at a time, so at most two run at once: on a 2-core
+    machine the fast lane's torch threads share the cores with the slow lane's job (mostly single-threaded
+    SciPy for Levin), which slows each a little rather than one waiting for the other."""
+
+    def __init__(self, timeout: float, fast_pixels: int = FAST_PIXELS):
+        self.fast = Gate("lane for small photos", timeout, FAST_WAITING)
+        self.slow = Gate("lane for Levin's optimisation and large photos", timeout, SLOW_WAITING)
+        self.fast_pixels = fast_pixels
+
+    def choose(self, pixels: int | None, solve: bool = False) -> Gate:
+        """The lane for a job on ``pixels`` pixels (None: unknown, an unreadable upload the job will refuse at
+        once), ``solve`` when it is Levin's optimisation."""
+        return self.slow if solve or (pixels is not None and pixels > self.fast_pixels) else self.fast
+
+
+def upload_pixels(file: BinaryIO) -> int | None:
+    """The pixels an upload's header declares, to choose its lane before it is decoded (a few ms; call it from a
+    worker thread); None when the header cannot be read: the job's own reader then says why."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: read_upload decides
+            with Image.open(file) as image:
+                width, height = image.size
+    except Exception:
+        return None
+    finally:
+        file.seek(0)
+    return width * height
 
 
 @dataclass
 class Entry:
-    """One colourised upload: which model (its name and itself), what it predicted, and the upload's
-    alpha (None if opaque)."""
+    """One colourised upload: which model (its name and itself) and what it predicted (the prepared photo,
+    its alpha included, and the network's output)."""
 
     model: str
     pipeline: ColorizationPipeline
     prediction: Prediction
-    alpha: np.ndarray | None
 
     @property
     def nbytes(self) -> int:
-        tensors = self.prediction.lightness, self.prediction.output
-        return sum(t.numel() * t.element_size() for t in tensors) + (0 if self.alpha is None else self.alpha.nbytes)
+        photo, prediction = self.prediction.photo, self.prediction
+        alpha = 0 if photo.alpha is None else photo.alpha.nbytes
+        return storage_bytes([photo.lightness, photo.network_input, prediction.output, prediction.ab]) + alpha
+
+
+def storage_bytes(tensors: list[Tensor]) -> int:
+    """The bytes the tensors hold, each storage once (a view, such as a full-resolution model's network input
+    of the photo's own L, adds nothing)."""
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
 
 
 class Cached(Protocol):
@@ -122,21 +213,36 @@ class PredictionCache:
     """Recent predictions by random token; the least recently used go first once all of them hold more
     than ``max_bytes`` (the newest is always kept). Used from the event loop only, so it needs no lock.
     It keeps entries of more than one kind (an ``Entry``, a guided page's ``GuidedEntry``); ``get`` asks
-    for one kind, so a token of the other kind is not found."""
+    for one kind, so a token of the other kind is not found.
+
+    An entry is measured (``nbytes``) when it is put, and again by ``update`` after a job that may have grown it
+    (a guided entry's palette logits and latest prediction come after its upload), so the bound counts what the
+    entries hold now, not what they held when they arrived."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES):
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[Cached, int]] = OrderedDict()  # each with its size when put
-        self._bytes = 0
+        self._entries: OrderedDict[str, tuple[Cached, int]] = OrderedDict()  # each with its size when last measured
+        self.nbytes = 0  # the sum of those sizes
 
     def put(self, entry: Cached) -> str:
         token = secrets.token_urlsafe(16)  # unguessable: one visitor cannot read another's photo
+        self._entries[token] = entry, 0
+        self.update(token)
+        return token
+
+    def update(self, token: str) -> None:
+        """Measure the entry under ``token`` again (after a job that may have grown it), make it the most
+        recently used, and let the least recently used others go while the cache holds more than ``max_bytes``.
+        A token no longer kept is ignored."""
+        if token not in self._entries:
+            return
+        entry, before = self._entries[token]
         size = entry.nbytes
         self._entries[token] = entry, size
-        self._bytes += size
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
-            self._bytes -= self._entries.popitem(last=False)[1][1]
-        return token
+        self._entries.move_to_end(token)
+        self.nbytes += size - before
+        while self.nbytes > self.max_bytes and len(self._entries) > 1:
+            self.nbytes -= self._entries.popitem(last=False)[1][1]
 
     def get(self, token: str, kind: type[K]) -> K | None:
         """The entry kept under ``token`` if it is a ``kind``, else None."""
@@ -161,14 +267,15 @@ def predict(models: Models, name: str, file: BinaryIO, max_pixels: int) -> Entry
     """Decode an upload and run the network once (a job for ``Gate.run``)."""
     rgb, alpha = read_upload(file, max_pixels)
     pipeline = models.get(name)
-    return Entry(name, pipeline, pipeline.predict(rgb), alpha)
+    return Entry(name, pipeline, pipeline.predict([pipeline.prepare(rgb, alpha)])[0])
 
 
 def render_png(entry: Entry, temperature: float | None) -> bytes:
     """An entry decoded at ``temperature`` as PNG bytes at the upload's size, alpha kept (a job for ``Gate.run``)."""
-    rgb = entry.pipeline.render(entry.prediction, temperature)
+    prediction = entry.pipeline.redecode(entry.prediction, temperature)
+    rgb = entry.pipeline.render(prediction).permute(1, 2, 0).cpu().numpy()
     buffer = io.BytesIO()
-    write_png(buffer, rgb, entry.alpha)
+    write_png(buffer, rgb, prediction.photo.alpha)
     return buffer.getvalue()
 
 
@@ -182,7 +289,7 @@ def distribution(entry: Entry, x: int, y: int) -> dict:
     cell covering it, with each bin's sRGB colour at L = 50 for drawing it on the ab plane."""
     from polychrome.viz import bin_colours
 
-    height, width = entry.prediction.lightness.shape[-2:]
+    height, width = entry.prediction.photo.size
     h, w = entry.prediction.output.shape[-2:]
     p = entry.prediction.output[:, y * h // height, x * w // width].float().softmax(dim=0).cpu()
     bins = entry.pipeline.model.bins.cpu()
