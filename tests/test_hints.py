@@ -88,6 +88,52 @@ def test_hints_that_are_not_a_list_are_refused():
         parse_hints({"x": 1}, (10, 20))  # type: ignore[arg-type]
 
 
+def test_a_stroke_is_a_patch_of_its_width_at_each_pixel_along_its_polyline_in_order():
+    stroke = {"stroke": [[0, 0], [5, 2.7], [5, 2], [5, 6]], "width": 3, "rgb": [255, 0, 0]}
+    hints = parse_hints([(9, 9, (0, 0, 255)), stroke], (10, 20))
+    assert hints[0] == LocalHint.from_rgb(9, 9, (0, 0, 255))
+    assert [(h.x, h.y) for h in hints[1:]] == [(0, 0), (1, 0), (2, 1), (3, 1), (4, 2), (5, 2), (5, 3), (5, 4), (5, 5), (5, 6)]
+    assert all(h.patch == 3 and h.rgb == (255, 0, 0) and h.ab == RED_AB for h in hints[1:])
+    # A two-point stroke on one pixel is a click with a patch of its width.
+    assert parse_hints([{"stroke": [[4, 4], [4, 4]], "width": 5, "rgb": [255, 0, 0]}], (10, 20)) == [
+        LocalHint(4, 4, RED_AB, 5, (255, 0, 0))
+    ]
+
+
+def stroke(points, width=3, rgb=(1, 2, 3)) -> dict:
+    return {"stroke": points, "width": width, "rgb": list(rgb)}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (stroke([[0, 0]]), "hints[1]: the stroke has 1 point; give 2 to 1,000 points"),
+        (stroke([[0, 0]] * 1001), "hints[1]: the stroke has 1,001 points; give 2 to 1,000 points"),
+        (stroke("0,0 1,1"), "hints[1]: stroke='0,0 1,1' is not a list of points; give the polyline as [[x0, y0]"),
+        (stroke([[0, 0], [1]]), "hints[1]: stroke[1]=[1] is not a point; give each point as [x, y]"),
+        (stroke([[0, 0], [20, 3]]), "hints[1]: stroke[1] x=20 is outside the image (0 to 19); give a pixel inside"),
+        (stroke([[0, -1], [2, 3]]), "hints[1]: stroke[0] y=-1 is outside the image (0 to 9)"),
+        (stroke([[0, 0], [1, 1]], width=0), "hints[1]: width=0 is not a whole number of pixels from 1 to 64"),
+        (stroke([[0, 0], [1, 1]], width=65), "hints[1]: width=65 is not a whole number of pixels from 1 to 64"),
+        (stroke([[0, 0], [1, 1]], width=2.5), "hints[1]: width=2.5 is not a whole number of pixels"),
+        (stroke([[0, 0], [1, 1]], rgb=(1, 2)), "hints[1]: rgb=[1, 2] is not three values"),
+        ({"stroke": [[0, 0], [1, 1]], "rgb": [1, 2, 3]}, "hints[1]: missing ['width']; a stroke is {'stroke'"),
+        ({**stroke([[0, 0], [1, 1]]), "patch": 3}, "hints[1]: unknown keys ['patch']; a stroke is"),
+    ],
+)
+def test_a_bad_stroke_is_one_line_naming_the_entry_the_problem_and_the_fix(entry, message):
+    with pytest.raises(ValueError, match=re.escape(f"hints.json: {message}")) as caught:
+        parse_hints([(0, 0, (0, 0, 0)), entry], (10, 20), source="hints.json")
+    assert "\n" not in str(caught.value) and "; " in str(caught.value)
+
+
+def test_strokes_are_bounded_in_length_over_the_whole_list_before_any_pixel_is_listed():
+    across = stroke([[0, 0], [2999, 0], [0, 0], [2999, 0]], width=64)  # 8,998 pixels long, retraced
+    assert len(parse_hints([across, across], (10, 3000))) == 2 * 3000
+    with pytest.raises(ValueError, match=re.escape("hints[2]: the strokes are 26,994 pixels long in all, above the")):
+        parse_hints([across, across, across], (10, 3000))
+
+
 def test_a_hint_file_is_a_list_or_a_dict_with_a_reference_beside_it(tmp_path):
     (tmp_path / "plain.json").write_text(json.dumps([{"x": 1, "y": 2, "rgb": [255, 0, 0]}]))
     (tmp_path / "full.json").write_text(

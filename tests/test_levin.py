@@ -236,3 +236,28 @@ def test_the_levin_model_refuses_a_photo_above_the_default_limit_whoever_calls_i
     photo = np.full((MAX_PIXELS // 1500 + 1, 1500, 3), 128, np.uint8)  # just above: refused before any solve
     with pytest.raises(LevinTooLarge, match=f"limited to {MAX_PIXELS:,} pixels"):
         polychrome.load_colorizer("levin").colorize(photo, hints=[(3, 4, (200, 30, 40))])
+
+
+def test_a_decay_keeps_one_clicks_correction_in_its_region_and_returns_to_the_prediction_beyond():
+    """Issue 32: with decay 0 Levin's solution from one click is its colour everywhere, so a person's first click
+    tinted the whole photo; the decay pulls the colours back to the prediction itself (not w x it) away from it."""
+    lightness = two_halves(20.0, 80.0)[None, None]
+    prediction = torch.zeros(1, 2, HEIGHT, WIDTH)
+    prediction[:, 0] = 15.0
+    ab, mask = point_hints((HEIGHT // 2, WIDTH // 4, RED))
+    hints = (ab[None], mask[None, None].float())
+    right = slice(WIDTH // 2 + 2, WIDTH)  # the other region, beyond the edge's own pixels
+
+    def halves(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return out[0, :, :, : WIDTH // 2].mean(dim=(1, 2)), out[0, :, :, right].mean(dim=(1, 2))
+
+    tinted = propagate_residual(lightness, prediction, *hints, decay=0.0, prior_weight=0.375)
+    assert torch.allclose(halves(tinted)[1], torch.tensor(RED), atol=4.0)  # the click's colour everywhere
+    for weight in (0.375, 1.0):
+        kept = propagate_residual(lightness, prediction, *hints, decay=1e-4, prior_weight=weight)
+        assert torch.equal(kept[0][:, mask], ab[:, mask])  # the click, exactly
+        left, other = halves(kept)
+        assert (left - torch.tensor(RED)).norm() < (prediction[0, :, 0, 0] - torch.tensor(RED)).norm() / 2, left
+        assert (kept[0, :, :, right] - prediction[0, :, :, right]).abs().max() < 3.0  # within 3 ab units
+    with pytest.raises(ValueError, match=r"toward must be \(2, H, W\) like hint_ab"):
+        levin_colorize(lightness[0, 0], ab, mask, decay=0.1, toward=torch.zeros(2, 3, 3))

@@ -1,6 +1,6 @@
 """One path from photo to file: the Python API, ``polychrome colorize`` and the web page's HTTP API give the
 same pixels for the same photo, hints, reference and temperature, for an automatic model, the bundled guided
-model (clicks and a reference, its card's hint correction included) and Levin et al.'s. Each goes through
+model (clicks, a stroke and a reference, its card's hint correction included) and Levin et al.'s. Each goes through
 ``ColorizationPipeline``; this holds them to it, so no path can drift into other colours again."""
 
 import io
@@ -15,7 +15,11 @@ import polychrome
 from polychrome.cli import main
 from polychrome.serve import create_app
 
-HINTS = [{"x": 20, "y": 12, "rgb": [70, 130, 210]}, {"x": 70, "y": 50, "rgb": [190, 60, 40], "patch": 3}]
+HINTS = [
+    {"x": 20, "y": 12, "rgb": [70, 130, 210]},
+    {"x": 70, "y": 50, "rgb": [190, 60, 40], "patch": 3},
+    {"stroke": [[40, 30], [55, 34], [60, 45]], "width": 4, "rgb": [60, 170, 80]},  # a painted stroke
+]
 
 
 def decoded(data: bytes) -> np.ndarray:

@@ -111,6 +111,53 @@ def test_resuming_gives_exactly_the_uninterrupted_run(photos, tmp_path, sets, wi
     assert_same(weights(train(tiny_config(photos, *sets, width=width), tmp_path / "resumed")), straight)
 
 
+def _logged(run_dir):
+    """Every logged metric of a run but its throughput (a clock's reading, not the run's arithmetic)."""
+    from polychrome.train import read_metrics
+
+    return {name: points for name, points in read_metrics(run_dir).items() if "samples_per_sec" not in name}
+
+
+def test_the_same_config_seed_and_code_train_the_same_bits(photos, tmp_path):
+    # Twice on one machine, one with a data-loading worker process and one without (workers only load: the
+    # order and each sample's crop are functions of the seed and position, data/loader.py), at one thread
+    # count: the same weights and optimiser state, bit for bit, the same logged losses and validation
+    # measures, and the same evaluation. What may differ across thread counts and machines: docs/training.md.
+    sets = ("data.seed=3", "trainer.seed=3", "trainer.threads=1")
+    runs = {}
+    for name, workers in (("first", 0), ("second", 1)):
+        trainer = train(tiny_config(photos, *sets, f"data.workers={workers}"), tmp_path / name)
+        runs[name] = (weights(trainer), trainer.optimizers[0].state_dict(), _logged(tmp_path / name))
+    (first, adam_first, logged_first), (second, adam_second, logged_second) = runs["first"], runs["second"]
+    assert_same(first, second)
+    for a, b in zip(adam_first["state"].values(), adam_second["state"].values(), strict=True):
+        assert_same(a, b)
+    assert logged_first == logged_second and "val/auc_rebalanced" in logged_first and "train/loss" in logged_first
+    evaluations = [
+        evaluate(load_checkpoint(tmp_path / name)[0], f"folder:{photos}", size=16, workers=0) for name in runs
+    ]
+    assert evaluations[0]["auc_rebalanced"] == evaluations[1]["auc_rebalanced"]
+    assert evaluations[0]["total_ab_error"] == evaluations[1]["total_ab_error"]
+    other = weights(train(tiny_config(photos, "data.seed=4", "trainer.seed=4", "trainer.threads=1"), tmp_path / "o"))
+    assert not torch.equal(first["encoder.0.0.weight"], other["encoder.0.0.weight"])  # a seed does change them
+
+
+def test_the_thread_count_is_set_while_training_and_recorded(photos, tmp_path):
+    before = torch.get_num_threads()
+    seen = []
+
+    import lightning as L
+
+    class Threads(L.Callback):
+        def on_train_batch_start(self, *args):
+            seen.append(torch.get_num_threads())
+
+    train(tiny_config(photos, "trainer.threads=1", "trainer.max_steps=2"), tmp_path / "run", callbacks=[Threads()])
+    assert set(seen) == {1} and torch.get_num_threads() == before  # set for the training, restored after it
+    session = json.loads((tmp_path / "run" / "run.json").read_text())["sessions"][0]
+    assert session["threads"] == 1 and "cpu" in session and "omp_num_threads" in session
+
+
 def test_resuming_never_unpickles_code(photos, tmp_path, monkeypatch):
     import inspect
 

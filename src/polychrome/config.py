@@ -69,6 +69,9 @@ class TrainerConfig:
     compile: bool = False
     channels_last: bool = False
     seed: int = 0
+    # torch's intra-op CPU threads while training (None: torch's default, one per core, or OMP_NUM_THREADS). The
+    # weights depend on it bit for bit: a CPU sums a reduction in as many parts as it has threads (docs/training.md)
+    threads: int | None = None
     progress: bool = True
 
 

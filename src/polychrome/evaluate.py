@@ -445,6 +445,8 @@ def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: fl
         "resolution": f"{eval_size}x{eval_size} (resized, centre-cropped)" if eval_size else "each image's own",
         "model_input": f"{seen}; ab upsampled bilinearly and joined with the image's own L",
         "hint_propagation": card.hint_propagation,
+        "hint_decay": card.hint_decay,
+        "hint_prior_weight": card.hint_prior_weight,
         "hints": hints.record(),
     }
 

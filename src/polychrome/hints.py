@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from torch import Tensor
@@ -42,6 +43,15 @@ PATCH_SIDES_AT_256 = tuple(range(1, 10))
 GLOBAL_HINT_PROBABILITY = 0.1
 PLACEMENTS = ("gaussian", "uniform")
 _ENTRY_KEYS = ("x", "y", "rgb", "patch")
+_STROKE_KEYS = ("stroke", "width", "rgb")
+# A stroke (a painted polyline, Levin et al. 2004's scribbles) is a square brush of side ``width`` stamped at
+# every pixel along it. Wider than this is no longer a stroke but a fill, and its cost grows with the side.
+MAX_STROKE_WIDTH = 64
+# Points of one stroke: what a hand drags in a few seconds; the server counts them towards its hint limit.
+MAX_STROKE_POINTS = 1000
+# Pixels along all the strokes of one hint list (one stamp each): about nine diagonals of a 2-megapixel photo,
+# which keeps a list of strokes to at most this many patches however it is drawn.
+MAX_STROKE_LENGTH = 20_000
 _FILE_KEYS = ("hints", "reference")
 
 
@@ -147,23 +157,98 @@ def _parse_entry(entry: object, image_size: tuple[int, int]) -> LocalHint:
     return LocalHint.from_rgb(column, row, _colour(rgb), _patch(patch))
 
 
+def is_stroke(entry: object) -> TypeGuard[Mapping]:
+    """Whether a hint entry is a stroke ``{"stroke": [[x, y], ...], "width": .., "rgb": [r, g, b]}``."""
+    return isinstance(entry, Mapping) and "stroke" in entry
+
+
+def _line(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:
+    """The pixels from ``start`` to ``end`` (both included), one per step along the longer axis (Bresenham)."""
+    (x0, y0), (x1, y1) = start, end
+    steps = max(abs(x1 - x0), abs(y1 - y0))
+    if steps == 0:
+        return [start]
+    # Integer rounding of the exact line (ties away from the start), so the same pixels on every machine.
+    return [
+        (x0 + (2 * i * (x1 - x0) + steps) // (2 * steps), y0 + (2 * i * (y1 - y0) + steps) // (2 * steps))
+        for i in range(steps + 1)
+    ]
+
+
+def _stroke_points(value: object, image_size: tuple[int, int]) -> list[tuple[int, int]]:
+    if not isinstance(value, (list, tuple)):
+        raise _EntryError(f"stroke={value!r} is not a list of points; give the polyline as [[x0, y0], [x1, y1], ...]")
+    if not 2 <= len(value) <= MAX_STROKE_POINTS:
+        raise _EntryError(
+            f"the stroke has {len(value):,} point{'s' * (len(value) != 1)}; give 2 to {MAX_STROKE_POINTS:,} points"
+        )
+    height, width = image_size
+    points = []
+    for index, point in enumerate(value):
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise _EntryError(f"stroke[{index}]={point!r} is not a point; give each point as [x, y]")
+        points.append(
+            (
+                _coordinate(f"stroke[{index}] x", point[0], width, "column"),
+                _coordinate(f"stroke[{index}] y", point[1], height, "row"),
+            )
+        )
+    return points
+
+
+def _parse_stroke(entry: Mapping, image_size: tuple[int, int], room: int) -> tuple[list[LocalHint], int]:
+    """A stroke's patches (a square of side ``width`` at each pixel along its polyline, in order, each pixel
+    once) and its length in pixels, counting a retraced pixel again. ``room`` is how many pixels of stroke the
+    hint list may still hold (``MAX_STROKE_LENGTH``)."""
+    unknown = sorted(set(entry) - set(_STROKE_KEYS))
+    missing = [key for key in _STROKE_KEYS if key not in entry]
+    if unknown or missing:
+        problem = f"unknown keys {unknown}" if unknown else f"missing {missing}"
+        raise _EntryError(f"{problem}; a stroke is {{'stroke': [[x0, y0], [x1, y1], ...], 'width': .., 'rgb': [r, g, b]}}")
+    side = entry["width"]
+    if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= MAX_STROKE_WIDTH:
+        raise _EntryError(f"width={side!r} is not a whole number of pixels from 1 to {MAX_STROKE_WIDTH}; give one")
+    points = _stroke_points(entry["stroke"], image_size)
+    rgb = _colour(entry["rgb"])
+    # Measured before any pixel is listed, so a long stroke costs no more than its refusal.
+    length = 1 + sum(max(abs(x1 - x0), abs(y1 - y0)) for (x0, y0), (x1, y1) in zip(points, points[1:]))
+    if length > room:
+        raise _EntryError(
+            f"the strokes are {MAX_STROKE_LENGTH - room + length:,} pixels long in all, above the limit of "
+            f"{MAX_STROKE_LENGTH:,}; draw shorter strokes"
+        )
+    first = LocalHint.from_rgb(points[0][0], points[0][1], rgb, side)  # one colour conversion per stroke
+    pixels = dict.fromkeys(pixel for start, end in zip(points, points[1:]) for pixel in _line(start, end))
+    return [LocalHint(x, y, first.ab, side, rgb) for x, y in pixels], length
+
+
 def parse_hints(
     entries: Sequence[object], image_size: tuple[int, int], source: str | Path | None = None
 ) -> list[LocalHint]:
     """Local hints from tuples ``(x, y, (r, g, b))`` (optionally a fourth item, the patch side), dicts
-    ``{"x": .., "y": .., "rgb": [r, g, b], "patch": ..}`` ("patch" optional, default 1) or ``LocalHint``s.
+    ``{"x": .., "y": .., "rgb": [r, g, b], "patch": ..}`` ("patch" optional, default 1), ``LocalHint``s, or
+    strokes ``{"stroke": [[x0, y0], [x1, y1], ...], "width": .., "rgb": [r, g, b]}``.
 
     x and y are pixels of the photo of size ``image_size`` (H, W), from the top left; a fractional
-    coordinate is the pixel it falls in. A bad entry raises one ValueError line naming ``source`` (a file,
-    when there is one), the entry as ``hints[i]`` (counting from 0), what is wrong and the fix.
+    coordinate is the pixel it falls in. A stroke (Levin et al. 2004's scribbles) becomes one hint per pixel
+    along its polyline, each a square patch of side ``width`` (1 to ``MAX_STROKE_WIDTH``), in order; it has 2
+    to ``MAX_STROKE_POINTS`` points, and all strokes together at most ``MAX_STROKE_LENGTH`` pixels along their
+    lines (a retraced pixel counted again). A bad entry raises one ValueError line naming ``source`` (a file, when there is one), the entry as
+    ``hints[i]`` (counting from 0), what is wrong and the fix.
     """
     if isinstance(entries, (str, bytes, Mapping)) or not isinstance(entries, Sequence):
         where = f"{source}: " if source is not None else ""
         raise ValueError(f"{where}hints must be a list of hints, got {type(entries).__name__}; see docs/hints.md")
-    hints = []
+    hints: list[LocalHint] = []
+    room = MAX_STROKE_LENGTH
     for index, entry in enumerate(entries):
         try:
-            hints.append(_parse_entry(entry, image_size))
+            if is_stroke(entry):
+                stroke, length = _parse_stroke(entry, image_size, room)
+                room -= length
+                hints.extend(stroke)
+            else:
+                hints.append(_parse_entry(entry, image_size))
         except _EntryError as error:
             where = f"{source}: " if source is not None else ""
             raise ValueError(f"{where}hints[{index}]: {error}") from None

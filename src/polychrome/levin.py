@@ -112,6 +112,7 @@ def levin_colorize(
     solver: Solver = "splu",
     decay: float = 0.0,
     max_pixels: int | None = MAX_PIXELS,
+    toward: Tensor | None = None,
 ) -> Tensor:
     """Propagate sparse ab hints over a photo along its luminance (Levin et al. 2004, equations 1-2).
 
@@ -133,6 +134,8 @@ def levin_colorize(
         max_pixels: the largest H * W solved (see ``MAX_PIXELS``: about ``BYTES_PER_PIXEL`` of memory each); a
             larger photo raises ``LevinTooLarge`` (a ValueError) naming the limit, its pixels and what to do. None:
             no limit. A photo without hints needs no solve and is never refused.
+        toward: (2, H, W) or None: what ``decay`` pulls the unhinted pixels towards instead of 0 (the system
+            becomes (1 + decay) U - W U = decay x toward there); ``propagate_residual`` pulls towards a prediction.
 
     Returns:
         ab: (2, H, W) float32 on the input's device; equal to ``hint_ab`` at hinted pixels, zeros (the gray
@@ -141,6 +144,8 @@ def levin_colorize(
     luminance = _check_inputs(lightness, hint_ab, hint_mask, window, solver)
     if decay < 0:
         raise ValueError(f"decay must be >= 0, got {decay}")
+    if toward is not None and toward.shape != hint_ab.shape:
+        raise ValueError(f"toward must be (2, H, W) like hint_ab, {tuple(hint_ab.shape)}, got {tuple(toward.shape)}")
     height, width = luminance.shape
     device = lightness.device
     if not bool(hint_mask.any()):
@@ -156,6 +161,8 @@ def levin_colorize(
         fixed = np.flatnonzero(hinted)
         system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
         rhs = affinity[free][:, fixed] @ hints[:, fixed].T
+        if toward is not None and decay:
+            rhs += decay * toward.detach().cpu().to(torch.float64).numpy().reshape(2, -1)[:, free].T
         ab[:, free] = solve_levin_system(system[free][:, free], rhs, solver).T
     return torch.from_numpy(ab.reshape(2, height, width)).to(device=device, dtype=torch.float32)
 
@@ -290,15 +297,19 @@ def propagate_residual(
     Levin keeps it; between the hints the colours mix the prediction (a network's prior where the person said
     nothing) with Levin's edge-aware interpolation of the hints, which a network at a small size lacks. As in
     Levin's method, one hint's correction reaches the whole photo (less across strong edges) until other hints
-    anchor other regions. A photo without hints keeps its prediction.
+    anchor other regions, unless ``decay`` pulls the colours back to the prediction away from the hints: the
+    unhinted pixels solve (1 + decay) U - W U = w x (ab - W ab) + decay x ab, so a hint's correction fades over
+    about 1 / sqrt(decay) pixels in a flat region and stops at edges of L, where Levin's affinity is weak and the
+    pull wins. A photo without hints keeps its prediction.
 
     Args:
         lightness: (N, 1, H, W), L in [0, 100], at the prediction's resolution.
         ab: (N, 2, H, W), the prediction in Lab units.
         hint_ab: (N, 2, H, W), the hints' ab (read where ``hint_mask`` is set).
         hint_mask: (N, 1, H, W), > 0 at hinted pixels (as ``polychrome.hints.hint_planes`` makes it).
-        decay: how fast a correction fades away from its hint (``levin_colorize``'s ``decay``; see
-            ``RESIDUAL_DECAY``).
+        decay: how strongly the colours are pulled back to the prediction ``ab`` away from the hints
+            (``levin_colorize``'s ``decay`` with ``toward`` the part of ab that w leaves out; see
+            ``RESIDUAL_DECAY``). 0: Levin's method, no pull.
         prior_weight: how much of the prediction is kept, w: the result is w * ab + the propagation of
             (hint - w * ab). Levin's propagation is linear in the hint values, so this is w * (ab + its propagated
             residual) + (1 - w) * Levin's colours from the hints alone: 1 keeps the prediction as the prior, 0
@@ -323,6 +334,7 @@ def propagate_residual(
             continue
         prior = prior_weight * predicted
         residual = torch.where(known, hinted - prior, torch.zeros_like(predicted))
-        spread = levin_colorize(plane, residual, known.to(plane.device), solver=solver, decay=decay)
+        leftover = (1.0 - prior_weight) * predicted  # so the pull is towards the prediction itself, not w x it
+        spread = levin_colorize(plane, residual, known.to(plane.device), solver=solver, decay=decay, toward=leftover)
         corrected.append(prior + spread.to(ab.device))
     return torch.stack(corrected)

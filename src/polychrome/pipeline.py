@@ -301,7 +301,12 @@ class ColorizationPipeline:
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
             return ab
         return propagate_residual(
-            lightness, upsample_ab(ab, side_of(lightness)), hints[0].to(self.device), hints[1].to(self.device)
+            lightness,
+            upsample_ab(ab, side_of(lightness)),
+            hints[0].to(self.device),
+            hints[1].to(self.device),
+            decay=self.card.hint_decay,
+            prior_weight=self.card.hint_prior_weight,
         )
 
 

@@ -40,6 +40,7 @@ RESUMABLE_CHANGES = {
     "data.workers",
     "trainer.devices",
     "trainer.accelerator",
+    "trainer.threads",  # same experiment, other rounding: run.json records each session's threads
 }
 
 
@@ -107,9 +108,35 @@ def _record_session(run_dir: Path) -> None:
             "command": sys.argv,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "torch": torch.__version__,
+            **_arithmetic(),
         }
     )
     path.write_text(json.dumps(record, indent=1))
+
+
+def _arithmetic() -> dict:
+    """What, besides the config, seed and code, decides a CPU training's weights bit for bit: the thread count
+    (a reduction is summed in one part per thread), the CPU and the math libraries torch was built with."""
+    import platform
+
+    return {
+        "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "mkldnn": torch.backends.mkldnn.is_available(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        import platform
+
+        return platform.processor()
 
 
 def _prepare(config: TrainConfig, run_dir: Path) -> None:
@@ -223,10 +250,21 @@ def _fit(trainer, task, data, resume: Path | None) -> None:
 def train(config: TrainConfig, run_dir: str | Path, callbacks: Sequence = ()):
     """Train (or resume) the run in ``run_dir``; returns the Lightning Trainer when it has finished.
 
-    ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests)."""
+    ``callbacks`` are extra Lightning callbacks (progress reports, probes in tests). With ``trainer.threads``
+    set, torch uses that many CPU threads while it trains (and as many as before afterwards)."""
+    run_dir = Path(run_dir)
+    previous = torch.get_num_threads()
+    if config.trainer.threads is not None:  # before _prepare records the session's threads
+        torch.set_num_threads(config.trainer.threads)
+    try:
+        return _train(config, run_dir, callbacks)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence):
     from polychrome.data.module import ColorizationData
 
-    run_dir = Path(run_dir)
     _prepare(config, run_dir)
     data = ColorizationData(config.data, config.trainer.max_steps)
     task = _task(config, data)

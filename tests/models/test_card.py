@@ -114,3 +114,23 @@ def test_export_weights_records_the_hint_propagation_it_is_told(tmp_path, capsys
     assert load_weights(out).card.hint_propagation == "levin"
     assert main(["export-weights", str(tmp_path / "run"), str(out)]) == 0
     assert load_weights(out).card.hint_propagation == "none"
+
+
+def test_the_hint_propagations_constants_are_kept_by_weights_files_and_old_files_keep_theirs(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY
+    from polychrome.models.weights import LEGACY_HINT_DECAY, LEGACY_HINT_PRIOR_WEIGHT, read_metadata
+
+    guided = build_model("unet_guided", channels=(4, 8)).with_card(hint_propagation="levin")
+    assert (guided.card.hint_decay, guided.card.hint_prior_weight) == (RESIDUAL_DECAY, PRIOR_WEIGHT)
+    path = save_weights(guided.with_card(hint_decay=0.002, hint_prior_weight=0.6), tmp_path / "g.safetensors")
+    assert (load_weights(path).card.hint_decay, load_weights(path).card.hint_prior_weight) == (0.002, 0.6)
+    metadata = {k: v for k, v in read_metadata(path).items() if k not in ("hint_decay", "hint_prior_weight")}
+    save_file(load_file(str(path)), str(path), metadata=metadata)  # a file from before the card carried them
+    card = load_weights(path).card
+    assert (card.hint_decay, card.hint_prior_weight) == (LEGACY_HINT_DECAY, LEGACY_HINT_PRIOR_WEIGHT) == (0.0, 0.375)
+    with pytest.raises(ValueError, match="hint_decay must be >= 0 .* got -0.1"):
+        guided.card.replace(hint_decay=-0.1)
+    with pytest.raises(ValueError, match=r"hint_prior_weight must be in \[0, 1\] .* got 1.5"):
+        guided.card.replace(hint_prior_weight=1.5)

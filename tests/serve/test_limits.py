@@ -151,6 +151,9 @@ def test_too_many_hints_or_too_large_a_render_request_is_refused_in_one_line():
         assert client.post(address, json={"hints": [HINT] * MAX_HINTS}).status_code == 200
         message = error_of(client.post(address, json={"hints": [HINT] * (MAX_HINTS + 1)}), 400)
         assert message == "1,001 hints in one request, above this server's limit of 1,000; send fewer hints"
+        stroke = {"stroke": [[0, 0]] * MAX_HINTS, "width": 1, "rgb": [1, 2, 3]}  # each point counts as a hint
+        message = error_of(client.post(address, json={"hints": [HINT, stroke]}), 400)
+        assert message == "1,001 hints in one request, above this server's limit of 1,000; send fewer hints"
         padded = b'{"hints": []' + b" " * MAX_RENDER_BYTES + b"}"
         message = error_of(client.post(address, content=padded, headers={"content-type": "application/json"}), 413)
         assert message.startswith("the render request is 256.0 KiB (262,157 bytes), above the limit of 256.0 KiB")

@@ -252,7 +252,7 @@ def test_compute_budget_protocol_and_ordered_sweeps(report):
     assert "| on (base) | 3 | 2.000e+06 (x1.00) |" in text
     folder = load_study(path).results_dir
     for eval_set in ("cifar", "photos"):  # one panel per factor against compute, a figure per evaluation set
-        assert f"![cost on {eval_set}](cost-{eval_set}.png)" in text and (folder / f"cost-{eval_set}.png").is_file()
+        assert f"![cost on {eval_set}](cost-{eval_set}.webp)" in text and (folder / f"cost-{eval_set}.webp").is_file()
     assert (
         "On photos, the base's raw AuC falls below gray's (90.00) along the budget curve at 2,000 images (89.50)."
         in text
@@ -305,9 +305,26 @@ def test_the_report_regenerates_byte_identically(tmp_path):
         (tmp_path / folder).mkdir()
         path = _study(tmp_path / folder, rows=_rows())
         readme = write_report(path)
-        outputs.append({p.name: p.read_bytes() for p in sorted(readme.parent.iterdir()) if p.suffix in (".md", ".png")})
-    assert outputs[0] == outputs[1] and len([n for n in outputs[0] if n.endswith(".png")]) >= 6
+        outputs.append(
+            {p.name: p.read_bytes() for p in sorted(readme.parent.iterdir()) if p.suffix in (".md", ".webp")}
+        )
+    assert outputs[0] == outputs[1] and len([n for n in outputs[0] if n.endswith(".webp")]) >= 6
     shutil.rmtree(tmp_path / "two")
+
+
+def test_a_figure_is_saved_as_a_lossless_webp_of_what_matplotlib_draws(tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from polychrome.study.figures import SAVE, save
+
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().plot([0, 1, 3], [2, 0, 1], color="C1")
+    figure.savefig(tmp_path / "drawn.png", **SAVE)
+    save(figure, tmp_path / "saved.webp")
+    drawn = np.asarray(Image.open(tmp_path / "drawn.png").convert("RGB"))
+    saved = Image.open(tmp_path / "saved.webp")
+    assert saved.format == "WEBP" and np.array_equal(np.asarray(saved.convert("RGB")), drawn)
 
 
 def test_the_study_reads_measures_from_the_one_table():

@@ -11,6 +11,7 @@ from PIL import Image
 
 from polychrome.cli import main
 from polychrome.study import expand, load_study, run_study, write_report
+from polychrome.study.examples import EXAMPLE_SIDE, read_strip
 from polychrome.study.report import example_columns
 from polychrome.study.rows import COLUMNS
 from polychrome.study.runner import by_training
@@ -109,16 +110,20 @@ def test_a_study_runs_resumes_and_never_writes_a_row_twice(study_file, capsys):
         assert len(list(csv.DictReader(f))) == len(rows)
     assert "dilation--off--s1" in capsys.readouterr().out
 
-    strip = study.results_dir / "examples" / "dilation--off--s1--photos.png"
-    assert np.asarray(Image.open(strip)).shape == (96, 3 * 96, 3)  # three example photos, side by side
-    truth = np.asarray(Image.open(study.results_dir / "examples" / "truth--photos.png")).astype(int)
-    gray = np.asarray(Image.open(study.results_dir / "examples" / "baseline--gray--s0--photos.png")).astype(int)
+    strip = study.results_dir / "examples" / "dilation--off--s1--photos.webp"
+    stored = np.asarray(Image.open(strip))
+    assert Image.open(strip).format == "WEBP" and stored.shape == (24, 3 * 24, 3)  # three photos at their own 24 px
+    cells = read_strip(strip)  # enlarged for the grid as they were once stored: nearest, 4x4 pixels each
+    assert len(cells) == 3 and all(cell.shape == (3, EXAMPLE_SIDE, EXAMPLE_SIDE) for cell in cells)
+    assert np.array_equal(cells[1].permute(1, 2, 0).numpy(), stored[:, 24:48].repeat(4, axis=0).repeat(4, axis=1))
+    truth = np.asarray(Image.open(study.results_dir / "examples" / "truth--photos.webp")).astype(int)
+    gray = np.asarray(Image.open(study.results_dir / "examples" / "baseline--gray--s0--photos.webp")).astype(int)
     assert (
         np.abs(gray - gray[..., :1]).max() <= 1 and np.abs(truth - truth[..., :1]).max() > 20
     )  # gray input vs colour truth
     assert all(len(r["curve_raw"].split()) == 31 for r in rows)  # thresholds 0, 5, ..., 150
 
-    figures = ["dilation.png", "dilation-curves-photos.png", "examples-photos.png", "budget.png"]
+    figures = ["dilation.webp", "dilation-curves-photos.webp", "examples-photos.webp", "budget.webp"]
     first = write_report(study_file).read_bytes()
     drawn = [(study.results_dir / f).read_bytes() for f in figures]
     second = write_report(study_file).read_bytes()

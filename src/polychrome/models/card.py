@@ -19,6 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from polychrome.color import DEFAULT_TEMPERATURE
+from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY
 from polychrome.models.base import Colorizer
 
 # Zhang et al. 2016 train and test at 256 x 256, and so were both official networks; a model that was
@@ -45,6 +46,10 @@ class ModelCard:
     inputs: tuple[str, ...] = ("L",)  # what it takes, in order: "L", then "ab_hints", "hint_mask", "global_hints"
     full_resolution: bool = False  # sees each photo at its own size (Levin), not resized to input_size
     hint_propagation: str = "none"  # what corrects its prediction towards local hints (HINT_PROPAGATIONS)
+    # "levin"'s constants (propagate_residual's decay and prior_weight): how strongly the colours return to the
+    # network's away from the hints, and how much of the network's colour is kept near them.
+    hint_decay: float = RESIDUAL_DECAY
+    hint_prior_weight: float = PRIOR_WEIGHT
     weights: str = ""  # the file the weights came from ("" when built without)
     weights_sha256: str = ""
 
@@ -58,6 +63,10 @@ class ModelCard:
             raise ValueError(
                 f"hint_propagation must be one of {', '.join(HINT_PROPAGATIONS)}, got {self.hint_propagation!r}"
             )
+        if self.hint_decay < 0:
+            raise ValueError(f"hint_decay must be >= 0 (0: no pull back to the network's colours), got {self.hint_decay}")
+        if not 0 <= self.hint_prior_weight <= 1:
+            raise ValueError(f"hint_prior_weight must be in [0, 1] (1: the network's colours), got {self.hint_prior_weight}")
         if self.hint_propagation != "none" and "ab_hints" not in self.inputs:
             raise ValueError(f"hint_propagation {self.hint_propagation!r} needs a model that takes local hints")
 

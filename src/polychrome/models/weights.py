@@ -19,6 +19,10 @@ from polychrome.models.card import LoadedModel, sha256_of
 from polychrome.models.registry import build_model
 
 BUNDLED = {"default": "default.safetensors", "guided": "guided.safetensors"}  # tag -> file in polychrome/weights/
+# The hint propagation's constants of a file that does not record them: those every file was made and measured with
+# before the card carried them (issue 32), so an old file keeps its colours.
+LEGACY_HINT_DECAY = 0.0
+LEGACY_HINT_PRIOR_WEIGHT = 0.375
 
 
 class WeightsError(Exception):
@@ -98,6 +102,8 @@ def save_weights(
         "input_size": str(input_size or card.input_size),
         "temperature": str(card.temperature if temperature is None else temperature),
         "hint_propagation": card.hint_propagation,
+        "hint_decay": repr(card.hint_decay),
+        "hint_prior_weight": repr(card.hint_prior_weight),
     } | about
     network = model.network
     learned = {name for name, _ in network.named_parameters()}
@@ -130,7 +136,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def load_weights(path: str | Path) -> LoadedModel:
     """The model of a weights file, in eval mode, its card holding the file's input size, temperature, hint
-    propagation (files written before it existed have none) and hash."""
+    propagation (files written before it existed have none) and its constants (before they were recorded:
+    ``LEGACY_HINT_DECAY`` and ``LEGACY_HINT_PRIOR_WEIGHT``) and hash."""
     from safetensors.torch import load_file
 
     path = Path(path).expanduser()
@@ -146,6 +153,8 @@ def load_weights(path: str | Path) -> LoadedModel:
         input_size=int(metadata["input_size"]),
         temperature=float(metadata["temperature"]),
         hint_propagation=metadata.get("hint_propagation", "none"),
+        hint_decay=float(metadata.get("hint_decay", LEGACY_HINT_DECAY)),
+        hint_prior_weight=float(metadata.get("hint_prior_weight", LEGACY_HINT_PRIOR_WEIGHT)),
         weights=str(path),
         weights_sha256=sha256_of(path),
     )

@@ -2,7 +2,7 @@
 state, the palette at a point, a reference photo set and removed (``polychrome.serve.guided`` does the work;
 this module only speaks HTTP). Every refusal is ``{"error": ...}`` with 400 for a bad request: a model that
 takes no hints, a hint outside the photo or with a bad colour (named as ``hints[i]``), more than ``MAX_HINTS``
-hints; 413 for a render request above ``MAX_RENDER_BYTES``.
+hints (a stroke's points counted one by one); 413 for a render request above ``MAX_RENDER_BYTES``.
 
 A render request's JSON is read off the event loop: the body is collected as it arrives (its size checked as it
 grows), then decoded and its hints parsed in a worker thread, so a large request (0.13 ms a hint) never stalls
@@ -23,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
-from polychrome.hints import LocalHint
+from polychrome.hints import LocalHint, is_stroke
 from polychrome.pipeline import side_of
 from polychrome.serve import guided
 from polychrome.serve.app import Photo, choose_model
@@ -34,7 +34,8 @@ from polychrome.serve.prediction_cache import Models, upload_pixels
 T = TypeVar("T")
 router = APIRouter()
 # Hints per render request: far more than anyone places by hand (the page sends what was clicked), small enough
-# to parse in about 0.13 s. Strokes do not exist yet; when they do, each stroke's points count towards this limit.
+# to parse in about 0.13 s. Each point of a stroke counts as one hint; polychrome.hints bounds the pixels along the
+# strokes (MAX_STROKE_LENGTH) and their width (MAX_STROKE_WIDTH), so a request's patches stay bounded too.
 MAX_HINTS = 1000
 # A render request's body: a hint is about 50 bytes of JSON, so MAX_HINTS of them fit with room for spacing.
 MAX_RENDER_BYTES = 256 * 2**10
@@ -127,11 +128,16 @@ def read_render_request(entry: GuidedEntry, body: bytes) -> list[LocalHint]:
     if not isinstance(document, dict) or "hints" not in document:
         raise ValueError(f'the request body must be {{"hints": [...]}}, got {type(document).__name__}')
     hints = document["hints"]
-    if isinstance(hints, list) and len(hints) > MAX_HINTS:
+    if isinstance(hints, list) and (count := hint_count(hints)) > MAX_HINTS:
         raise ValueError(
-            f"{len(hints):,} hints in one request, above this server's limit of {MAX_HINTS:,}; send fewer hints"
+            f"{count:,} hints in one request, above this server's limit of {MAX_HINTS:,}; send fewer hints"
         )
     return guided.read_hints(entry, hints)
+
+
+def hint_count(hints: list) -> int:
+    """How many hints a request's entries count as towards ``MAX_HINTS``: one a click, one a point of a stroke."""
+    return sum(len(entry["stroke"]) if is_stroke(entry) and isinstance(entry["stroke"], list) else 1 for entry in hints)
 
 
 @router.get("/api/guided/{token}/palette")

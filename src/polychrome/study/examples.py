@@ -1,5 +1,9 @@
 """The example strips of a study: the same few photos of each evaluation set, colourised by every run, as one
-PNG of square thumbnails per run and set (and the originals, once); the report lays them out as a grid."""
+WebP of square thumbnails per run and set (and the originals, once); the report lays them out as a grid.
+
+A strip is lossy WebP at quality 90 and keeps small photos at their own size (CIFAR-10's 32 px are not stored
+enlarged to 96): a study's hundreds of strips are then about a ninth of the PNGs they were (docs/gpu.md: the
+repository travels to a lent GPU whole). The reader enlarges them again, nearest, as the writer once did."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import numpy as np
 from polychrome.files import atomic_path
 from polychrome.study.spec import EvalSet, Study
 
-EXAMPLE_SIDE = 96  # pixels of one example thumbnail (a centre square of the photo)
+EXAMPLE_SIDE = 96  # pixels of one example thumbnail (a centre square of the photo), as the report's grid shows it
+# WebP quality of a strip and of the report's grid: on the studies' strips a mean error of 1.8 of 255 per channel,
+# at a seventh of a PNG's bytes. Decoding is exact, so a grid drawn from the same strips is the same bytes.
+WEBP_QUALITY = 90
 
 
 def example_photos(eval_set: EvalSet, count: int) -> list:
@@ -35,8 +42,8 @@ def example_photos(eval_set: EvalSet, count: int) -> list:
     return photos
 
 
-def _thumbnail(image) -> np.ndarray:
-    """The centre square of a uint8 (3, H, W) image at EXAMPLE_SIDE pixels (nearest when enlarging a tiny one)."""
+def _thumbnail(image, cell: int) -> np.ndarray:
+    """The centre square of a uint8 (3, H, W) image at ``cell`` pixels (nearest when enlarging a tiny one)."""
     from PIL import Image
 
     height, width = image.shape[-2:]
@@ -44,24 +51,31 @@ def _thumbnail(image) -> np.ndarray:
     top, left = (height - side) // 2, (width - side) // 2
     square = Image.fromarray(image[:, top : top + side, left : left + side].permute(1, 2, 0).numpy())
     return np.asarray(
-        square.resize(
-            (EXAMPLE_SIDE, EXAMPLE_SIDE), Image.Resampling.NEAREST if side < EXAMPLE_SIDE else Image.Resampling.LANCZOS
-        )
+        square.resize((cell, cell), Image.Resampling.NEAREST if side < cell else Image.Resampling.LANCZOS)
     )
 
 
+def write_webp(path: Path, pixels: np.ndarray) -> None:
+    """(H, W, 3) uint8 pixels to ``path`` as a lossy WebP at WEBP_QUALITY, atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as temporary:
+        Image.fromarray(pixels).save(temporary, format="WEBP", quality=WEBP_QUALITY, method=6)
+
+
 def write_examples(study: Study, key: str, model, size: int, temperature: float, eval_set: EvalSet) -> None:
-    """The set's example photos colourised by ``model``, side by side in one PNG (and the originals, once)."""
-    from polychrome.data import write_png
-    from polychrome.pipeline import colorize_images
+    """The set's example photos colourised by ``model``, side by side in one WebP (and the originals, once).
+    A cell is the largest photo's centre square, at most EXAMPLE_SIDE pixels: photos all smaller are kept at
+    their own size."""
+    from polychrome.pipeline import ColorizationPipeline
 
     photos = example_photos(eval_set, study.examples)
-    strips = {key: colorize_images(model, photos, size, temperature)}
+    strips = {key: ColorizationPipeline(model, device=None).colorize_images(photos, size, temperature)}
     if not study.example_path("truth", eval_set).exists():
         strips["truth"] = photos
+    cell = min(EXAMPLE_SIDE, max(min(photo.shape[-2:]) for photo in photos))
     for name, images in strips.items():
-        with atomic_path(study.example_path(name, eval_set)) as temporary, open(temporary, "wb") as f:
-            write_png(f, np.concatenate([_thumbnail(image) for image in images], axis=1))
+        write_webp(study.example_path(name, eval_set), np.concatenate([_thumbnail(image, cell) for image in images], 1))
 
 
 def has_examples(study: Study, key: str) -> bool:
@@ -70,9 +84,15 @@ def has_examples(study: Study, key: str) -> bool:
 
 
 def read_strip(path: Path) -> list:
-    """An example strip cut back into its square thumbnails, as uint8 (3, H, W) tensors."""
+    """An example strip cut back into its square thumbnails, as uint8 (3, EXAMPLE_SIDE, EXAMPLE_SIDE) tensors
+    (a strip of small photos enlarged, nearest)."""
     import torch
     from PIL import Image
 
-    strip = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
-    return list(strip.split(EXAMPLE_SIDE, dim=2))
+    strip = Image.open(path).convert("RGB")
+    cell = strip.height
+    squares = [strip.crop((left, 0, left + cell, cell)) for left in range(0, strip.width, cell)]
+    return [
+        torch.from_numpy(np.array(s.resize((EXAMPLE_SIDE, EXAMPLE_SIDE), Image.Resampling.NEAREST))).permute(2, 0, 1)
+        for s in squares
+    ]

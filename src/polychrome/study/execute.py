@@ -58,7 +58,7 @@ def execute(study: Study, run: Run, workers: int = 2, cache: TruthCache | None =
 def _models(study: Study, run: Run) -> tuple[dict, int, float, int]:
     """The models a run evaluates (by budget-curve point; "" for the final one), their input size, and the
     training's wall time and images (0 for a baseline, which is fitted, not trained)."""
-    from polychrome.pipeline import load_model
+    from polychrome.models import load_model
 
     if run.is_baseline:
         base = base_config(study)

@@ -1,16 +1,19 @@
 """The study report's figures, drawn with matplotlib's object API (no pyplot state) and saved without a
-Software tag, so the same rows give the same bytes.
+Software tag, so the same rows give the same bytes: as lossless WebP, the pixels of matplotlib's PNG in about a
+third of its bytes (docs/gpu.md: the repository travels whole to a lent GPU).
 
 A stat below is ``(mean, sd, n)`` over seeds (sd NaN with one seed) or None where a level has no rows.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
+from polychrome.files import atomic_path
 from polychrome.viz import BASELINE_STYLES
 
 SAVE = {"dpi": 100, "bbox_inches": "tight", "metadata": {"Software": None}}
@@ -22,6 +25,16 @@ def _figure(columns: int, rows: int, width: float, height: float, **options):
 
     figure = Figure(figsize=(width * columns, height * rows))
     return figure, np.array(figure.subplots(rows, columns, squeeze=False, **options))
+
+
+def save(figure, path: Path) -> None:
+    """``figure`` at ``path`` as a lossless WebP (drawn as a PNG, whose pixels it keeps), atomically."""
+    from PIL import Image
+
+    drawn = io.BytesIO()
+    figure.savefig(drawn, format="png", **SAVE)
+    with atomic_path(path) as temporary:
+        Image.open(drawn).convert("RGB").save(temporary, format="WEBP", lossless=True, quality=100, method=6)
 
 
 def _thousands(ax) -> None:
@@ -77,7 +90,7 @@ def plot_factor(
         ax.set_title(f"{title}: {metric.replace('_', ' ')}")
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    figure.savefig(path, **SAVE)
+    save(figure, path)
 
 
 def plot_curve_grid(
@@ -111,7 +124,7 @@ def plot_curve_grid(
     axes[0, 0].legend(fontsize=7)
     figure.suptitle(f"{title}" + (f" (gray: {reference})" if reference in curves else ""), fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, **SAVE)
+    save(figure, path)
 
 
 def plot_budget(
@@ -150,7 +163,7 @@ def plot_budget(
         ax.set_title(f"budget: {metric.replace('_', ' ')}")
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    figure.savefig(path, **SAVE)
+    save(figure, path)
 
 
 def _budget_line(ax, budget: list[tuple[float, float, float]]) -> None:
@@ -221,4 +234,37 @@ def plot_cost(
         ax.set_ylabel("rebalanced AuC", fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, **SAVE)
+    save(figure, path)
+
+
+def plot_power(
+    seeds: list[int],
+    curves: dict[tuple[float, str], list[float]],
+    chosen: int,
+    target: float,
+    path: Path,
+) -> None:
+    """Power against seeds an arm (``study plan``): one colour per true difference, solid for Welch's test and
+    dashed for the paired one (``curves``: (difference, test) -> power at each of ``seeds``), the target
+    power as a dotted line and the design's seeds (``chosen``) as a vertical one."""
+    figure, axes = _figure(1, 1, 5.5, 3.6)
+    ax = axes[0, 0]
+    differences = sorted({difference for difference, _ in curves})
+    colours = {difference: f"C{k}" for k, difference in enumerate(differences)}
+    for (difference, test), values in curves.items():
+        ax.plot(
+            seeds,
+            values,
+            color=colours[difference],
+            linestyle="-" if test == "welch" else "--",
+            linewidth=1.2,
+            label=f"{difference:g} ({test})",
+        )
+    ax.axhline(target, color="gray", linestyle=":", linewidth=0.8)
+    ax.axvline(chosen, color="black", linewidth=0.8)
+    ax.set_xlabel("seeds an arm")
+    ax.set_ylabel("power")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"power of each comparison; design: {chosen} seeds an arm", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="true difference", title_fontsize=7)
+    save(figure, path)

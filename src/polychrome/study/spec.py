@@ -44,6 +44,61 @@ class Factor:
 
 
 @dataclass
+class Hypothesis:
+    """One pre-registered comparison: a level of the study against its base, on the primary endpoint."""
+
+    comparison: str  # "factor: level", a level of this study (not the base)
+    expect: str  # "higher" or "lower": the direction the screening's lead points (the test is two-sided)
+    statement: str = ""  # the hypothesis in words
+
+    @property
+    def factor(self) -> str:
+        return self.comparison.split(":", 1)[0].strip()
+
+    @property
+    def level(self) -> str:
+        return self.comparison.split(":", 1)[1].strip()
+
+
+@dataclass
+class Endpoint:
+    measure: str  # a verdict measure's column, e.g. auc_rebalanced
+    eval_set: str  # the name of one of the study's evaluation sets: a held-out set no run trains on
+
+
+@dataclass
+class PowerPlan:
+    """How the seeds were chosen (``polychrome study plan``): the spread over seeds of a pilot study's rows."""
+
+    pilot: str  # a study file beside this one, whose results.csv gives the spread over seeds
+    difference: float  # the smallest true difference of the primary endpoint the design is to find
+    power: float = 0.8  # with this probability, per comparison, at the family's corrected level
+    eval_set: str | None = None  # the pilot's set (default: the primary endpoint's)
+    spread: str = "arms"  # arms (base: the base's seeds; a level: the pilot's levels pooled), base or pooled
+    sd: float | None = None  # an explicit spread over seeds for both arms, instead of the pilot's
+    correlation: float = 0.0  # the per-seed correlation of a level with the base assumed for the paired variant
+
+
+@dataclass
+class Preregistration:
+    """What a confirmatory study commits to before its first run. Its family is its hypotheses, nothing else:
+    every other comparison the report makes is exploratory."""
+
+    hypotheses: list[Hypothesis]
+    primary_endpoint: Endpoint
+    alpha: float  # family-wise error rate over the hypotheses
+    seeds: list[int]  # every arm of the family is trained at exactly these seeds
+    stopping_rule: str
+    exploratory: str  # what is not pre-registered
+    test: str = "welch"  # welch (unpaired) or paired (by seed)
+    correction: str = "holm"  # holm or bonferroni, over the hypotheses
+    power: PowerPlan | None = None
+    cost: str = ""  # the measured cost of the design, in words
+    command: str = ""  # the exact command that runs it
+    verbatim: str = ""  # the block as the study file has it (set by the loader; the report prints it)
+
+
+@dataclass
 class Run:
     """One (factor, level, seed): a training (``train_id``) evaluated at one or more points, or a baseline."""
 
@@ -107,6 +162,12 @@ class Study:
     findings: dict = field(
         default_factory=dict
     )  # factor -> {papers, expect, otherwise}: what the report sets ours against
+    preregistration: Preregistration | None = None  # a confirmatory study's; None: a screening (exploratory)
+
+    @property
+    def stage(self) -> str:
+        """ "confirmatory" (pre-registered) or "screening" (exploratory)."""
+        return "confirmatory" if self.preregistration else "screening"
 
     @property
     def results_dir(self) -> Path:
@@ -131,7 +192,7 @@ class Study:
 
     def example_path(self, key: str, eval_set: EvalSet) -> Path:
         """A strip of the evaluation set's example photos as the run ``key`` colourises them (``truth``: the originals)."""
-        return self.results_dir / "examples" / f"{key}--{eval_set.name}.png"
+        return self.results_dir / "examples" / f"{key}--{eval_set.name}.webp"
 
 
 # How each optional key of a study file is read; a key the file leaves out keeps the dataclass's default.
@@ -151,7 +212,10 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no study file at {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:  # a line and column a user can fix, not a traceback
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
     check_keys(Study, raw, source=str(path))
     base = (path.parent / raw["base"]).resolve() if "base" in raw else None
     if base is None or not base.is_file():
@@ -169,7 +233,116 @@ def load_study(path: str | Path) -> Study:
         **{key: read(raw[key]) for key, read in _OPTIONAL.items() if key in raw},
     )
     base_config(study)  # fails early on a bad override
+    if "preregistration" in raw:
+        study.preregistration = _preregistration(raw["preregistration"], study, path)
     return study
+
+
+def _mapping(value, where: str, path: Path) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: {where} must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _preregistration(value, study: Study, path: Path) -> Preregistration:
+    """Read the ``preregistration:`` block strictly, and check it against the study it registers: its
+    comparisons are levels of the study, its endpoint one of its measures and sets, its seeds every
+    compared arm's."""
+    from polychrome.study.power import CORRECTIONS, TESTS
+    from polychrome.study.rows import INTERVAL_MEASURES
+
+    where = "preregistration."
+    spec = _mapping(value, "preregistration", path)
+    check_keys(Preregistration, spec, where, str(path))
+    if "verbatim" in spec:
+        raise ValueError(
+            f"{path}: preregistration.verbatim is set by the loader (the block's own text), not in the file"
+        )
+    missing = [
+        key
+        for key in ("hypotheses", "primary_endpoint", "alpha", "seeds", "stopping_rule", "exploratory")
+        if key not in spec
+    ]
+    if missing:
+        raise ValueError(f"{path}: preregistration needs {', '.join(missing)}")
+    hypotheses = []
+    for k, item in enumerate(spec["hypotheses"] or []):
+        item = _mapping(item, f"{where}hypotheses[{k}]", path)
+        check_keys(Hypothesis, item, f"{where}hypotheses[{k}].", str(path))
+        hypotheses.append(Hypothesis(**{key: str(v) for key, v in item.items()}))
+    if not hypotheses:
+        raise ValueError(f"{path}: preregistration.hypotheses is empty; a confirmatory study tests at least one")
+    endpoint = _mapping(spec["primary_endpoint"], f"{where}primary_endpoint", path)
+    check_keys(Endpoint, endpoint, f"{where}primary_endpoint.", str(path))
+    plan = None
+    if spec.get("power") is not None:
+        power = _mapping(spec["power"], f"{where}power", path)
+        check_keys(PowerPlan, power, f"{where}power.", str(path))
+        plan = PowerPlan(**power)
+    registered = Preregistration(
+        hypotheses=hypotheses,
+        primary_endpoint=Endpoint(**endpoint),
+        alpha=float(spec["alpha"]),
+        seeds=[int(seed) for seed in spec["seeds"]],
+        stopping_rule=str(spec["stopping_rule"]).strip(),
+        exploratory=str(spec["exploratory"]).strip(),
+        test=str(spec.get("test", "welch")),
+        correction=str(spec.get("correction", "holm")),
+        power=plan,
+        cost=str(spec.get("cost", "")).strip(),
+        command=str(spec.get("command", "")).strip(),
+        verbatim=_block(path, "preregistration"),
+    )
+    problems = []
+    if not 0 < registered.alpha < 1:
+        problems.append(f"alpha must be between 0 and 1, got {registered.alpha}")
+    if registered.test not in TESTS:
+        problems.append(f"test must be one of {', '.join(TESTS)}, got {registered.test!r}")
+    if registered.correction not in CORRECTIONS:
+        problems.append(f"correction must be one of {', '.join(CORRECTIONS)}, got {registered.correction!r}")
+    if endpoint.get("measure") not in INTERVAL_MEASURES:
+        problems.append(
+            f"primary_endpoint.measure must be one of {', '.join(INTERVAL_MEASURES)}, got {endpoint.get('measure')!r}"
+        )
+    if endpoint.get("eval_set") not in [e.name for e in study.evaluate]:
+        problems.append(
+            f"primary_endpoint.eval_set must name one of the study's evaluation sets "
+            f"({', '.join(e.name for e in study.evaluate)}), got {endpoint.get('eval_set')!r}"
+        )
+    factors = {f.name: f for f in study.factors}
+    for h in hypotheses:
+        factor = factors.get(h.factor) if ":" in h.comparison else None
+        if factor is None or h.level not in factor.levels:
+            choices = [f"{f.name}: {level}" for f in study.factors for level, sets in f.levels.items() if sets]
+            problems.append(f"hypothesis {h.comparison!r} names no level of the study; levels: {'; '.join(choices)}")
+        elif not factor.levels[h.level] or factor.decode_only:
+            problems.append(
+                f"hypothesis {h.comparison!r} must compare a trained level with the base, not the base itself"
+            )
+        elif sorted(factor.seeds) != sorted(registered.seeds):
+            problems.append(
+                f"factor {factor.name} runs seeds {factor.seeds}, the preregistration's are {registered.seeds}"
+            )
+        if h.expect not in ("higher", "lower"):
+            problems.append(f"hypothesis {h.comparison!r}: expect must be higher or lower, got {h.expect!r}")
+    if len({h.comparison for h in hypotheses}) < len(hypotheses):
+        problems.append("a comparison appears in two hypotheses")
+    if plan is not None and plan.spread not in ("arms", "base", "pooled"):
+        problems.append(f"power.spread must be arms, base or pooled, got {plan.spread!r}")
+    if problems:
+        raise ValueError(f"{path}: preregistration: " + "; ".join(problems))
+    return registered
+
+
+def _block(path: Path, key: str) -> str:
+    """The text of the top-level ``key:`` block of a YAML file, as written (comments included): from its line
+    to the next top-level key."""
+    lines = path.read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith(f"{key}:"))
+    end = next((k for k in range(start + 1, len(lines)) if lines[k][:1] not in ("", " ", "#", "-")), len(lines))
+    while lines[end - 1][:1] in ("", "#"):  # a comment above the next key belongs to that key
+        end -= 1
+    return "\n".join(lines[start:end]).rstrip() + "\n"
 
 
 def _factor(name: str, spec: dict, path: Path) -> Factor:

@@ -1,0 +1,183 @@
+"""How the bundled guided model's correction towards clicks was chosen (issue 32): the constants of
+``hint_propagation="levin"`` (``ModelCard.hint_decay`` and ``hint_prior_weight``, ``polychrome.levin.propagate_residual``)
+measured with the simulated person of ``polychrome.person`` (each click at the deepest point of the largest region
+whose ab error exceeds 15, with the truth's colour), never on test.
+
+The shipped correction (decay 0, prior weight 0.375) was chosen by PSNR under Zhang et al. 2017's random hints. With
+decay 0, Levin's solution from one click is that click's colour everywhere, so a person's first click tints the
+whole photo. A decay pulls the colours back to the network's prediction away from the clicks (a screening term:
+it fades over about 1 / sqrt(decay) pixels of the network's 128 px in a flat region and stops at edges of L).
+
+For every (prior weight, decay) of the grid, the network alone and the shipped correction as references, on the
+first ``--limit`` photos of BSDS500 val in file-name order (the same photos as ``polychrome compare --data
+folder:DIR`` on a folder of links to them): the person's PSNR after 0-N clicks, harm (the share of pixels whose
+ab error grows by more than 10 with a click) of click 1 and of clicks 1-3, the photos click 1 made worse, and the
+PSNR with ``--hints`` of Zhang's random hints (``polychrome evaluate --hints N``'s hints). The rule that picks:
+
+    among the candidates whose harm over clicks 1-3 is at most the network alone's and whose random-hint PSNR is
+    within 0.5 dB of the shipped correction's, the highest mean PSNR over clicks 1-5.
+
+    OMP_NUM_THREADS=1 python experiments/guided_correction.py --limit 40 --clicks 10 \\
+        --prior-weights 0.375,0.5,0.75,1 --decays 0,0.0001,0.001,0.01 --out guided-correction.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from polychrome.color import lab_to_uint8, uint8_to_lab
+from polychrome.data import open_dataset
+from polychrome.hints import evaluation_hints
+from polychrome.metrics.functional import psnr
+from polychrome.models import LoadedModel, load_model, upsample_ab
+from polychrome.person import ClickProtocol, PersonRun, run_person, summarize_runs
+from polychrome.pipeline import ColorizationPipeline
+
+HARM_SLACK = 0.0  # harm over clicks 1-3 may not exceed the network alone's
+RANDOM_SLACK = 0.5  # dB the random-hint PSNR may fall below the shipped correction's
+SHIPPED = (0.375, 0.0)  # (prior weight, decay) of the first guided weights
+
+
+class SharedForward(ColorizationPipeline):
+    """A pipeline whose network outputs are kept per (L, hint planes), shared between pipelines that differ only
+    in their card's correction: each candidate's person often clicks as another's did, and the network needs
+    running once for them all. ``cache`` is cleared by the caller between photos."""
+
+    def __init__(self, model: LoadedModel, cache: dict, name: str):
+        super().__init__(model, name=name)
+        self.cache = cache
+
+    def _forward(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
+        digest = hashlib.sha1(lightness.numpy().tobytes())
+        for planes in hints:
+            digest.update(b"-" if planes is None else planes.numpy().tobytes())
+        key = digest.hexdigest()
+        if key not in self.cache:
+            self.cache[key] = super()._forward(lightness, hints)
+        return self.cache[key]
+
+
+def random_hint_psnr(pipeline: ColorizationPipeline, lab: Tensor, rgb: Tensor, index: int, count: int) -> float:
+    """PSNR (dB) of the pipeline's colours of one photo with ``count`` of Zhang's random hints, as ``evaluate``."""
+    photo = pipeline.prepare_lightness(lab[:1])
+    prediction = pipeline.predict([photo], [evaluation_hints(lab, 0, index, count)])[0]
+    ab = upsample_ab(prediction.ab[None], photo.size)[0]
+    return float(psnr(lab_to_uint8(torch.cat([lab[:1], ab])[None]), rgb[None])[0])
+
+
+def table(rows: list[dict], clicks: int) -> str:
+    counts = [k for k in (0, 1, 2, 3, 5, 10, 20) if k <= clicks]
+    head = [f"PSNR {k}" for k in counts] + ["mean PSNR 1-5", "harm 1 (%)", "harm 1-3 (%)", "worse after 1"]
+    head += [f"random {rows[0]['hints']} hints"]
+    lines = ["| correction | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for row in rows:
+        curve = row["clicks"]["curve"]
+        cells = [f"{curve[k]['psnr']:.2f}" for k in counts] + [f"{row['psnr_1_5']:.2f}"]
+        cells += [f"{100 * row['clicks']['harm_first']:.1f}", f"{100 * row['clicks']['harm_first_three']:.1f}"]
+        cells += [f"{row['clicks']['worse_after_first_click']}", f"{row['random']:.2f}"]
+        mark = " **chosen**" if row.get("chosen") else ""
+        lines.append(f"| {row['name']}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="guided")
+    parser.add_argument("--data", default="folder:bsds500/images/val")
+    parser.add_argument("--limit", type=int, default=40, help="the first N photos in file-name order")
+    parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--hints", type=int, default=10, help="Zhang's random hints for the random-hint PSNR")
+    parser.add_argument("--prior-weights", default="0.375,0.5,0.75,1")
+    parser.add_argument("--decays", default="0,0.0001,0.001,0.01")
+    parser.add_argument(
+        "--candidates", default="", help="prior weight:decay pairs instead of the grid, e.g. 0.375:0,1:0.001"
+    )
+    parser.add_argument("--out", help="write every candidate's results (JSON), every --report-every photos")
+    parser.add_argument("--report-every", type=int, default=5, help="print the table so far every N photos")
+    args = parser.parse_args(argv)
+    measuring = "test" in args.data  # the chosen correction measured once; nothing is chosen on test
+
+    torch.set_flush_denormal(True)
+    model = load_model(args.model)
+    candidates = {"network alone": model.with_card(hint_propagation="none")}
+    pairs = [(float(w), float(d)) for w in args.prior_weights.split(",") for d in args.decays.split(",")]
+    if args.candidates:
+        pairs = [(float(pair.split(":")[0]), float(pair.split(":")[1])) for pair in args.candidates.split(",")]
+    for weight, decay in pairs:
+        name = f"w {weight:g}, decay {decay:g}" + (" (shipped)" if (weight, decay) == SHIPPED else "")
+        candidates[name] = model.with_card(hint_propagation="levin", hint_decay=decay, hint_prior_weight=weight)
+    cache: dict = {}
+    pipelines = {name: SharedForward(one, cache, name) for name, one in candidates.items()}
+    dataset = open_dataset(args.data)
+    runs: dict[str, dict[int, PersonRun]] = {name: {} for name in candidates}
+    random: dict[str, list[float]] = {name: [] for name in candidates}
+    start = time.perf_counter()
+    for index in range(min(args.limit, len(dataset))):
+        cache.clear()
+        rgb = dataset[index][0]
+        lab = uint8_to_lab(rgb[None])[0]
+        for name, pipeline in pipelines.items():
+            photo = pipeline.prepare_lightness(lab[:1])
+            runs[name][index] = run_person(pipeline, photo, rgb, lab, args.clicks)
+            random[name].append(random_hint_psnr(pipeline, lab, rgb, index, args.hints))
+        print(f"photo {index + 1}: {time.perf_counter() - start:.0f} s", flush=True)
+        if (index + 1) % args.report_every == 0 or index + 1 == min(args.limit, len(dataset)):
+            report(candidates, runs, random, args, choose=not measuring)
+
+
+def report(candidates: dict, runs: dict, random: dict, args: argparse.Namespace, choose: bool) -> None:
+    """The table over the photos measured so far (and the choice, on val), written to ``--out``."""
+    protocol = ClickProtocol(args.clicks, "errors")
+    rows = []
+    for name in candidates:
+        clicks = summarize_runs(runs[name], protocol)
+        del clicks["per_image"]
+        psnr_1_5 = float(np.mean([clicks["curve"][k]["psnr"] for k in range(1, min(5, args.clicks) + 1)]))
+        card = candidates[name].card
+        rows.append(
+            {
+                "name": name,
+                "hint_propagation": card.hint_propagation,
+                "hint_decay": card.hint_decay,
+                "hint_prior_weight": card.hint_prior_weight,
+                "clicks": clicks,
+                "psnr_1_5": psnr_1_5,
+                "random": float(np.mean(random[name])),
+                "hints": args.hints,
+                "photos": len(runs[name]),
+            }
+        )
+    print(f"{rows[0]['photos']} photos of {args.data}")
+    network = rows[0]
+    shipped = next((row for row in rows if row["name"].endswith("(shipped)")), None)
+    floor = (shipped or network)["random"] - RANDOM_SLACK
+    allowed = [
+        row
+        for row in rows[1:]
+        if row["clicks"]["harm_first_three"] <= network["clicks"]["harm_first_three"] + HARM_SLACK
+        and row["random"] >= floor
+    ]
+    if allowed and choose:
+        max(allowed, key=lambda row: row["psnr_1_5"])["chosen"] = True
+    print(table(rows, args.clicks))
+    if choose:
+        print(
+            "rule: harm 1-3 <= the network alone's "
+            f"({100 * network['clicks']['harm_first_three']:.1f}%), random {args.hints} hints >= {floor:.2f} dB, "
+            f"then the highest mean PSNR over clicks 1-5; {len(allowed)} of {len(rows) - 1} allowed",
+            flush=True,
+        )
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
