@@ -311,11 +311,11 @@ def inference_threads(requested: int | None) -> int:
     threads, ``requested`` or half the cores (at least one), and subnormal floats flushed to zero.
 
     Both commands run work beside the network in threads of their own (``colorize`` reads and writes photos
-    while the network runs; the server's two lanes each run a job), so torch's default of a thread per core
-    oversubscribes the cores, and OpenMP's threads spin while they wait. On 2 idle cores ``polychrome
-    colorize`` did 91 images/s with one thread against 77 with two, and beside a process keeping one core
-    busy 63 against 45 (benchmarks/colorize.py, docs/colourise.md); letting waiting threads sleep
-    (OMP_WAIT_POLICY=PASSIVE) made two threads slower still (49 and 37)."""
+    while the network runs; the server's two lanes each run a job), and OpenMP's waiting threads spin, so
+    torch's default of a thread per core collapses when the machine is shared: a guided colourisation took
+    0.47 s with one thread against 1.22 s with two beside two training-like torch jobs on 2 cores (0.16 and
+    0.14 s idle; benchmarks/threads.py). For a batch the difference is small either way
+    (benchmarks/colorize.py, docs/colourise.md)."""
     import torch
 
     threads = requested or max(1, (os.cpu_count() or 1) // 2)
