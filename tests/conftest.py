@@ -17,6 +17,19 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("POLYCHROME_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _torch_state_restored():
+    """Tests call entry points in-process (``main(["colorize", ...])``), which may set up the process for
+    speed (threads, subnormals: ``polychrome.cli.inference_threads``); each test gets torch as it was, so
+    trainings that compare weights bit for bit run with the same threads whatever ran before them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)  # a new process's setting, which every test starts from
+
+
 def shared(*parts: str) -> Path:
     """A path inside the shared data root, or a skip (a failure under POLYCHROME_REQUIRE_DATA=1)."""
     path = data_root().joinpath(*parts)

@@ -26,8 +26,7 @@ from polychrome.metrics import (
     segment_median_errors,
     ssim,
 )
-from polychrome.models import Colorizer, as_loaded
-from polychrome.models import load_model
+from polychrome.models import Colorizer, as_loaded, load_model
 from tests.conftest import measurement_stack, shared
 
 RED = (200, 40, 40)
@@ -188,10 +187,10 @@ def test_prediction_spread_tells_a_model_that_ignores_its_input(red_folder, vari
         evaluate(Constant([10, 20]), f"folder:{red_folder}", size=8, workers=0)["prediction_spread"] is None
     )  # no two of one size
 
-    import polychrome.pipeline
+    import polychrome.models
 
     monkeypatch.setattr(
-        polychrome.pipeline,
+        polychrome.models,
         "load_model",
         lambda name, *args: as_loaded(Constant([10, 20])) if name == "collapsed" else load_model(name),
     )
