@@ -139,7 +139,6 @@ def report(candidates: dict, runs: dict, random: dict, args: argparse.Namespace,
     rows = []
     for name in candidates:
         clicks = summarize_runs(runs[name], protocol)
-        del clicks["per_image"]
         psnr_1_5 = float(np.mean([clicks["curve"][k]["psnr"] for k in range(1, min(5, args.clicks) + 1)]))
         card = candidates[name].card
         rows.append(
@@ -151,6 +150,7 @@ def report(candidates: dict, runs: dict, random: dict, args: argparse.Namespace,
                 "clicks": clicks,
                 "psnr_1_5": psnr_1_5,
                 "random": float(np.mean(random[name])),
+                "random_per_image": random[name],
                 "hints": args.hints,
                 "photos": len(runs[name]),
             }

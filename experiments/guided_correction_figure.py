@@ -6,7 +6,7 @@ colour), made on that row's own colours, as ``polychrome evaluate --clicks`` mak
 its colour ringed in white. BSDS500 val photos (in file-name order), never test:
 
     python experiments/guided_correction_figure.py --indices 13,19,18 --out guided-correction.png \\
-        --corrections network,0.375:0,0.375:0.001
+        --corrections network,0.375:0,0.375:0.0003
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 import torch
-
 from guided_figure import draw  # experiments/ is on the path when run as a script
+
 from polychrome.color import uint8_to_lab
 from polychrome.data import open_dataset
 from polychrome.metrics import as_gray, psnr
@@ -34,13 +34,25 @@ def label_of(spec: str) -> str:
     return f"w {weight}, decay {decay}"
 
 
+def cells_of(pipeline: ColorizationPipeline, rgb: torch.Tensor, lab: torch.Tensor, label: str) -> list[tuple]:
+    """One row: (image, caption, clicks drawn) for gray, no clicks, each of ``COUNTS`` clicks and the truth."""
+    photo = pipeline.prepare_lightness(lab[:1])
+    clicks = run_person(pipeline, photo, rgb, lab, max(COUNTS)).clicks
+    cells = [(as_gray(rgb), label, ())]
+    for count in (0, *COUNTS):
+        image = pipeline.render(pipeline.predict([photo], [list(clicks[:count])])[0]).cpu()
+        cells.append((image, f"{float(psnr(image[None], rgb[None])[0]):.1f} dB", tuple(clicks[:count])))
+    cells.append((rgb, "truth", ()))
+    return cells
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="guided")
     parser.add_argument("--data", default="folder:bsds500/images/val")
     parser.add_argument("--indices", type=lambda text: [int(i) for i in text.split(",")], default=[13, 19, 18])
     parser.add_argument(
-        "--corrections", default="network,0.375:0,0.375:0.001", help="network, or prior weight:decay pairs"
+        "--corrections", default="network,0.375:0,0.375:0.0003", help="network, or prior weight:decay pairs"
     )
     parser.add_argument("--out", required=True, help="the image to write (.png, .webp)")
     args = parser.parse_args(argv)
@@ -60,20 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         rgb = dataset[index][0]
         lab = uint8_to_lab(rgb[None])[0]
         for label, pipeline in pipelines.items():
-            photo = pipeline.prepare_lightness(lab[:1])
-            clicks = run_person(pipeline, photo, rgb, lab, max(COUNTS)).clicks
-
-            def coloured(count: int) -> torch.Tensor:
-                prediction = pipeline.predict([photo], [list(clicks[:count])])[0]
-                return pipeline.render(prediction).cpu()
-
-            def caption(image: torch.Tensor) -> str:
-                return f"{float(psnr(image[None], rgb[None])[0]):.1f} dB"
-
-            cells = [(as_gray(rgb), f"#{index}: {label}", ())]
-            cells += [(image, caption(image), tuple(clicks[:count])) for count in (0, *COUNTS) for image in [coloured(count)]]
-            cells.append((rgb, "truth", ()))
-            rows.append({"lab": lab, "cells": cells})
+            rows.append({"lab": lab, "cells": cells_of(pipeline, rgb, lab, f"#{index}: {label}")})
     titles = ["gray", "no clicks", *(f"{n} click{'s' if n > 1 else ''}" for n in COUNTS), "truth"]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     draw(rows, titles, Path(args.out))

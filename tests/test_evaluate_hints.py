@@ -15,8 +15,7 @@ from polychrome.cli import main
 from polychrome.color import uint8_to_lab
 from polychrome.evaluate import HintProtocol, evaluate
 from polychrome.hints import GlobalHint, evaluation_hints
-from polychrome.models import build_model, save_weights
-from polychrome.models import load_model
+from polychrome.models import build_model, load_model, save_weights
 from polychrome.pipeline import ColorizationPipeline
 from tests.conftest import shared
 

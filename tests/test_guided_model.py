@@ -8,8 +8,8 @@ import pytest
 
 import polychrome
 from polychrome.evaluate import HintProtocol, TruthCache, evaluate
-from polychrome.models.weights import bundled_weights, read_metadata
 from polychrome.models import load_model
+from polychrome.models.weights import bundled_weights, read_metadata
 from tests.conftest import shared
 
 
@@ -64,16 +64,47 @@ def test_ten_hints_lift_it_well_above_the_automatic_model_on_bsds500_photos():
     assert hinted["mean_ab_error"] < alone["mean_ab_error"]
 
 
-@pytest.mark.slow
-def test_with_ten_hints_it_beats_levin_on_bsds500_photos():
-    """The issue's second bar, on 16 of the 200 test photos with the same seeded hints (docs/guided.md has all 200
-    and a second hint seed): higher PSNR and lower mean ab error than Levin et al.'s optimisation. About 30 s,
-    mostly Levin's solves at the photos' own resolution."""
+def test_with_ten_random_hints_the_correction_keeps_zhangs_curve():
+    """Issue 32's bar for Zhang et al. 2017's random hints: the bundled correction, chosen with a simulated person
+    so a click stays in its region, stays within 0.5 dB of the correction first shipped (decay 0, which spreads
+    every click over the photo, as random hints reward) on all 200 test photos (docs/guided.md "Keeping a click in
+    its region": 26.37 against 26.73, the network alone 25.92). Here 16 of them with the same seeded hints, where
+    the gap is 0.58 dB: the test allows 0.75, and asks that the correction still adds to the network alone."""
     photos = f"folder:{shared('bsds500', 'images', 'test')}"
     cache = TruthCache()
     guided = polychrome.load_colorizer("guided").model
-    assert guided.card.hint_propagation == "levin"
-    hinted = evaluate(guided, photos, limit=16, workers=0, cache=cache, hints=HintProtocol(10, 0))
-    levin = evaluate(load_model("levin"), photos, limit=16, workers=0, cache=cache, hints=HintProtocol(10, 0))
-    assert hinted["psnr"] > levin["psnr"] + 0.2
-    assert hinted["mean_ab_error"] < levin["mean_ab_error"]
+    assert guided.card.hint_propagation == "levin" and guided.card.hint_decay > 0
+
+    def psnr(model) -> float:
+        return evaluate(model, photos, limit=16, workers=0, cache=cache, hints=HintProtocol(10, 0))["psnr"]
+
+    bundled = psnr(guided)
+    assert bundled >= psnr(guided.with_card(hint_decay=0.0)) - 0.75
+    assert bundled > psnr(guided.with_card(hint_propagation="none")) + 0.1
+
+
+def test_one_click_stays_in_its_region_with_the_bundled_correction():
+    """Issue 32: the bundled card's decay (docs/guided.md "Keeping a click in its region") keeps a click on the dark
+    half of a two-region photo off the light half, about as the network alone does; with decay 0, as first shipped,
+    the click's colour filled the light half too."""
+    import torch
+
+    from polychrome.color import uint8_to_lab
+    from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY
+    from polychrome.pipeline import ColorizationPipeline
+
+    image = np.full((96, 128, 3), 60, np.uint8)
+    image[:, 64:] = 190
+    model = load_model("guided")
+    assert (model.card.hint_decay, model.card.hint_prior_weight) == (RESIDUAL_DECAY, PRIOR_WEIGHT)
+
+    def change_on_the_light_half(card_changes: dict) -> float:
+        pipeline = ColorizationPipeline(model.with_card(**card_changes), name="guided")
+        plain, clicked = (
+            uint8_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0, 1:]
+            for rgb in (pipeline.colorize(image), pipeline.colorize(image, hints=[(20, 48, (200, 30, 30))]))
+        )
+        return float((clicked - plain).norm(dim=0)[:, 70:].mean())  # ab units, beyond the edge
+
+    bundled, network = change_on_the_light_half({}), change_on_the_light_half({"hint_propagation": "none"})
+    assert bundled < network + 2.0 and bundled < change_on_the_light_half({"hint_decay": 0.0}) / 3

@@ -92,7 +92,18 @@ def test_a_stroke_is_a_patch_of_its_width_at_each_pixel_along_its_polyline_in_or
     stroke = {"stroke": [[0, 0], [5, 2.7], [5, 2], [5, 6]], "width": 3, "rgb": [255, 0, 0]}
     hints = parse_hints([(9, 9, (0, 0, 255)), stroke], (10, 20))
     assert hints[0] == LocalHint.from_rgb(9, 9, (0, 0, 255))
-    assert [(h.x, h.y) for h in hints[1:]] == [(0, 0), (1, 0), (2, 1), (3, 1), (4, 2), (5, 2), (5, 3), (5, 4), (5, 5), (5, 6)]
+    assert [(h.x, h.y) for h in hints[1:]] == [
+        (0, 0),
+        (1, 0),
+        (2, 1),
+        (3, 1),
+        (4, 2),
+        (5, 2),
+        (5, 3),
+        (5, 4),
+        (5, 5),
+        (5, 6),
+    ]
     assert all(h.patch == 3 and h.rgb == (255, 0, 0) and h.ab == RED_AB for h in hints[1:])
     # A two-point stroke on one pixel is a click with a patch of its width.
     assert parse_hints([{"stroke": [[4, 4], [4, 4]], "width": 5, "rgb": [255, 0, 0]}], (10, 20)) == [
@@ -132,6 +143,23 @@ def test_strokes_are_bounded_in_length_over_the_whole_list_before_any_pixel_is_l
     assert len(parse_hints([across, across], (10, 3000))) == 2 * 3000
     with pytest.raises(ValueError, match=re.escape("hints[2]: the strokes are 26,994 pixels long in all, above the")):
         parse_hints([across, across, across], (10, 3000))
+
+
+def test_a_strokes_planes_are_its_patches_drawn_one_by_one_later_hints_winning():
+    entries = [
+        {"x": 30, "y": 20, "rgb": [0, 0, 255], "patch": 9},
+        stroke([[2, 3], [60, 40], [10, 38]], width=5, rgb=(255, 0, 0)),
+        {"x": 12, "y": 38, "rgb": [0, 255, 0], "patch": 3},  # over the stroke's end: wins there
+    ]
+    hints = parse_hints(entries, (48, 64))
+    for size in [(48, 64), (16, 16), (96, 128)]:
+        ab, mask = hint_planes(hints, (48, 64), size)
+        expected_ab, expected_mask = torch.zeros_like(ab), torch.zeros_like(mask)
+        for hint in hints:  # the definition: each patch in turn
+            one_ab, one_mask = hint_planes([hint], (48, 64), size)
+            expected_ab = torch.where(one_mask.bool(), one_ab, expected_ab)
+            expected_mask = torch.maximum(expected_mask, one_mask)
+        assert torch.equal(ab, expected_ab) and torch.equal(mask, expected_mask), size
 
 
 def test_a_hint_file_is_a_list_or_a_dict_with_a_reference_beside_it(tmp_path):

@@ -173,7 +173,7 @@ def test_a_propagated_residual_keeps_every_hint_and_stops_at_an_edge():
     prediction = torch.zeros(1, 2, HEIGHT, WIDTH)
     prediction[:, 0] = 15.0  # a little red everywhere: right on the right half, wrong on the left
     ab, mask = point_hints((HEIGHT // 2, WIDTH // 4, RED), (HEIGHT // 2, 3 * WIDTH // 4, (15.0, 0.0)))
-    out = propagate_residual(lightness, prediction, ab[None], mask[None, None].float())
+    out = propagate_residual(lightness, prediction, ab[None], mask[None, None].float(), decay=0.0)  # Levin's own
     assert torch.equal(out[0][:, mask], ab[:, mask])  # the hints, exactly
     left, right = out[0, :, :, : WIDTH // 2].mean(dim=(1, 2)), out[0, :, :, WIDTH // 2 :].mean(dim=(1, 2))
     assert torch.allclose(left, torch.tensor(RED), atol=4.0), left  # the hint's region takes its colour
@@ -207,9 +207,9 @@ def test_the_prior_weight_mixes_the_corrected_prediction_with_levins_colours():
     prediction = torch.randn(1, 2, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(3)) * 20
     ab, mask = point_hints((3, 4, RED), (20, 40, BLUE))
     hints = (ab[None], mask[None, None].float())
-    full, none = (propagate_residual(lightness, prediction, *hints, prior_weight=w) for w in (1.0, 0.0))
+    full, none = (propagate_residual(lightness, prediction, *hints, decay=0.0, prior_weight=w) for w in (1.0, 0.0))
     torch.testing.assert_close(none[0], levin_colorize(lightness[0], ab, mask))  # weight 0: Levin's method
-    mixed = propagate_residual(lightness, prediction, *hints, prior_weight=0.375)
+    mixed = propagate_residual(lightness, prediction, *hints, decay=0.0, prior_weight=0.375)
     torch.testing.assert_close(mixed, 0.375 * full + 0.625 * none, atol=1e-4, rtol=0)  # linear in the hints
     assert torch.equal(mixed[0][:, mask], ab[:, mask])
 
@@ -256,7 +256,7 @@ def test_a_decay_keeps_one_clicks_correction_in_its_region_and_returns_to_the_pr
     for weight in (0.375, 1.0):
         kept = propagate_residual(lightness, prediction, *hints, decay=1e-4, prior_weight=weight)
         assert torch.equal(kept[0][:, mask], ab[:, mask])  # the click, exactly
-        left, other = halves(kept)
+        left = halves(kept)[0]
         assert (left - torch.tensor(RED)).norm() < (prediction[0, :, 0, 0] - torch.tensor(RED)).norm() / 2, left
         assert (kept[0, :, :, right] - prediction[0, :, :, right]).abs().max() < 3.0  # within 3 ab units
     with pytest.raises(ValueError, match=r"toward must be \(2, H, W\) like hint_ab"):

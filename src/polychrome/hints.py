@@ -16,6 +16,7 @@ machine and any batch size. The user-facing JSON format is documented in docs/hi
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -204,21 +205,23 @@ def _parse_stroke(entry: Mapping, image_size: tuple[int, int], room: int) -> tup
     missing = [key for key in _STROKE_KEYS if key not in entry]
     if unknown or missing:
         problem = f"unknown keys {unknown}" if unknown else f"missing {missing}"
-        raise _EntryError(f"{problem}; a stroke is {{'stroke': [[x0, y0], [x1, y1], ...], 'width': .., 'rgb': [r, g, b]}}")
+        raise _EntryError(
+            f"{problem}; a stroke is {{'stroke': [[x0, y0], [x1, y1], ...], 'width': .., 'rgb': [r, g, b]}}"
+        )
     side = entry["width"]
     if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= MAX_STROKE_WIDTH:
         raise _EntryError(f"width={side!r} is not a whole number of pixels from 1 to {MAX_STROKE_WIDTH}; give one")
     points = _stroke_points(entry["stroke"], image_size)
     rgb = _colour(entry["rgb"])
     # Measured before any pixel is listed, so a long stroke costs no more than its refusal.
-    length = 1 + sum(max(abs(x1 - x0), abs(y1 - y0)) for (x0, y0), (x1, y1) in zip(points, points[1:]))
+    length = 1 + sum(max(abs(x1 - x0), abs(y1 - y0)) for (x0, y0), (x1, y1) in itertools.pairwise(points))
     if length > room:
         raise _EntryError(
             f"the strokes are {MAX_STROKE_LENGTH - room + length:,} pixels long in all, above the limit of "
             f"{MAX_STROKE_LENGTH:,}; draw shorter strokes"
         )
     first = LocalHint.from_rgb(points[0][0], points[0][1], rgb, side)  # one colour conversion per stroke
-    pixels = dict.fromkeys(pixel for start, end in zip(points, points[1:]) for pixel in _line(start, end))
+    pixels = dict.fromkeys(pixel for start, end in itertools.pairwise(points) for pixel in _line(start, end))
     return [LocalHint(x, y, first.ab, side, rgb) for x, y in pixels], length
 
 
@@ -377,11 +380,31 @@ def hint_planes(
     """
     rows, columns = size if size is not None else image_size
     ab, mask = torch.zeros(2, rows, columns), torch.zeros(1, rows, columns)
-    for hint in hints:
-        top, bottom, left, right = _cells(hint, image_size, (rows, columns))
-        ab[:, top:bottom, left:right] = torch.tensor(hint.ab, dtype=torch.float32)[:, None, None]
-        mask[:, top:bottom, left:right] = 1.0
+    # A run of hints of one colour (a stroke is thousands of them) is drawn at once, as the union of its
+    # patches: the same planes as drawing them one by one, since within a run the order changes nothing.
+    for colour, run in itertools.groupby(hints, key=lambda hint: hint.ab):
+        boxes = [_cells(hint, image_size, (rows, columns)) for hint in run]
+        value = torch.tensor(colour, dtype=torch.float32)
+        if len(boxes) == 1:
+            top, bottom, left, right = boxes[0]
+            ab[:, top:bottom, left:right] = value[:, None, None]
+            mask[:, top:bottom, left:right] = 1.0
+        else:
+            covered = _union(boxes, rows, columns)
+            ab[:, covered] = value[:, None]
+            mask[:, covered] = 1.0
     return ab, mask
+
+
+def _union(boxes: list[tuple[int, int, int, int]], rows: int, columns: int) -> Tensor:
+    """(rows, columns) bool, True inside any of the boxes (top, bottom, left, right; bottom and right exclusive):
+    +1 and -1 at each box's corners, summed down and across, is the number of boxes over each cell."""
+    corners = torch.tensor(boxes, dtype=torch.long)
+    top, bottom, left, right = corners.unbind(1)
+    counts = torch.zeros((rows + 1) * (columns + 1), dtype=torch.int32)
+    for row, column, sign in ((top, left, 1), (top, right, -1), (bottom, left, -1), (bottom, right, 1)):
+        counts.index_add_(0, row * (columns + 1) + column, torch.full_like(row, sign, dtype=torch.int32))
+    return counts.view(rows + 1, columns + 1).cumsum(0).cumsum(1)[:rows, :columns] > 0
 
 
 def batch_hint_planes(

@@ -52,21 +52,29 @@ VARIANCE_FLOOR = 0.01
 # Relative residual at which pyamg's iterations stop. Measured on a 0.25-megapixel photo with 100 hints: ab within
 # 7e-6 of the LU solution, the float32 rounding of ab near 100 (7.6e-6).
 PYAMG_TOLERANCE = 1e-8
-# How fast a correction towards a hint fades with distance (propagate_residual): 0, as in Levin's method, so one
-# click's correction spreads over the whole photo (less across strong edges) until other clicks anchor other regions.
-# Measured on 15 BSDS500 val photos with the bundled guided model at prior weight 1 (`python
-# experiments/guided_residual_levin.py --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`): any
-# decay loses most of the gain over the network alone, at 1 hint too (10 hints: +0.66 dB with 0, +0.34 with 3e-4,
-# +0.06 with 1e-2): the network's colours are off across the photo in the direction of the hints (it under-weights
-# them), which a correction spread everywhere undoes.
-RESIDUAL_DECAY = 0.0
-# How much of a network's prediction propagate_residual keeps: the result is PRIOR_WEIGHT x (the network + its
-# propagated residual) + (1 - PRIOR_WEIGHT) x Levin's colours from the hints alone. Measured on 40 BSDS500 val photos
-# with the bundled guided model at 128 px (`python experiments/guided_residual_levin.py --limit 40 --counts 1,5,10,20
-# --decays "" --prior-weights 0,0.25,0.375,0.5,0.75,1`): PSNR at 1/5/10/20 hints is highest between 0.25 and 0.5 and
-# flat there (0.375: 25.31/27.13/27.89/28.46 dB; 1: -/26.42/27.06/27.49; 0, Levin's optimisation at the same size:
+# How strongly propagate_residual pulls the colours back to the prediction away from the hints (a screening term:
+# a correction fades over about 1 / sqrt(RESIDUAL_DECAY) pixels in a flat region, and stops at edges of L, where
+# Levin's affinity is weak and the pull wins); the default of ModelCard.hint_decay. 0 is Levin's method: one hint's
+# colour everywhere until other hints anchor other regions. 0 was first chosen by PSNR under Zhang 2017's random
+# hints, which fall all over the photo (15 BSDS500 val photos, prior weight 1, `python
+# experiments/guided_residual_levin.py --limit 15 --counts 1,2,5,10,20 --decays 0,0.0003,0.001,0.003,0.01`: 10
+# hints +0.66 dB over the network with 0, +0.34 with 3e-4). But a person clicks where the colour is most wrong, and
+# with 0 a first click tinted the whole photo. Chosen by the simulated person on the first 40 BSDS500 val photos
+# (`python experiments/guided_correction.py --limit 40 --clicks 10 --candidates
+# 0.375:0,0.375:0.0003,0.375:0.001,0.375:0.003,0.5:0.001`, docs/guided.md "Keeping a click in its region"): the
+# highest mean PSNR over clicks 1-5 among the decays whose harm over clicks 1-3 is at most the network alone's and
+# whose PSNR with 10 random hints is within 0.5 dB of decay 0's.
+RESIDUAL_DECAY = 3e-4
+# How much of a network's prediction propagate_residual keeps near the hints: the result is PRIOR_WEIGHT x (the
+# network + its propagated residual) + (1 - PRIOR_WEIGHT) x Levin's colours from the hints alone (pulled back to the
+# network's by RESIDUAL_DECAY away from them); the default of ModelCard.hint_prior_weight. Measured at decay 0 on 40
+# BSDS500 val photos with the bundled guided model at 128 px under random hints (`python
+# experiments/guided_residual_levin.py --limit 40 --counts 1,5,10,20 --decays "" --prior-weights
+# 0,0.25,0.375,0.5,0.75,1`): PSNR at 1/5/10/20 hints is highest between 0.25 and 0.5 and flat there (0.375:
+# 25.31/27.13/27.89/28.46 dB; 1: -/26.42/27.06/27.49; 0, Levin's optimisation at the same size:
 # 24.72/26.74/27.59/28.36; the network alone 24.46/26.19/26.61/26.90). The network's colours between the hints are a
 # prior worth keeping, but not at full weight: Levin's interpolation of true hints beats them as hints grow dense.
+# With the simulated person at decay 1e-3 (the run above), 0.5 did no better than 0.375 over clicks 1-5.
 PRIOR_WEIGHT = 0.375
 # Peak memory of one solve (the affinity, the system, the sparse LU factors and their workspace) per pixel, measured
 # with `python benchmarks/levin_memory.py --megapixels 0.25 0.5 1 2 --hints 10` (each size in a fresh process: the rise
@@ -142,10 +150,7 @@ def levin_colorize(
         photo) when no pixel is hinted.
     """
     luminance = _check_inputs(lightness, hint_ab, hint_mask, window, solver)
-    if decay < 0:
-        raise ValueError(f"decay must be >= 0, got {decay}")
-    if toward is not None and toward.shape != hint_ab.shape:
-        raise ValueError(f"toward must be (2, H, W) like hint_ab, {tuple(hint_ab.shape)}, got {tuple(toward.shape)}")
+    _check_decay(decay, toward, hint_ab)
     height, width = luminance.shape
     device = lightness.device
     if not bool(hint_mask.any()):
@@ -165,6 +170,13 @@ def levin_colorize(
             rhs += decay * toward.detach().cpu().to(torch.float64).numpy().reshape(2, -1)[:, free].T
         ab[:, free] = solve_levin_system(system[free][:, free], rhs, solver).T
     return torch.from_numpy(ab.reshape(2, height, width)).to(device=device, dtype=torch.float32)
+
+
+def _check_decay(decay: float, toward: Tensor | None, hint_ab: Tensor) -> None:
+    if decay < 0:
+        raise ValueError(f"decay must be >= 0, got {decay}")
+    if toward is not None and toward.shape != hint_ab.shape:
+        raise ValueError(f"toward must be (2, H, W) like hint_ab, {tuple(hint_ab.shape)}, got {tuple(toward.shape)}")
 
 
 def levin_affinity(

@@ -297,7 +297,8 @@ class ColorizationPipeline:
     def _correct(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
         """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
         the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
-        (H, W); as it is without local hints or any propagation."""
+        (H, W), with the card's ``hint_decay`` and ``hint_prior_weight``; as it is without local hints or any
+        propagation."""
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
             return ab
         return propagate_residual(

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from polychrome.color import DEFAULT_TEMPERATURE
-from polychrome.models import DEFAULT_INPUT_SIZE, ModelCard, build_model, create_model, load_weights, save_weights
-from polychrome.models import load_model
+from polychrome.models import (
+    DEFAULT_INPUT_SIZE,
+    ModelCard,
+    build_model,
+    create_model,
+    load_model,
+    load_weights,
+    save_weights,
+)
 
 FACTS = ("input_size", "temperature", "registry_name", "registry_options", "card")
 
@@ -130,7 +137,7 @@ def test_the_hint_propagations_constants_are_kept_by_weights_files_and_old_files
     save_file(load_file(str(path)), str(path), metadata=metadata)  # a file from before the card carried them
     card = load_weights(path).card
     assert (card.hint_decay, card.hint_prior_weight) == (LEGACY_HINT_DECAY, LEGACY_HINT_PRIOR_WEIGHT) == (0.0, 0.375)
-    with pytest.raises(ValueError, match="hint_decay must be >= 0 .* got -0.1"):
+    with pytest.raises(ValueError, match=r"hint_decay must be >= 0 .* got -0.1"):
         guided.card.replace(hint_decay=-0.1)
     with pytest.raises(ValueError, match=r"hint_prior_weight must be in \[0, 1\] .* got 1.5"):
         guided.card.replace(hint_prior_weight=1.5)

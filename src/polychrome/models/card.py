@@ -64,9 +64,13 @@ class ModelCard:
                 f"hint_propagation must be one of {', '.join(HINT_PROPAGATIONS)}, got {self.hint_propagation!r}"
             )
         if self.hint_decay < 0:
-            raise ValueError(f"hint_decay must be >= 0 (0: no pull back to the network's colours), got {self.hint_decay}")
+            raise ValueError(
+                f"hint_decay must be >= 0 (0: no pull back to the network's colours), got {self.hint_decay}"
+            )
         if not 0 <= self.hint_prior_weight <= 1:
-            raise ValueError(f"hint_prior_weight must be in [0, 1] (1: the network's colours), got {self.hint_prior_weight}")
+            raise ValueError(
+                f"hint_prior_weight must be in [0, 1] (1: the network's colours), got {self.hint_prior_weight}"
+            )
         if self.hint_propagation != "none" and "ab_hints" not in self.inputs:
             raise ValueError(f"hint_propagation {self.hint_propagation!r} needs a model that takes local hints")
 

@@ -221,15 +221,17 @@
     selected = index;
     if (index >= 0) cursor = [...anchor(hints[index])];
     drawMarkers();
-    if (index >= 0) suggest(hints[index]);
+    // After the render this change may have asked for (a timer set earlier runs first): the server takes the
+    // render first, and the palette's answer, which nothing waits on, second.
+    if (index >= 0) setTimeout(() => selected === index && suggest(hints[index]), 0);
   }
 
   function place([x, y]) {
     remember(`hint:${hints.length}`);
     hints.push({ x, y, rgb: shownColour(x, y), patch: 1 });
     clicked = performance.now();
-    select(hints.length - 1);
     change();
+    select(hints.length - 1);
   }
 
   function recolour(rgb) {

@@ -1,0 +1,108 @@
+"""Click -> painted on the guided page, in Chromium: a 2-megapixel photo, p50 and p95 over ``--clicks`` clicks.
+
+The app runs on uvicorn in this process with the bundled guided model (``--model``) and the automatic model
+for the palette; Debian's chromium (``/usr/bin/chromium``), driven by Playwright, opens the page, and each click
+places a hint as a person does. guided.js times each click from its pointerup to the decoded result
+(``window.guidedTimings``) and splits it: waiting to be sent, the server's answer (the render request up to its
+response headers), the transfer of the JPEG, and its decode. The first click (the palette model's forward pass
+on the whole photo, once per upload) is a warm-up and not counted. Target: p95 under 150 ms on 2 idle cores.
+
+    python benchmarks/guided_browser_latency.py      # 1732x1155 from a shared sample photo, 30 clicks
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import uvicorn
+from guided_latency import photo_png  # benchmarks/ is the script's folder
+from playwright.sync_api import sync_playwright
+
+from polychrome.serve import create_app
+from polychrome.settings import data_root
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` on uvicorn on a free loopback port, in a background thread; yields its base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def percentiles(milliseconds: list[float]) -> str:
+    p50, p95 = np.percentile(np.array(milliseconds), [50, 95])
+    return f"p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=1732)
+    parser.add_argument("--height", type=int, default=1155)
+    parser.add_argument("--clicks", type=int, default=30)
+    parser.add_argument("--photo", type=Path, default=None, help="default: sample-photos/kodak_kodim23_half.png")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+    photo = args.photo or data_root() / "sample-photos" / "kodak_kodim23_half.png"
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as folder, serving(create_app([args.model, "default"])) as url:
+        path = Path(folder) / "photo.png"
+        path.write_bytes(photo_png(photo, args.width, args.height))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)
+            page.goto(url + "/guided")
+            page.set_input_files("#file", str(path))
+            page.wait_for_function("document.getElementById('picture').dataset.hints !== undefined")
+            box = page.locator("#picture").bounding_box()
+            for click in range(args.clicks + 1):
+                x, y = rng.uniform(0.05, 0.95, 2)
+                page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+                page.wait_for_function(f"window.guidedTimings.length === {click + 1}")
+                page.wait_for_timeout(50)  # a person's pace: the palette's answer lands between clicks
+            timings = page.evaluate("window.guidedTimings")[1:]
+            shown = page.evaluate(
+                "[document.getElementById('picture').naturalWidth, document.getElementById('picture').naturalHeight]"
+            )
+            browser.close()
+    print("$ python benchmarks/guided_browser_latency.py " + shlex.join(sys.argv[1:]))
+    source = photo.name if photo.is_file() else "synthetic gradient"
+    print(
+        f"{args.width}x{args.height} photo ({source}), shown at {shown[0]}x{shown[1]}; model {args.model}; "
+        f"torch threads {torch.get_num_threads()}; {args.clicks} clicks after one warm-up; "
+        f"JPEG {np.median([t['bytes'] for t in timings]) / 1024:.0f} KiB (median); "
+        f"load average before {load:.1f}, after {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'click -> painted':<28}{percentiles([t['total'] for t in timings])}")
+    for part in ("queued", "server", "transfer", "decode"):
+        print(f"  {part:<26}{percentiles([t[part] for t in timings])}")
+
+
+if __name__ == "__main__":
+    main()
