@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy.stats import ttest_rel
 
 from polychrome.study import load_study, write_report
-from polychrome.study.preregistration import RegistrationError, register, registration_path
+from polychrome.study.preregistration import RegistrationError, family_results, register, registration_path
 from polychrome.study.rows import COLUMNS
 from polychrome.study.runner import run_study
+from polychrome.study.summary import StudyNumbers
 
 from .test_report import _row
 
@@ -118,6 +120,8 @@ def test_a_confirmatory_study_runs_only_committed_and_unchanged(tmp_path):
     with pytest.raises(RegistrationError, match="has uncommitted changes"):
         register(study, path)
     _git(tmp_path, "checkout", "-q", "confirm.yaml")
+    run_study(path, only="nothing-matches")  # nothing to run: no first run yet, nothing recorded
+    assert not registration_path(study).exists()
     record = register(study, path)  # the first run records the commit and the file's hash
     assert record == register(study, path) and registration_path(study).exists()
     assert len(record["commit"]) == 40 and record["file"] == "confirm.yaml"
@@ -148,7 +152,13 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_was_not_registered(tmp_path):
+def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_was_not_registered(
+    tmp_path, monkeypatch
+):
+    from polychrome.study import figures
+
+    for name in ("plot_factor", "plot_cost", "plot_curve_grid", "plot_budget"):  # the text is what is tested here
+        monkeypatch.setattr(figures, name, lambda *args, **kwargs: None)
     path = _confirmatory(tmp_path)
     text = write_report(path).read_text()
     assert "**Stage: confirmatory (pre-registered).**" in text and "**Confirmatory, not run yet.**" in text
@@ -169,12 +179,19 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
         "### What was not pre-registered\n\nthe other measures and sets\n\nEverything else in this report is exploratory"
         in text
     )
+    # registered as paired: each level's seed against the base's same seed (scipy's ttest_rel), Holm over the two
+    paired = _confirmatory(tmp_path, PREREGISTRATION.replace("alpha: 0.05", "alpha: 0.05\n  test: paired"))
+    tested, short = family_results(load_study(paired), StudyNumbers(load_study(paired), _rows(SEEDS)))
+    rows = [r for r in _rows(SEEDS) if r["eval_set"] == "cifar"]
+    level = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "1 conv"]
+    base = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "ECCV16"]
+    assert not short and tested[0].p == pytest.approx(ttest_rel(level, base).pvalue)
+    assert "the paired t-test (by seed)" in write_report(paired).read_text()
 
 
 def test_the_screening_reports_say_they_are_exploratory(tmp_path):
-    from .test_report import _rows as screening_rows
     from .test_report import _study
 
-    text = write_report(_study(tmp_path, rows=screening_rows())).read_text()
+    text = write_report(_study(tmp_path)).read_text()  # no rows yet: the header alone
     assert text.splitlines()[2].startswith("**Stage: screening (exploratory).**")
     assert "## Pre-registration" not in text

@@ -2,7 +2,9 @@
 
 ``spec`` reads a study file and expands it into runs; ``execute`` trains and evaluates one run; ``examples``
 draws its example strips; ``rows`` writes its rows and merges them into results.csv; ``runner`` runs or
-submits every unfinished run; ``report`` writes the README from results.csv alone.
+submits every unfinished run; ``report`` writes the README from results.csv alone. Two stages: a study is a
+screening (exploratory) unless its file pre-registers a confirmation (``preregistration``), whose seeds
+``plan`` computes from a pilot's spread over seeds (``power``: how many seeds find a difference).
 """
 
 from polychrome.study.report import write_report

@@ -143,19 +143,9 @@ def _spreads(design: PowerPlan, pilot: Pilot | None) -> tuple[float, float]:
     return pilot.pooled_sd, pilot.base_sd
 
 
-def _markdown(
-    study: Study,
-    registered: Preregistration,
-    design: PowerPlan,
-    pilot: Pilot | None,
-    sd_level: float,
-    sd_base: float,
-    alpha: float,
-    n: int,
-) -> list[str]:
-    m = len(registered.hypotheses)
-    measure = registered.primary_endpoint.measure
-    lines = [f"# Plan of `{study.name}`: how many seeds", ""]
+def _pilot_lines(design: PowerPlan, pilot: Pilot | None, measure: str, sd_level: float, sd_base: float) -> list[str]:
+    """Where the planned spreads come from: the study file's, or its pilot's seeds."""
+    lines: list[str] = []
     if pilot is None:
         lines.append(f"Spread over seeds: {sd_level:.3f} for every arm, as the study file states (`power.sd`).")
     else:
@@ -176,6 +166,23 @@ def _markdown(
             }[design.spread]
             + f" (`power.spread: {design.spread}`).",
         ]
+    return lines
+
+
+def _markdown(
+    study: Study,
+    registered: Preregistration,
+    design: PowerPlan,
+    pilot: Pilot | None,
+    sd_level: float,
+    sd_base: float,
+    alpha: float,
+    n: int,
+) -> list[str]:
+    m = len(registered.hypotheses)
+    measure = registered.primary_endpoint.measure
+    lines = [f"# Plan of `{study.name}`: how many seeds", ""]
+    lines += _pilot_lines(design, pilot, measure, sd_level, sd_base)
     lines += [
         "",
         f"Family: {m} comparison{'s' if m > 1 else ''} ({', '.join(f'`{h.comparison}`' for h in registered.hypotheses)}), "

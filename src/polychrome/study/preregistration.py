@@ -22,10 +22,11 @@ import json
 import statistics
 import subprocess
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from polychrome.study.significance import format_p, holm, welch_p
-from polychrome.study.spec import Preregistration, Study
+from polychrome.study.spec import Hypothesis, Preregistration, Study
 
 
 class RegistrationError(ValueError):
@@ -110,46 +111,64 @@ def seed_values(numbers, eval_set: str, measure: str, factor: str | None = None,
     return found
 
 
-def family_results(study: Study, numbers) -> tuple[list[dict], list[str]]:
-    """The pre-registered test of each hypothesis (difference, p, corrected p, verdict) and the arms still short
-    of their registered seeds: the family is tested only when none is (the stopping rule fixes the seeds)."""
+@dataclass(frozen=True)
+class Tested:
+    """One pre-registered hypothesis on the primary endpoint: the level's and the base's values at the
+    registered seeds, and once every arm has them all, the test's p, the family's corrected p and the verdict."""
+
+    hypothesis: Hypothesis
+    level: tuple[float, ...]
+    base: tuple[float, ...]
+    p: float | None = None
+    p_adjusted: float | None = None
+    verdict: str = ""
+
+    @property
+    def difference(self) -> float:
+        return statistics.fmean(self.level) - statistics.fmean(self.base)
+
+
+def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
+    """The pre-registered test of each hypothesis and the arms still short of their registered seeds: the
+    family is tested only when none is (the stopping rule fixes the seeds), and is untested (no p) until then."""
     from scipy.stats import ttest_rel
 
     registered = study.preregistration
     assert registered is not None
-    endpoint, seeds = registered.primary_endpoint, set(registered.seeds)
+    endpoint, seeds = registered.primary_endpoint, sorted(registered.seeds)
     base = seed_values(numbers, endpoint.eval_set, endpoint.measure)
-    short = [f"base ({len(seeds & set(base))} of {len(seeds)} seeds)"] if not seeds <= set(base) else []
-    results = []
+    short = [f"base ({len(set(seeds) & set(base))} of {len(seeds)} seeds)"] if not set(seeds) <= set(base) else []
+    found = []
     for h in registered.hypotheses:
         level = seed_values(numbers, endpoint.eval_set, endpoint.measure, h.factor, h.level)
-        if not seeds <= set(level):
-            short.append(f"`{h.comparison}` ({len(seeds & set(level))} of {len(seeds)} seeds)")
-        x = [level[s] for s in sorted(seeds) if s in level]
-        b = [base[s] for s in sorted(seeds) if s in base]
-        difference = statistics.fmean(x) - statistics.fmean(b) if x and b else None
-        results.append({"hypothesis": h, "level": x, "base": b, "difference": difference})
+        if not set(seeds) <= set(level):
+            short.append(f"`{h.comparison}` ({len(set(seeds) & set(level))} of {len(seeds)} seeds)")
+        found.append(
+            Tested(h, tuple(level[s] for s in seeds if s in level), tuple(base[s] for s in seeds if s in base))
+        )
     if short:
-        return results, short
-    for result in results:
-        if registered.test == "paired":
-            result["p"] = float(ttest_rel(result["level"], result["base"]).pvalue)
+        return found, short
+    raw: list[float] = []
+    for t in found:
+        if registered.test == "paired":  # the values are in seed order on both sides: paired by seed
+            raw.append(float(ttest_rel(t.level, t.base).pvalue))
         else:
-            result["p"] = welch_p(result["level"], result["base"])
-    raw = [r["p"] for r in results]
+            p = welch_p(list(t.level), list(t.base))
+            assert p is not None  # every arm has the registered seeds, at least two
+            raw.append(p)
     adjusted = holm(raw) if registered.correction == "holm" else [min(1.0, p * len(raw)) for p in raw]
-    for result, p in zip(results, adjusted, strict=True):
-        result["p_adjusted"] = p
-        higher = result["difference"] > 0
-        expected = (result["hypothesis"].expect == "higher") == higher
-        result["verdict"] = (
+    tested = []
+    for t, p, p_adjusted in zip(found, raw, adjusted, strict=True):
+        expected = (t.hypothesis.expect == "higher") == (t.difference > 0)
+        verdict = (
             "supported"
-            if p <= registered.alpha and expected
+            if p_adjusted <= registered.alpha and expected
             else "called, against the expected direction"
-            if p <= registered.alpha
+            if p_adjusted <= registered.alpha
             else "not supported (not called)"
         )
-    return results, []
+        tested.append(replace(t, p=p, p_adjusted=p_adjusted, verdict=verdict))
+    return tested, []
 
 
 def confirmatory_lines(study: Study, numbers) -> list[str]:
@@ -187,25 +206,7 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
             "",
         ]
     else:
-        lines += [
-            f"| hypothesis | expected | level | base | difference | p | {registered.correction.capitalize()} p | verdict |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in results:
-            h = r["hypothesis"]
-            lines.append(
-                f"| `{h.comparison}`{': ' + h.statement if h.statement else ''} | {h.expect} | "
-                f"{_mean_sd(r['level'])} | {_mean_sd(r['base'])} | {r['difference']:+.2f} | {format_p(r['p'])} | "
-                f"{format_p(r['p_adjusted'])} | {r['verdict']} |"
-            )
-        supported = [f"`{r['hypothesis'].comparison}`" for r in results if r["verdict"] == "supported"]
-        lines += [
-            "",
-            (f"Supported: {', '.join(supported)}." if supported else "No hypothesis is supported.")
-            + " A hypothesis not supported is not shown false: the design finds the registered difference with the "
-            "registered power, and a smaller true difference may go unfound.",
-            "",
-        ]
+        lines += _family_table(registered, results)
     lines += [
         "### What was not pre-registered",
         "",
@@ -217,6 +218,30 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
         "",
     ]
     return lines
+
+
+def _family_table(registered: Preregistration, results: list) -> list[str]:
+    """The family's comparisons, each with its test's p, the corrected p and the verdict, and what was supported."""
+    lines = [
+        f"| hypothesis | expected | level | base | difference | p | {registered.correction.capitalize()} p | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        h = r.hypothesis
+        lines.append(
+            f"| `{h.comparison}`{': ' + h.statement if h.statement else ''} | {h.expect} | "
+            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {format_p(r.p)} | "
+            f"{format_p(r.p_adjusted)} | {r.verdict} |"
+        )
+    supported = [f"`{r.hypothesis.comparison}`" for r in results if r.verdict == "supported"]
+    return [
+        *lines,
+        "",
+        (f"Supported: {', '.join(supported)}." if supported else "No hypothesis is supported.")
+        + " A hypothesis not supported is not shown false: the design finds the registered difference with the "
+        "registered power, and a smaller true difference may go unfound.",
+        "",
+    ]
 
 
 def _registration_sentence(study: Study, registered: Preregistration) -> list[str]:
@@ -239,5 +264,5 @@ def _registration_sentence(study: Study, registered: Preregistration) -> list[st
     ]
 
 
-def _mean_sd(values: list[float]) -> str:
+def _mean_sd(values: tuple[float, ...]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"

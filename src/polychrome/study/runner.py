@@ -64,11 +64,11 @@ def run_study(
     states = [(run, state(study, run)) for run in runs]
     if dry_run:
         return states
-    if study.preregistration is not None:  # committed before its first run, unchanged since (or refused)
+    pending = by_training([run for run, s in states if s != "done" and (s != "older" or refresh)])
+    if study.preregistration is not None and pending:  # committed before its first run, unchanged since, or refused
         from polychrome.study.preregistration import register
 
         register(study, path)
-    pending = by_training([run for run, s in states if s != "done" and (s != "older" or refresh)])
     if executor == "slurm":
         _submit(study, path, pending, workers, log)
     elif executor == "local":

@@ -248,9 +248,6 @@ def _preregistration(value, study: Study, path: Path) -> Preregistration:
     """Read the ``preregistration:`` block strictly, and check it against the study it registers: its
     comparisons are levels of the study, its endpoint one of its measures and sets, its seeds every
     compared arm's."""
-    from polychrome.study.power import CORRECTIONS, TESTS
-    from polychrome.study.rows import INTERVAL_MEASURES
-
     where = "preregistration."
     spec = _mapping(value, "preregistration", path)
     check_keys(Preregistration, spec, where, str(path))
@@ -293,6 +290,18 @@ def _preregistration(value, study: Study, path: Path) -> Preregistration:
         command=str(spec.get("command", "")).strip(),
         verbatim=_block(path, "preregistration"),
     )
+    problems = _preregistration_problems(registered, study)
+    if problems:
+        raise ValueError(f"{path}: preregistration: " + "; ".join(problems))
+    return registered
+
+
+def _preregistration_problems(registered: Preregistration, study: Study) -> list[str]:
+    """What is wrong with a read pre-registration against the study it registers, each in words."""
+    from polychrome.study.power import CORRECTIONS, TESTS
+    from polychrome.study.rows import INTERVAL_MEASURES
+
+    endpoint, hypotheses, plan = vars(registered.primary_endpoint), registered.hypotheses, registered.power
     problems = []
     if not 0 < registered.alpha < 1:
         problems.append(f"alpha must be between 0 and 1, got {registered.alpha}")
@@ -329,9 +338,7 @@ def _preregistration(value, study: Study, path: Path) -> Preregistration:
         problems.append("a comparison appears in two hypotheses")
     if plan is not None and plan.spread not in ("arms", "base", "pooled"):
         problems.append(f"power.spread must be arms, base or pooled, got {plan.spread!r}")
-    if problems:
-        raise ValueError(f"{path}: preregistration: " + "; ".join(problems))
-    return registered
+    return problems
 
 
 def _block(path: Path, key: str) -> str:
