@@ -109,7 +109,9 @@ def write_report(
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(results)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    # Compact: it is for programs (table.md and table.csv are for people), and with every image's error it runs to
+    # megabytes on a test set that a repository carries.
+    (out / "results.json").write_text(json.dumps(results, separators=(",", ":")))
     plot_accuracy_curves({r["model"]: r["curves"] for r in results}, out / "curves.png")
     plot_error_histogram({r["model"]: list(r["per_image_error"].values()) for r in results}, out / "errors.png")
     if any(r.get("clicks") for r in results):  # --clicks N: the simulated person's curves
