@@ -26,7 +26,7 @@ from polychrome.color import lab_to_uint8
 from polychrome.data import write_png
 from polychrome.hints import GlobalHint, LocalHint, parse_hints
 from polychrome.pipeline import ColorizationPipeline, Prediction, PreparedPhoto, chw_view
-from polychrome.serve.prediction_cache import Entry, distribution, read_upload, storage_bytes
+from polychrome.serve.prediction_cache import Entry, distribution, prediction_tensors, read_upload, storage_bytes
 
 DISPLAY_SIDE = 1024  # the long side of what the page shows; the download is at the photo's own size
 JPEG_QUALITY = 90  # the display render: about 6 ms for a megapixel where PNG takes about 45 ms
@@ -72,9 +72,8 @@ class GuidedEntry:
         photos = [self.photo, self.shown]
         predictions = [kept for kept in (self.last and self.last[1], self.palette and self.palette.prediction) if kept]
         photos += [prediction.photo for prediction in predictions]
-        tensors = [plane for photo in photos for plane in (photo.lightness, photo.network_input)]
-        for prediction in predictions:
-            tensors += [prediction.output, prediction.ab, *(t for t in prediction.hint_inputs if t is not None)]
+        tensors = [plane for photo in (self.photo, self.shown) for plane in (photo.lightness, photo.network_input)]
+        tensors += [tensor for prediction in predictions for tensor in prediction_tensors(prediction)]
         if self.reference is not None:
             tensors.append(self.reference.distribution)
         alphas = {id(photo.alpha): photo.alpha for photo in photos if photo.alpha is not None}

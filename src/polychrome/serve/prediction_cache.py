@@ -190,9 +190,16 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        photo, prediction = self.prediction.photo, self.prediction
-        alpha = 0 if photo.alpha is None else photo.alpha.nbytes
-        return storage_bytes([photo.lightness, photo.network_input, prediction.output, prediction.ab]) + alpha
+        alpha = self.prediction.photo.alpha
+        return storage_bytes(prediction_tensors(self.prediction)) + (0 if alpha is None else alpha.nbytes)
+
+
+def prediction_tensors(prediction: Prediction) -> list[Tensor]:
+    """Every tensor a kept prediction holds: its photo's planes, the network's output, the decoded ab and the
+    hint planes (for ``storage_bytes``)."""
+    photo = prediction.photo
+    hints = [planes for planes in prediction.hint_inputs if planes is not None]
+    return [photo.lightness, photo.network_input, prediction.output, prediction.ab, *hints]
 
 
 def storage_bytes(tensors: list[Tensor]) -> int:
