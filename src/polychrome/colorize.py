@@ -26,7 +26,7 @@ from polychrome.data.images import image_extensions
 from polychrome.files import atomic_path
 from polychrome.hints import GlobalHint, LocalHint, load_hint_file
 from polychrome.models import load_model
-from polychrome.pipeline import REFERENCE_MODELS, ColorizationPipeline, Prediction, PreparedPhoto
+from polychrome.pipeline import REFERENCE_MODELS, ColorizationPipeline, Prediction, PreparedPhoto, to_hwc
 
 __all__ = ["ColorizationPipeline", "Prediction", "attach_hints", "colorize_paths", "load_colorizer", "plan_outputs"]
 
@@ -337,7 +337,7 @@ def _reference_hint(path: Path, source: str) -> GlobalHint:
 def _finish(pipeline: ColorizationPipeline, prediction: Prediction, target: Path, overwrite: bool) -> np.ndarray:
     """Render the prediction at the photo's size, write the PNG (replacing a file only if ``overwrite``),
     and return the colours (for the distribution view)."""
-    rgb = pipeline.render(prediction).permute(1, 2, 0).numpy()
+    rgb = to_hwc(pipeline.render(prediction))
     alpha = prediction.photo.alpha
     _save(rgb, alpha, target, overwrite)
     return rgb

@@ -51,6 +51,7 @@ __all__ = [
     "global_hint_of",
     "lightness_of",
     "merge",
+    "to_hwc",
 ]
 
 HINT_MODELS = "guided, levin, siggraph17-official:PATH, or a model built with local_hints=true"
@@ -153,7 +154,7 @@ class ColorizationPipeline:
         with flushing_subnormals():
             photo = self.prepare(rgb)
             prediction = self.predict([photo], [local], [global_hint], temperature)[0]
-            return _hwc(self.render(prediction))
+            return to_hwc(self.render(prediction))
 
     def colorize_images(
         self,
@@ -398,8 +399,8 @@ def chw_view(image: np.ndarray) -> Tensor:
         return torch.from_numpy(image).permute(2, 0, 1)
 
 
-def _hwc(image: Tensor) -> np.ndarray:
-    """uint8 (3, H, W) -> an (H, W, 3) array on the CPU."""
+def to_hwc(image: Tensor) -> np.ndarray:
+    """A rendered uint8 (3, H, W) -> the (H, W, 3) array on the CPU that files, PNG and the API take."""
     return image.permute(1, 2, 0).cpu().numpy()
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from polychrome.color import lab_to_uint8
 from polychrome.data import write_png
 from polychrome.hints import GlobalHint, LocalHint, parse_hints
-from polychrome.pipeline import ColorizationPipeline, Prediction, PreparedPhoto, chw_view
+from polychrome.pipeline import ColorizationPipeline, Prediction, PreparedPhoto, chw_view, to_hwc
 from polychrome.serve.prediction_cache import Entry, distribution, prediction_tensors, read_upload, storage_bytes
 
 DISPLAY_SIDE = 1024  # the long side of what the page shows; the download is at the photo's own size
@@ -122,7 +122,7 @@ def render_guided(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> tup
     ``polychrome colorize PHOTO --hints FILE.json`` writes (a job for ``Gate.run``)."""
     target = entry.photo if full else entry.shown
     rgb = entry.pipeline.render(guided_prediction(entry, hints, full), onto=target)
-    return encode(rgb.permute(1, 2, 0).cpu().numpy(), target.alpha, png=full)
+    return encode(to_hwc(rgb), target.alpha, png=full)
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, png: bool) -> tuple[bytes, str]:

@@ -36,7 +36,7 @@ from torch import Tensor
 
 import polychrome
 from polychrome.data import load_rgba, write_png
-from polychrome.pipeline import ColorizationPipeline, Prediction
+from polychrome.pipeline import ColorizationPipeline, Prediction, to_hwc
 
 T = TypeVar("T")
 K = TypeVar("K", bound="Cached")
@@ -280,7 +280,7 @@ def predict(models: Models, name: str, file: BinaryIO, max_pixels: int) -> Entry
 def render_png(entry: Entry, temperature: float | None) -> bytes:
     """An entry decoded at ``temperature`` as PNG bytes at the upload's size, alpha kept (a job for ``Gate.run``)."""
     prediction = entry.pipeline.redecode(entry.prediction, temperature)
-    rgb = entry.pipeline.render(prediction).permute(1, 2, 0).cpu().numpy()
+    rgb = to_hwc(entry.pipeline.render(prediction))
     buffer = io.BytesIO()
     write_png(buffer, rgb, prediction.photo.alpha)
     return buffer.getvalue()
