@@ -208,9 +208,17 @@ def test_a_new_photo_resets_the_palette(page, photo, tmp_path):  # noqa: F811
 
 
 def test_a_refused_reference_keeps_the_label_of_the_one_in_use(page, photo, tmp_path):  # noqa: F811
+    """The refusal stays on show even when the render the accepted reference asked for lands after it: the
+    render is held until the refusal is said (on a loaded machine it came later by itself and hid the error)."""
     open_photo(page, photo)
     page.select_option("#model", index=1)
     page.wait_for_selector("#reference-box", state="visible")
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/render", hold)
     sunset = tmp_path / "sunset.png"
     Image.new("RGB", (40, 30), (230, 120, 40)).save(sunset)
     page.set_input_files("#reference-file", str(sunset))
@@ -219,4 +227,10 @@ def test_a_refused_reference_keeps_the_label_of_the_one_in_use(page, photo, tmp_
     broken.write_bytes(b"not a photo")
     page.set_input_files("#reference-file", str(broken))
     page.wait_for_selector("#status.error:has-text('reference broken.png')")
+    page.wait_for_selector("#busy:has-text('colouring')")  # the held render is in flight, and has said so
+    assert held, "the accepted reference asked for no render"
+    held[0].continue_()
+    page.wait_for_function("() => document.getElementById('busy').textContent === ''")  # shown, and done
+    assert "reference broken.png" in page.inner_text("#status")
+    assert "error" in page.get_attribute("#status", "class")
     assert page.inner_text("#reference-status") == "Reference: sunset.png"

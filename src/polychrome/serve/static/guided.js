@@ -36,7 +36,11 @@
   window.guidedTimings = []; // click -> painted, for benchmarks/guided_browser_latency.py
   const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
 
-  const say = polychrome.statusLine(status), { check, dropZone } = polychrome; // static/common.js
+  const { check, dropZone } = polychrome, statusLine = polychrome.statusLine(status); // static/common.js
+  // A render's routine status must not hide an error said while it was in flight (a refused reference, say):
+  // each error is counted, and a render says its line only if none came since it was asked.
+  let errorsSaid = 0;
+  const say = (text, isError = false) => { if (isError) errorsSaid++; statusLine(text, isError); };
 
   const hex = (rgb) => "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join("");
   const rgbOf = (text) => [1, 3, 5].map((i) => parseInt(text.slice(i, i + 2), 16));
@@ -100,9 +104,10 @@
     if (inFlight || !current) return;
     inFlight = true;
     const entry = current, version = changed, body = JSON.stringify({ hints }), click = clicked;
+    const errorsBefore = errorsSaid, quiet = () => errorsSaid !== errorsBefore;
     const slow = setTimeout(() => { // the status must not claim the state on show is the one asked for
       busy.textContent = "colouring…";
-      say(`Colouring ${entry.file} with ${describe()}…`);
+      if (!quiet()) say(`Colouring ${entry.file} with ${describe()}…`);
     }, BUSY_MS);
     try {
       const started = performance.now();
@@ -112,7 +117,7 @@
       const answered = performance.now();
       const blob = await (await check(response)).blob();
       const received = performance.now();
-      if (entry === current) await show(blob, entry, body);
+      if (entry === current) await show(blob, entry, body, quiet());
       if (click !== null && clicked === click && entry === current) {
         const painted = performance.now();
         clicked = null;
@@ -137,7 +142,7 @@
     return painted ? `${words}, ${painted} stroke${painted === 1 ? "" : "s"}` : words;
   }
 
-  async function show(blob, entry, body) {
+  async function show(blob, entry, body, quiet) {
     const previous = url;
     url = URL.createObjectURL(blob);
     picture.src = url;
@@ -150,7 +155,7 @@
     board.hidden = false;
     download.disabled = downloadHints.disabled = false;
     const shown = entry.display_width === entry.width ? "" : `, shown at ${entry.display_width}×${entry.display_height}`;
-    say(`${entry.file}: ${entry.width}×${entry.height} px${shown}, ${entry.model}, ${describe()}` +
+    if (!quiet) say(`${entry.file}: ${entry.width}×${entry.height} px${shown}, ${entry.model}, ${describe()}` +
       (reference && entry.reference ? `, reference ${reference.name}` : ""));
     picture.dataset.hints = body; // what the image on show was made from (the tests wait for it)
   }
