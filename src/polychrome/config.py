@@ -72,6 +72,10 @@ class TrainerConfig:
     # torch's intra-op CPU threads while training (None: torch's default, one per core, or OMP_NUM_THREADS). The
     # weights depend on it bit for bit: a CPU sums a reduction in as many parts as it has threads (docs/training.md)
     threads: int | None = None
+    # initial weights drawn per layer from (seed, the layer's name), so arms of a study that share a layer start
+    # it alike (common random numbers; models.initialise_by_name). Data order and augmentation already depend on
+    # the seed alone (data/loader.py)
+    common_init: bool = False
     progress: bool = True
 
 

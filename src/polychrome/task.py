@@ -22,7 +22,7 @@ from polychrome.data.loader import mix_seed
 from polychrome.hints import evaluation_hints, network_hints, simulate_hints
 from polychrome.losses import colour_loss
 from polychrome.metrics import compute_all, metrics_for
-from polychrome.models import Colorizer, create_model
+from polychrome.models import Colorizer, create_model, initialise_by_name
 from polychrome.models.base import upsample_ab
 
 # What validation logs (as val/<name>), read from polychrome.metrics.MEASURES; the first three on the progress bar.
@@ -65,6 +65,8 @@ class ColorizationTask(_Task):
         self.save_hyperparameters({"config": config}, ignore=["class_weights"])
         self.cfg: TrainConfig = load_config(base=config)
         self.model = create_model(self.cfg.model.name, **self.cfg.model.options)
+        if self.cfg.trainer.common_init:
+            initialise_by_name(self.model, self.cfg.trainer.seed)
         if self.cfg.trainer.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         bins = len(self.model.bins)

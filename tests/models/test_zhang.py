@@ -225,3 +225,41 @@ def test_a_global_hint_block_outside_the_encoder_is_refused(options, got):
         create_model("eccv16", width=0.125, global_hints=True, **options)
     assert got in str(error.value)
     create_model("eccv16", width=0.125, **options)  # without global hints the field is not used
+
+
+def test_initialise_by_name_starts_every_shared_layer_of_two_arms_alike():
+    # Common random numbers for a study: the base and its one-conv arm at one seed start from the same weights in
+    # each layer they share by name and shape, whatever was drawn from the global generator before each was built;
+    # another seed draws other weights, and the global generator is left where it was.
+    from polychrome.models import initialise_by_name
+
+    torch.manual_seed(0)
+    base = initialise_by_name(create_model("eccv16", width=0.25), seed=7)
+    torch.manual_seed(1)
+    torch.rand(1000)
+    thin = create_model("eccv16", width=0.25, convs=1)
+    state = torch.get_rng_state()
+    initialise_by_name(thin, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    a, b = base.state_dict(), thin.state_dict()
+    shared = [k for k in b if k in a and a[k].shape == b[k].shape and k.endswith("weight")]
+    assert len(shared) >= 10 and all(torch.equal(a[k], b[k]) for k in shared)
+    other = initialise_by_name(create_model("eccv16", width=0.25, convs=1), seed=8).state_dict()
+    assert not torch.equal(other["encoder.0.0.weight"], b["encoder.0.0.weight"])
+
+
+def test_initialise_by_name_keeps_frozen_layers_and_refuses_a_layer_it_cannot_redraw():
+    from polychrome.models import initialise_by_name
+
+    frozen = nn.Linear(4, 4).requires_grad_(False)
+    kept = frozen.weight.clone()
+    initialise_by_name(nn.Sequential(frozen, nn.Linear(4, 4)), seed=0)
+    assert torch.equal(frozen.weight, kept)
+
+    class Gain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(3))
+
+    with pytest.raises(ValueError, match="reset_parameters.*common_init"):
+        initialise_by_name(nn.Sequential(Gain()), seed=0)

@@ -7,7 +7,14 @@ from polychrome.models.card import DEFAULT_INPUT_SIZE, LoadedModel, ModelCard, a
 from polychrome.models.factory import load_model
 from polychrome.models.fusion import BackboneError
 from polychrome.models.official import OfficialWeightsError, load_official
-from polychrome.models.registry import build_model, count_parameters, create_model, list_models, model_entry
+from polychrome.models.registry import (
+    build_model,
+    count_parameters,
+    create_model,
+    initialise_by_name,
+    list_models,
+    model_entry,
+)
 from polychrome.models.weights import WeightsError, bundled_weights, load_weights, save_weights
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "decode_output",
+    "initialise_by_name",
     "list_models",
     "load_model",
     "load_official",

@@ -8,12 +8,15 @@ the valid choices listed. ``build_model`` gives the network with its card (model
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
+from polychrome.data.loader import mix_seed
 from polychrome.models.base import Colorizer
 from polychrome.models.card import LoadedModel, card_of_network
 
@@ -83,3 +86,26 @@ def _valid_options(entry: Entry) -> set[str]:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def initialise_by_name(model: nn.Module, seed: int) -> nn.Module:
+    """Draw each trainable layer's initial weights again, from a generator seeded by ``seed`` and the layer's
+    name, so that two architectures trained at one seed start from the same weights in every layer they share
+    by name and shape (common random numbers: a comparison of the two then carries less of the initialisation's
+    luck; docs/studies.md). Frozen layers (a fusion model's pretrained classifier) keep theirs; a trainable
+    layer that cannot be re-drawn (parameters of its own but no ``reset_parameters``) is refused, since its
+    weights would still depend on everything built before it."""
+    for name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if not own or not all(p.requires_grad for p in own):
+            continue
+        if not hasattr(module, "reset_parameters"):
+            raise ValueError(
+                f"{name or type(module).__name__} has parameters of its own but no reset_parameters(), so its initial "
+                "weights cannot be drawn by name; give it one, or train without trainer.common_init"
+            )
+        number = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=7).digest(), "little")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mix_seed(seed, number))
+            module.reset_parameters()
+    return model
