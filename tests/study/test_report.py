@@ -117,6 +117,21 @@ def _rows():
     return rows
 
 
+FACTORS = {
+    "batchnorm": {"seeds": [0, 1, 2], "levels": {"on": [], "off": ["model.batchnorm=false"]}},
+    "depth": {"seeds": [0], "levels": {"6 blocks": ["model.blocks=6"], "7 blocks": []}},
+    "loss": {
+        "seeds": [0, 1, 2],
+        "levels": {
+            "lambda=0": ["loss.mix=0.0"],
+            "lambda=0.25": ["loss.mix=0.25"],
+            "lambda=0.5": [],
+            "plain CE": ["loss.kind=ce"],
+        },
+    },
+}
+
+
 def _study(root, name="tiny", rows=None, **extra):
     (root / "base.yaml").write_text(
         yaml.safe_dump(
@@ -138,19 +153,7 @@ def _study(root, name="tiny", rows=None, **extra):
             {"name": "photos", "data": "folder:bsds500/images/test"},
         ],
         "headline": ["loss"],
-        "factors": {
-            "batchnorm": {"seeds": [0, 1, 2], "levels": {"on": [], "off": ["model.batchnorm=false"]}},
-            "depth": {"seeds": [0], "levels": {"6 blocks": ["model.blocks=6"], "7 blocks": []}},
-            "loss": {
-                "seeds": [0, 1, 2],
-                "levels": {
-                    "lambda=0": ["loss.mix=0.0"],
-                    "lambda=0.25": ["loss.mix=0.25"],
-                    "lambda=0.5": [],
-                    "plain CE": ["loss.kind=ce"],
-                },
-            },
-        },
+        "factors": FACTORS,
         "findings": {
             "batchnorm": {"papers": "Zhang et al. use BatchNorm.", "expect": "on", "otherwise": "tiny images."},
             "depth": {"papers": "Seven blocks.", "expect": "7 blocks", "otherwise": "one seed."},
@@ -379,3 +382,52 @@ def test_a_base_whose_copies_come_from_different_trainings_is_flagged_before_any
         in text
     )
     assert text.index("Not consistent yet") < text.index("**batchnorm.**")
+
+
+def test_a_decode_only_level_is_tested_paired_by_seed_and_the_report_names_each_test(tmp_path):
+    # T 0.1 decodes the base's own three trainings and loses 0.8 at every seed, while the seeds spread by about 0.8:
+    # Welch counts that shared spread as noise (p about 0.27), the paired test does not (p < 0.001); a trained level
+    # stays Welch. (The screening's T 0.1 on BSDS500: -0.76 / -0.84 / -0.79 per seed, paired p 0.0009, Welch 0.027.)
+    from scipy.stats import ttest_rel
+
+    from polychrome.study.significance import paired_p
+
+    rows = _rows()
+    for e, base in BASE_SEEDS.items():
+        spread = [b + 0.8 * (seed - 1) for seed, b in enumerate(base)]  # a wider base, to tell the tests apart
+        for seed, auc in enumerate(spread):
+            for row in rows:
+                if (
+                    row["factor"] in ("batchnorm", "loss")
+                    and row["level"] in ("on", "lambda=0.5")
+                    and row["seed"] == seed
+                    and row["eval_set"] == e
+                ):
+                    row["auc_rebalanced"] = auc
+            rows.append(_row("temperature", "0.1", seed, e, auc - 0.8 + (0.01, -0.02, 0.01)[seed], temperature=0.1))
+            rows.append(_row("temperature", "0.38", seed, e, auc))
+    temperature = {
+        "decode_only": True,
+        "seeds": [0, 1, 2],
+        "levels": {"0.1": ["temperature=0.1"], "0.38": ["temperature=0.38"]},
+    }
+    path = _study(tmp_path, rows=rows, factors=FACTORS | {"temperature": temperature})
+    numbers = StudyNumbers(load_study(path), rows)
+    factor = next(f for f in numbers.study.factors if f.name == "temperature")
+    cold = numbers.comparison(factor, "0.1", "cifar", "auc_rebalanced")
+    base = [
+        r["auc_rebalanced"] for r in rows if (r["factor"], r["level"], r["eval_set"]) == ("loss", "lambda=0.5", "cifar")
+    ]
+    level = [
+        r["auc_rebalanced"] for r in rows if (r["factor"], r["level"], r["eval_set"]) == ("temperature", "0.1", "cifar")
+    ]
+    assert cold.test == "paired" and cold.p == pytest.approx(ttest_rel(level, base).pvalue) and cold.p < 0.001
+    assert ttest_ind(level, base, equal_var=False).pvalue > 0.1  # what Welch would have said
+    batchnorm = next(f for f in numbers.study.factors if f.name == "batchnorm")
+    assert numbers.comparison(batchnorm, "off", "cifar", "auc_rebalanced").test == "welch"
+    text = write_report(path).read_text()
+    assert "(`temperature`) decode the base's own trainings, so each is tested against the base paired by seed" in text
+    assert "Test: paired t by seed (each level decodes the base's own trainings)." in text and "Test: Welch." in text
+    assert paired_p([1.0, 2.0], [1.0, 2.0]) == 1.0 and paired_p([1.0], [2.0]) is None
+    with pytest.raises(ValueError, match="matched"):
+        paired_p([1.0, 2.0], [1.0])

@@ -24,7 +24,7 @@ from polychrome.metrics.intervals import REPLICATES, TARGET_BLOCKS
 from polychrome.study import figures
 from polychrome.study.examples import read_strip, write_webp
 from polychrome.study.rows import CURVE_STEP
-from polychrome.study.significance import ALPHA, Comparison, change_p, correct, format_p
+from polychrome.study.significance import ALPHA, TESTS, Comparison, change_p, correct, format_p
 from polychrome.study.spec import EvalSet, Factor, Run, Study, base_config, expand, load_study
 from polychrome.study.summary import VERDICT_MEASURES, Stat, StudyNumbers, mean_sd, sweep
 from polychrome.study.summary import trend as trend_of
@@ -245,7 +245,7 @@ class _Report:
                 f"- **Yardstick.** Every level is compared with the base's mean over all its seeds ({base_seeds} with rows), "
                 "not with one base run; the base level of each factor is shown as that mean.",
                 f"- **Test.** Welch's t-test (`scipy.stats.ttest_ind`, `equal_var=False`, two-sided) between the level's seed "
-                f"values and the base's, on each measure and evaluation set; Holm's correction over every tested comparison of "
+                f"values and the base's, on each measure and evaluation set{self._paired_method()}; Holm's correction over every tested comparison of "
                 f"this study at once ({numbers.tested} here; family-wise error {ALPHA}). A difference is called only when its Holm-adjusted p is at "
                 f"most {ALPHA}; the tables give the difference from the base's mean with the raw / Holm p (bold: called). A level "
                 'with one seed (or a base with one) is not tested ("one seed: not tested") and the text draws no direction from it.',
@@ -261,6 +261,17 @@ class _Report:
             + [f"- **{name}.** {protocol}." for name, protocol in self.protocols.items()]
             + [""]
             + self._disagreement()
+        )
+
+    def _paired_method(self) -> str:
+        """The method's words for the factors tested paired (decode-only ones), empty when there are none."""
+        paired = [f"`{factor.name}`" for factor in self.study.factors if factor.decode_only]
+        if not paired:
+            return ""
+        return (
+            f"; a decode-only factor's levels ({_list(paired)}) decode the base's own trainings, so each is tested against "
+            "the base paired by seed (`scipy.stats.ttest_rel`, two-sided, over the seeds both have): Welch would count "
+            "the training's luck they share as noise"
         )
 
     def _disagreement(self) -> list[str]:
@@ -373,16 +384,16 @@ class _Report:
             widths = {key: self.numbers.half_widths(key[2], key[3], key[0], key[1]) for key, _ in called}
             shown = any(widths.values())  # the level's median test-set half-width, once rows carry intervals
             self.lines += [
-                "| factor | level | set | measure | level | base | difference | p | Holm p |"
+                "| factor | level | set | measure | level | base | difference | test | p | Holm p |"
                 + (" level's test-set ± |" if shown else ""),
-                "|---|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if shown else ""),
+                "|---|---|---|---|---:|---:|---:|---|---:|---:|" + ("---:|" if shown else ""),
             ]
             for key, c in called:
                 factor, level, eval_set, column = key
                 width = f" {'±' + _format(statistics.median(widths[key]), column) if widths[key] else ''} |"
                 self.lines.append(
                     f"| {factor} | {level} | {eval_set} | {LABELS[column]} | {_cell(_stat(c.level_values), column)} | "
-                    f"{_cell(_stat(c.base_values), column)} | {_difference(c, column)} | "
+                    f"{_cell(_stat(c.base_values), column)} | {_difference(c, column)} | {TESTS[c.test]} | "
                     f"{format_p(c.p)} | {format_p(c.p_holm)} |" + (width if shown else "")
                 )
             self.lines.append("")
@@ -564,7 +575,12 @@ class _Report:
             )
         self.lines += [
             "",
-            "Against the base's mean: difference (raw p / Holm p); bold: called.",
+            "Against the base's mean: difference (raw p / Holm p); bold: called. "
+            + (
+                "Test: paired t by seed (each level decodes the base's own trainings)."
+                if factor.decode_only
+                else "Test: Welch."
+            ),
             "",
             "| level | " + " | ".join(m.label for m in VERDICT_MEASURES) + " |",
             "|---|" + "---:|" * len(VERDICT_MEASURES),

@@ -1,10 +1,13 @@
 """Which differences a study may call: each level against the base's all-seed mean, by Welch's t-test
 between the level's seeds and the base's seeds, with Holm's correction over every comparison of the study.
+A level that shares its trainings with the base (a decode-only level: the temperature decodes the base's own
+checkpoints) is tested paired by seed instead.
 
 Why these: seeds are the only replication the rows hold (one value per seed and measure), the level and
 the base need not have the same spread or number of seeds (Welch does not pool their variances), and a
 study makes dozens of comparisons at once, so an uncorrected p below 0.05 is expected several times by
-chance. Holm's step-down correction keeps the chance of calling any false difference under ``ALPHA``
+chance. Where a level and the base are two decodings of one training, their values at a seed share that
+training's luck; Welch would count it twice as noise, the paired test removes it. Holm's step-down correction keeps the chance of calling any false difference under ``ALPHA``
 whatever the comparisons' dependence, and is uniformly more powerful than Bonferroni's.
 """
 
@@ -31,6 +34,26 @@ def welch_p(level: list[float], base: list[float]) -> float | None:
     with warnings.catch_warnings():  # near-equal values: scipy warns of precision loss, the p is still its best
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(ttest_ind(level, base, equal_var=False).pvalue)
+
+
+def paired_p(level: list[float], base: list[float]) -> float | None:
+    """Two-sided p of the paired t-test between two lists of values matched by position (one seed each); None
+    with fewer than two pairs; 1.0 when every pair agrees, 0.0 when every pair differs by one constant."""
+    from scipy.stats import ttest_rel
+
+    if len(level) != len(base):
+        raise ValueError(f"a paired test needs matched values, got {len(level)} and {len(base)}")
+    if len(level) < 2:
+        return None
+    differences = [a - b for a, b in zip(level, base, strict=True)]
+    if statistics.pvariance(differences) == 0:
+        return 1.0 if differences[0] == 0 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_rel(level, base).pvalue)
+
+
+TESTS = {"welch": "Welch", "paired": "paired t"}  # a comparison's test, as the reports name it
 
 
 def change_p(
@@ -74,8 +97,9 @@ class Comparison:
     level_values: tuple[float, ...]
     base_values: tuple[float, ...]
     higher_is_better: bool
-    p: float | None = None  # Welch's, two-sided; None: fewer than two seeds on a side (not tested)
+    p: float | None = None  # two-sided, by ``test``; None: fewer than two seeds on a side (not tested)
     p_holm: float | None = None
+    test: str = "welch"  # "welch", or "paired": level and base values matched by seed (TESTS)
 
     @property
     def difference(self) -> float:
@@ -106,8 +130,11 @@ def correct(comparisons: dict) -> dict:
     return {key: replace(c, p_holm=adjusted.get(key)) for key, c in comparisons.items()}
 
 
-def compare(level: list[float], base: list[float], higher_is_better: bool) -> Comparison:
-    """An uncorrected comparison (``correct`` sets its Holm p among the study's others)."""
+def compare(level: list[float], base: list[float], higher_is_better: bool, paired: bool = False) -> Comparison:
+    """An uncorrected comparison (``correct`` sets its Holm p among the study's others); ``paired``: the two
+    lists are matched by seed (the level decodes the base's own trainings) and tested so."""
+    if paired:
+        return Comparison(tuple(level), tuple(base), higher_is_better, paired_p(level, base), test="paired")
     return Comparison(tuple(level), tuple(base), higher_is_better, welch_p(level, base))
 
 

@@ -159,37 +159,53 @@ class StudyNumbers:
         self.study, self.rows = study, [prepared(r) for r in rows]
         self.eval_sets = [e.name for e in study.evaluate]
         self.base_temperature = base_config(study).temperature
-        self.values = self._values()
+        self.values, self.value_seeds = self._values()
         self.base_copies = self._base_copies()
         self.base = {
             key: [copies[seed][0] for seed in sorted(copies, key=int)] for key, copies in self.base_copies.items()
         }
         self.comparisons = correct(
             {
-                (factor.name, level, eval_set, m.column): compare(
-                    values, self.base[(eval_set, m.column)], m.higher_is_better
-                )
+                (factor.name, level, eval_set, m.column): comparison
                 for factor in study.factors
                 for level in factor.levels
                 if not self.is_base(factor, level)
                 for eval_set in self.eval_sets
                 for m in VERDICT_MEASURES
-                if (values := self.values.get((factor.name, level, eval_set, "", m.column)))
-                and self.base.get((eval_set, m.column))
+                if (comparison := self._compare(factor, level, eval_set, m))
             }
         )
 
-    def _values(self) -> dict[tuple, list[float]]:
-        """(factor, level, eval_set, checkpoint_images, column) -> the values over seeds, in seed order."""
+    def _compare(self, factor: Factor, level: str, eval_set: str, measure: Measure) -> Comparison | None:
+        """A level against the base on one set and measure: Welch against the base's all-seed values, or, for a
+        decode-only level (the base's own trainings decoded otherwise), paired by seed over the seeds both have."""
+        key = (factor.name, level, eval_set, "", measure.column)
+        values, base = self.values.get(key), self.base.get((eval_set, measure.column))
+        if not values or not base:
+            return None
+        if not factor.decode_only:
+            return compare(values, base, measure.higher_is_better)
+        copies = self.base_copies[(eval_set, measure.column)]
+        pairs = [
+            (value, copies[seed][0])
+            for seed, value in zip(self.value_seeds[key], values, strict=True)
+            if seed in copies
+        ]
+        return compare([a for a, _ in pairs], [b for _, b in pairs], measure.higher_is_better, paired=True)
+
+    def _values(self) -> tuple[dict[tuple, list[float]], dict[tuple, list[str]]]:
+        """(factor, level, eval_set, checkpoint_images, column) -> the values over seeds, in seed order; and the
+        same key -> those seeds."""
         values: dict[tuple, list[float]] = defaultdict(list)
+        seeds: dict[tuple, list[str]] = defaultdict(list)
         for row in sorted(self.rows, key=lambda r: int(r["seed"])):
             for column in SUMMARISED:
                 value = number(row.get(column))
                 if value is not None:
-                    values[
-                        (row["factor"], row["level"], row["eval_set"], row.get("checkpoint_images", ""), column)
-                    ].append(value)
-        return dict(values)
+                    key = (row["factor"], row["level"], row["eval_set"], row.get("checkpoint_images", ""), column)
+                    values[key].append(value)
+                    seeds[key].append(row["seed"])
+        return dict(values), dict(seeds)
 
     def _base_copies(self) -> dict[tuple, dict[str, list[float]]]:
         """(eval_set, column) -> seed -> the base's value in every copy of its rows (the base level of each factor
