@@ -261,5 +261,5 @@ def test_initialise_by_name_keeps_frozen_layers_and_refuses_a_layer_it_cannot_re
             super().__init__()
             self.gain = nn.Parameter(torch.ones(3))
 
-    with pytest.raises(ValueError, match="reset_parameters.*common_init"):
+    with pytest.raises(ValueError, match=r"reset_parameters.*common_init"):
         initialise_by_name(nn.Sequential(Gain()), seed=0)
