@@ -38,24 +38,3 @@ def test_the_docs_build_strictly(tmp_path):
     assert "rgb_to_lab(" in page_text(site / "reference" / "color" / "index.html"), (
         "the API reference lacks a signature"
     )
-
-
-def test_every_number_the_study_findings_quote_is_in_a_report():
-    """The findings (docs/studies.md, the README's summary) are written by hand from the regenerated reports;
-    a number given to two decimals or more that no report holds is a stale copy. A sentence that cites a
-    `git show` revision quotes the rows as they were then, so it is not held to today's reports."""
-    number = re.compile(r"(?<![\d.])\d+\.\d{2,}(?!\d)")
-    reports = " ".join(path.read_text() for path in sorted((ROOT / "docs" / "study").glob("*/README.md")))
-    held = set(number.findall(reports))
-    studies = (ROOT / "docs" / "studies.md").read_text()
-    readme = (ROOT / "README.md").read_text()
-    findings = (
-        studies[studies.index("## What the studies found") :]
-        + "\n\n"
-        + readme[readme.index("In short (") :].split("\n\n")[0]
-    )
-    quoted = {
-        n for sentence in re.split(r"\.\s+", findings) if "git show" not in sentence for n in number.findall(sentence)
-    }
-    assert len(quoted) > 100, "the findings section was not found"
-    assert quoted <= held, f"not in any report: {sorted(quoted - held)}"

@@ -419,6 +419,18 @@ def _study_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_findings(args: argparse.Namespace) -> int:
+    from polychrome.study.findings import differences, write_findings
+
+    if args.check:
+        found = differences()
+        print("\n".join(found) if found else "the findings are current")
+        return 1 if found else 0
+    for path in write_findings():
+        print(f"wrote {path}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import secrets
 
@@ -668,9 +680,9 @@ def _add_export_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_study_commands(commands: argparse._SubParsersAction) -> None:
-    """The subcommands of comparison studies: run them, write their reports."""
+    """The subcommands of comparison studies: run them, write their reports and the findings drawn from them."""
     study = commands.add_parser(
-        "study", help="a comparison study: run it, write its report, or plan its seeds"
+        "study", help="a comparison study: run it, write its report, plan its seeds, or write the findings"
     ).add_subparsers(dest="study_command", required=True)
     study_run = study.add_parser("run", help="train and evaluate every unfinished run of a study file (resumable)")
     study_run.add_argument("study", help="study file, e.g. configs/study/zhang-cifar10.yaml")
@@ -700,6 +712,14 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
         "study", help="a study file with preregistration.power, e.g. configs/study/confirm-leads.yaml"
     )
     study_plan.set_defaults(run=_study_plan)
+    study_findings = study.add_parser(
+        "findings",
+        help="write the findings in docs/studies.md and README.md from their templates and the studies' results.csv",
+    )
+    study_findings.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 naming the first line that differs"
+    )
+    study_findings.set_defaults(run=_study_findings)
 
 
 class _ServeHelpFormatter(argparse.HelpFormatter):

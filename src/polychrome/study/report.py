@@ -1065,7 +1065,13 @@ def _reference(study_path: Path) -> _Report | None:
     return _Report(other, read_rows(other))
 
 
+def load_report(study_path: str | Path) -> _Report:
+    """A study's report before it is written: its numbers (``.numbers``) and, for a study that re-runs another,
+    the changes between the two (``.budget_changes()``); what ``polychrome.study.findings`` quotes."""
+    study = load_study(study_path)
+    return _Report(study, read_rows(study), _reference(Path(study_path)))
+
+
 def write_report(study_path: str | Path) -> Path:
     """Write ``README.md`` and its figures beside the study's results.csv (a README saying so when there are no rows yet)."""
-    study = load_study(study_path)
-    return _Report(study, read_rows(study), _reference(Path(study_path))).write()
+    return load_report(study_path).write()
