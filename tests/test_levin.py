@@ -261,3 +261,24 @@ def test_a_decay_keeps_one_clicks_correction_in_its_region_and_returns_to_the_pr
         assert (kept[0, :, :, right] - prediction[0, :, :, right]).abs().max() < 3.0  # within 3 ab units
     with pytest.raises(ValueError, match=r"toward must be \(2, H, W\) like hint_ab"):
         levin_colorize(lightness[0, 0], ab, mask, decay=0.1, toward=torch.zeros(2, 3, 3))
+
+
+def test_the_falloff_weakens_the_pull_as_hinted_regions_accumulate():
+    """decay / regions ** falloff: a lone click gets the whole decay; three clicks (a stroke counts once, however
+    many pixels it covers) get decay / 3 ** falloff, exactly as if that decay were given."""
+    from polychrome.levin import hinted_regions
+
+    lightness = torch.rand(1, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(4)) * 100
+    prediction = torch.randn(1, 2, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(5)) * 20
+    one = point_hints((3, 4, RED))
+    three = point_hints((3, 4, RED), (20, 40, BLUE), (12, 24, RED))
+    three[1][5, 10:30], three[0][:, 5, 10:30] = True, torch.tensor(BLUE, dtype=torch.float32)[:, None]  # a stroke
+    assert hinted_regions(one[1]) == 1 and hinted_regions(three[1]) == 4 and hinted_regions(one[1] & False) == 1
+
+    def corrected(hints, **constants) -> torch.Tensor:
+        ab, mask = hints
+        return propagate_residual(lightness, prediction, ab[None], mask[None, None].float(), **constants)
+
+    torch.testing.assert_close(corrected(one, decay=1e-2, falloff=2.0), corrected(one, decay=1e-2))
+    torch.testing.assert_close(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2 / 16))
+    assert not torch.allclose(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2))

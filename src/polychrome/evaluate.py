@@ -447,6 +447,7 @@ def _protocol(card: ModelCard, size: int, eval_size: int | None, temperature: fl
         "hint_propagation": card.hint_propagation,
         "hint_decay": card.hint_decay,
         "hint_prior_weight": card.hint_prior_weight,
+        "hint_decay_falloff": card.hint_decay_falloff,
         "hints": hints.record(),
     }
 

@@ -298,7 +298,7 @@ class ColorizationPipeline:
     def _correct(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
         """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
         the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
-        (H, W), with the card's ``hint_decay`` and ``hint_prior_weight``; as it is without local hints or any
+        (H, W), with the card's ``hint_decay``, ``hint_decay_falloff`` and ``hint_prior_weight``; as it is without local hints or any
         propagation."""
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
             return ab
@@ -309,6 +309,7 @@ class ColorizationPipeline:
             hints[1].to(self.device),
             decay=self.card.hint_decay,
             prior_weight=self.card.hint_prior_weight,
+            falloff=self.card.hint_decay_falloff,
         )
 
 

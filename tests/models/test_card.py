@@ -131,12 +131,16 @@ def test_the_hint_propagations_constants_are_kept_by_weights_files_and_old_files
 
     guided = build_model("unet_guided", channels=(4, 8)).with_card(hint_propagation="levin")
     assert (guided.card.hint_decay, guided.card.hint_prior_weight) == (RESIDUAL_DECAY, PRIOR_WEIGHT)
-    path = save_weights(guided.with_card(hint_decay=0.002, hint_prior_weight=0.6), tmp_path / "g.safetensors")
-    assert (load_weights(path).card.hint_decay, load_weights(path).card.hint_prior_weight) == (0.002, 0.6)
-    metadata = {k: v for k, v in read_metadata(path).items() if k not in ("hint_decay", "hint_prior_weight")}
+    constants = {"hint_decay": 0.002, "hint_prior_weight": 0.6, "hint_decay_falloff": 1.5}
+    path = save_weights(guided.with_card(**constants), tmp_path / "g.safetensors")
+    assert {name: getattr(load_weights(path).card, name) for name in constants} == constants
+    metadata = {k: v for k, v in read_metadata(path).items() if k not in constants}
     save_file(load_file(str(path)), str(path), metadata=metadata)  # a file from before the card carried them
     card = load_weights(path).card
     assert (card.hint_decay, card.hint_prior_weight) == (LEGACY_HINT_DECAY, LEGACY_HINT_PRIOR_WEIGHT) == (0.0, 0.375)
+    assert card.hint_decay_falloff == 0.0  # the same decay at any number of hints, as before the falloff
+    with pytest.raises(ValueError, match=r"hint_decay_falloff must be >= 0 .* got -1"):
+        guided.card.replace(hint_decay_falloff=-1)
     with pytest.raises(ValueError, match=r"hint_decay must be >= 0 .* got -0.1"):
         guided.card.replace(hint_decay=-0.1)
     with pytest.raises(ValueError, match=r"hint_prior_weight must be in \[0, 1\] .* got 1.5"):

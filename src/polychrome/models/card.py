@@ -19,7 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from polychrome.color import DEFAULT_TEMPERATURE
-from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY
+from polychrome.levin import PRIOR_WEIGHT, RESIDUAL_DECAY, RESIDUAL_DECAY_FALLOFF
 from polychrome.models.base import Colorizer
 
 # Zhang et al. 2016 train and test at 256 x 256, and so were both official networks; a model that was
@@ -50,6 +50,7 @@ class ModelCard:
     # network's away from the hints, and how much of the network's colour is kept near them.
     hint_decay: float = RESIDUAL_DECAY
     hint_prior_weight: float = PRIOR_WEIGHT
+    hint_decay_falloff: float = RESIDUAL_DECAY_FALLOFF  # the decay divided by (hinted regions) ** this
     weights: str = ""  # the file the weights came from ("" when built without)
     weights_sha256: str = ""
 
@@ -66,6 +67,10 @@ class ModelCard:
         if self.hint_decay < 0:
             raise ValueError(
                 f"hint_decay must be >= 0 (0: no pull back to the network's colours), got {self.hint_decay}"
+            )
+        if self.hint_decay_falloff < 0:
+            raise ValueError(
+                f"hint_decay_falloff must be >= 0 (0: the same decay at any number of hints), got {self.hint_decay_falloff}"
             )
         if not 0 <= self.hint_prior_weight <= 1:
             raise ValueError(

@@ -104,6 +104,7 @@ def save_weights(
         "hint_propagation": card.hint_propagation,
         "hint_decay": repr(card.hint_decay),
         "hint_prior_weight": repr(card.hint_prior_weight),
+        "hint_decay_falloff": repr(card.hint_decay_falloff),
     } | about
     network = model.network
     learned = {name for name, _ in network.named_parameters()}
@@ -155,6 +156,7 @@ def load_weights(path: str | Path) -> LoadedModel:
         hint_propagation=metadata.get("hint_propagation", "none"),
         hint_decay=float(metadata.get("hint_decay", LEGACY_HINT_DECAY)),
         hint_prior_weight=float(metadata.get("hint_prior_weight", LEGACY_HINT_PRIOR_WEIGHT)),
+        hint_decay_falloff=float(metadata.get("hint_decay_falloff", 0.0)),
         weights=str(path),
         weights_sha256=sha256_of(path),
     )
