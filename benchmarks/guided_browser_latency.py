@@ -1,7 +1,7 @@
 """Click -> painted on the guided page, in Chromium: a 2-megapixel photo, p50 and p95 over ``--clicks`` clicks.
 
-The app runs on uvicorn in this process with the bundled guided model (``--model``) and the automatic model
-for the palette; Debian's chromium (``/usr/bin/chromium``), driven by Playwright, opens the page, and each click
+``polychrome serve`` runs in its own process, as a person starts it, with the bundled guided model (``--model``)
+and the automatic model for the palette; Debian's chromium (``/usr/bin/chromium``), driven by Playwright, opens the page, and each click
 places a hint as a person does. guided.js times each click from its pointerup to the decoded result
 (``window.guidedTimings``) and splits it: waiting to be sent, the server's answer (the render request up to its
 response headers), the transfer of the JPEG, and its decode. The first click (the palette model's forward pass
@@ -17,40 +17,50 @@ import contextlib
 import os
 import shlex
 import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
-import uvicorn
 from guided_latency import photo_png  # benchmarks/ is the script's folder
 from playwright.sync_api import sync_playwright
 
-from polychrome.serve import create_app
 from polychrome.settings import data_root
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 @contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` on uvicorn on a free loopback port, in a background thread; yields its base URL."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+def serving(models: list[str], threads: int | None) -> Iterator[str]:
+    """``polychrome serve`` in its own process, as a person runs it (its own interpreter, so the browser's driver
+    here shares no lock with it), on a free loopback port; yields its base URL once /healthz answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "polychrome", "serve", "--port", str(port)]
+    command += [word for model in models for word in ("--model", model)]
+    command += ["--threads", str(threads)] if threads else []
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        for _ in range(600):
+            if server.poll() is not None:
+                raise RuntimeError(
+                    f"polychrome serve stopped: {server.stderr.read().decode() if server.stderr else ''}"
+                )
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.terminate()
+        server.wait(10)
 
 
 def percentiles(milliseconds: list[float]) -> str:
@@ -66,11 +76,12 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=None, help="default: sample-photos/kodak_kodim23_half.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
+    parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
     args = parser.parse_args()
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     photo = args.photo or data_root() / "sample-photos" / "kodak_kodim23_half.png"
     rng = np.random.default_rng(args.seed)
-    with tempfile.TemporaryDirectory() as folder, serving(create_app([args.model, "default"])) as url:
+    with tempfile.TemporaryDirectory() as folder, serving([args.model, "default"], args.threads) as url:
         path = Path(folder) / "photo.png"
         path.write_bytes(photo_png(photo, args.width, args.height))
         with sync_playwright() as playwright:
@@ -95,7 +106,7 @@ def main() -> None:
     source = photo.name if photo.is_file() else "synthetic gradient"
     print(
         f"{args.width}x{args.height} photo ({source}), shown at {shown[0]}x{shown[1]}; model {args.model}; "
-        f"torch threads {torch.get_num_threads()}; {args.clicks} clicks after one warm-up; "
+        f"server: polychrome serve --threads {args.threads or 'default'}; {args.clicks} clicks after one warm-up; "
         f"JPEG {np.median([t['bytes'] for t in timings]) / 1024:.0f} KiB (median); "
         f"load average before {load:.1f}, after {os.getloadavg()[0]:.1f}"
     )

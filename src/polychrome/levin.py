@@ -23,7 +23,8 @@ result goes back to the input's device as float32.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -162,26 +163,64 @@ def levin_colorize(
     if not bool(hint_mask.any()):
         return torch.zeros(2, height, width, dtype=torch.float32, device=device)
     hinted = hint_mask.detach().cpu().numpy().reshape(-1)
-    hints = hint_ab.detach().cpu().to(torch.float64).numpy().reshape(2, -1)
-    ab = np.where(hinted, hints, 0.0)
+    if not hinted.all() and max_pixels is not None and height * width > max_pixels:
+        raise LevinTooLarge(height, width, max_pixels)
+    system = levin_system(luminance, hinted, decay, window, variance_scale, variance_floor, solver)
+    return system.solve(hint_ab, toward).to(device)
+
+
+@dataclass(frozen=True)
+class LevinSystem:
+    """What Levin's optimisation needs besides the hints' colours: the affinity of a photo's L, which pixels are
+    hinted, the decay, and the system of the unhinted pixels factorised. The factorisation is most of the work and
+    depends on none of the colours, so ``ColorizationPipeline`` makes it on another core while its network runs
+    (``levin_systems``) and ``solve``s once the prediction is known; scipy's LU releases the GIL."""
+
+    shape: tuple[int, int]
+    affinity: sp.csr_array
+    hinted: np.ndarray  # (H * W,) bool
+    decay: float
+    solve_free: Callable[[np.ndarray], np.ndarray]  # (unhinted, k) right-hand sides -> their solutions
+
+    def solve(self, hint_ab: Tensor, toward: Tensor | None = None) -> Tensor:
+        """ab (2, H, W) float32 on the CPU: ``hint_ab`` (2, H, W) at the hinted pixels, the solution elsewhere,
+        pulled by the decay towards ``toward`` (2, H, W) or 0."""
+        hints = hint_ab.detach().cpu().to(torch.float64).numpy().reshape(2, -1)
+        ab = np.where(self.hinted, hints, 0.0)
+        free, fixed = np.flatnonzero(~self.hinted), np.flatnonzero(self.hinted)
+        if free.size:
+            rhs = self.affinity[free][:, fixed] @ hints[:, fixed].T
+            if toward is not None and self.decay:
+                rhs += self.decay * toward.detach().cpu().to(torch.float64).numpy().reshape(2, -1)[:, free].T
+            ab[:, free] = self.solve_free(rhs).T
+        return torch.from_numpy(ab.reshape(2, *self.shape)).float()
+
+
+def levin_system(
+    luminance: np.ndarray,
+    hinted: np.ndarray,
+    decay: float = 0.0,
+    window: int = 1,
+    variance_scale: float = VARIANCE_SCALE,
+    variance_floor: float = VARIANCE_FLOOR,
+    solver: Solver = "splu",
+) -> LevinSystem:
+    """The affinity of ``luminance`` (H, W) float64 and the factorised system (1 + decay) I - W of the pixels
+    ``hinted`` (H * W,) bool leaves free (``levin_colorize``'s arguments)."""
+    height, width = luminance.shape
+    affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
     free = np.flatnonzero(~hinted)
+    solve_free: Callable[[np.ndarray], np.ndarray] = lambda rhs: rhs  # noqa: E731  (nothing is free)
     if free.size:
-        if max_pixels is not None and height * width > max_pixels:
-            raise LevinTooLarge(height, width, max_pixels)
-        affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
-        fixed = np.flatnonzero(hinted)
         system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
-        rhs = affinity[free][:, fixed] @ hints[:, fixed].T
-        if toward is not None and decay:
-            rhs += decay * toward.detach().cpu().to(torch.float64).numpy().reshape(2, -1)[:, free].T
-        ab[:, free] = solve_levin_system(system[free][:, free], rhs, solver).T
-    return torch.from_numpy(ab.reshape(2, height, width)).to(device=device, dtype=torch.float32)
+        solve_free = factorised(system[free][:, free], solver)
+    return LevinSystem((height, width), affinity, hinted, decay, solve_free)
 
 
-def _check_decay(decay: float, toward: Tensor | None, hint_ab: Tensor) -> None:
+def _check_decay(decay: float, toward: Tensor | None = None, hint_ab: Tensor | None = None) -> None:
     if decay < 0:
         raise ValueError(f"decay must be >= 0, got {decay}")
-    if toward is not None and toward.shape != hint_ab.shape:
+    if toward is not None and hint_ab is not None and toward.shape != hint_ab.shape:
         raise ValueError(f"toward must be (2, H, W) like hint_ab, {tuple(hint_ab.shape)}, got {tuple(toward.shape)}")
 
 
@@ -222,8 +261,9 @@ def levin_affinity(
     return sp.csr_array((weights[inside], (rows[inside], columns[inside])), shape=(n, n))
 
 
-def solve_levin_system(system: sp.csr_array, rhs: np.ndarray, solver: Solver = "splu") -> np.ndarray:
-    """Solve ``system @ x = rhs`` for every column of rhs (n, k) with one factorisation or multigrid hierarchy.
+def factorised(system: sp.csr_array, solver: Solver = "splu") -> Callable[[np.ndarray], np.ndarray]:
+    """A function solving ``system @ x = rhs`` for every column of rhs (n, k), from one factorisation or
+    multigrid hierarchy made here.
 
     The system (I - W restricted to the unhinted pixels) is not symmetric, since sigma_r differs between r and s:
     LU needs no symmetry. Each row of the system is 1 on the diagonal and minus weights summing to at most 1 off it, so
@@ -238,14 +278,16 @@ def solve_levin_system(system: sp.csr_array, rhs: np.ndarray, solver: Solver = "
         factors = splu(
             sp.csc_matrix(system.T), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
         )
-        return np.asarray(factors.solve(rhs, trans="T"))
+        return lambda rhs: np.asarray(factors.solve(rhs, trans="T"))
     if not pyamg_available():
         raise ImportError("levin_colorize(solver='pyamg') needs pyamg: `pip install pyamg`, or use solver='splu'")
     import pyamg
 
     hierarchy = pyamg.ruge_stuben_solver(sp.csr_matrix(system))
-    columns = [hierarchy.solve(rhs[:, k], tol=PYAMG_TOLERANCE, accel="gmres", maxiter=200) for k in range(rhs.shape[1])]
-    return np.stack(columns, axis=1)
+    return lambda rhs: np.stack(
+        [hierarchy.solve(rhs[:, k], tol=PYAMG_TOLERANCE, accel="gmres", maxiter=200) for k in range(rhs.shape[1])],
+        axis=1,
+    )
 
 
 def pyamg_available() -> bool:
@@ -307,6 +349,30 @@ def hinted_regions(known: Tensor) -> int:
     return max(1, int(ndimage.label(known.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))[1]))
 
 
+def levin_systems(
+    lightness: Tensor,
+    hint_mask: Tensor,
+    decay: float = RESIDUAL_DECAY,
+    falloff: float = RESIDUAL_DECAY_FALLOFF,
+    solver: Solver = "splu",
+) -> list[LevinSystem | None]:
+    """For each photo of ``propagate_residual``'s lightness (N, 1, H, W) and hint_mask (N, 1, H, W), the factorised
+    system its correction solves (None where nothing is hinted): the work that needs no prediction."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    systems: list[LevinSystem | None] = []
+    for plane, mask in zip(lightness, hint_mask, strict=True):
+        known = (mask[0] > 0).cpu()
+        if not bool(known.any()):
+            systems.append(None)
+            continue
+        pull = decay / hinted_regions(known) ** falloff if falloff else decay
+        _check_decay(pull)
+        luminance = plane[0].detach().cpu().to(torch.float64).numpy()
+        systems.append(levin_system(luminance, known.numpy().reshape(-1), pull, solver=solver))
+    return systems
+
+
 def propagate_residual(
     lightness: Tensor,
     ab: Tensor,
@@ -316,6 +382,7 @@ def propagate_residual(
     prior_weight: float = PRIOR_WEIGHT,
     solver: Solver = "splu",
     falloff: float = RESIDUAL_DECAY_FALLOFF,
+    systems: Sequence[LevinSystem | None] | None = None,
 ) -> Tensor:
     """A prediction corrected towards its hints by Levin et al.'s optimisation: w * ab + the propagated residual.
 
@@ -343,6 +410,7 @@ def propagate_residual(
             gives Levin's method (see ``PRIOR_WEIGHT``).
         solver: as for ``levin_colorize``.
         falloff: a photo's decay is ``decay / hinted_regions ** falloff`` (``RESIDUAL_DECAY_FALLOFF``).
+        systems: ``levin_systems``' for these arguments, made beforehand (while a network runs); None: here.
 
     Returns:
         ab (N, 2, H, W) float32 on ab's device.
@@ -352,18 +420,16 @@ def propagate_residual(
             f"ab and hint_ab must be (N, 2, H, W) and hint_mask (N, 1, H, W) alike, got {tuple(ab.shape)}, "
             f"{tuple(hint_ab.shape)} and {tuple(hint_mask.shape)}"
         )
+    if systems is None:
+        systems = levin_systems(lightness, hint_mask, decay, falloff, solver)
     corrected = []
-    for plane, predicted, hinted, mask in zip(
-        lightness, ab.float(), hint_ab.to(ab.device, torch.float32), hint_mask.to(ab.device), strict=True
-    ):
-        known = mask[0] > 0
-        if not bool(known.any()):  # nothing to mix the prediction with
+    for predicted, hinted, system in zip(ab.float(), hint_ab.to(ab.device, torch.float32), systems, strict=True):
+        if system is None:  # no hints: nothing to mix the prediction with
             corrected.append(predicted)
             continue
+        known = torch.from_numpy(system.hinted.reshape(system.shape)).to(ab.device)
         prior = prior_weight * predicted
         residual = torch.where(known, hinted - prior, torch.zeros_like(predicted))
         leftover = (1.0 - prior_weight) * predicted  # so the pull is towards the prediction itself, not w x it
-        pull = decay / hinted_regions(known) ** falloff if falloff else decay
-        spread = levin_colorize(plane, residual, known.to(plane.device), solver=solver, decay=pull, toward=leftover)
-        corrected.append(prior + spread.to(ab.device))
+        corrected.append(prior + system.solve(residual, toward=leftover).to(ab.device))
     return torch.stack(corrected)

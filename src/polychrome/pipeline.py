@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,8 +41,12 @@ from torch.nn import functional as F
 from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
-from polychrome.levin import propagate_residual
+from polychrome.levin import levin_systems, propagate_residual
 from polychrome.models import Colorizer, LoadedModel, ModelCard, as_loaded, decode_output, upsample_ab
+
+# Where hint corrections factorise their systems while the network runs (two: a request's LU need not queue
+# behind another's on a 2-core server).
+_FACTORISING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="polychrome-levin")
 
 __all__ = [
     "ColorizationPipeline",
@@ -229,8 +234,9 @@ class ColorizationPipeline:
                 chosen = [photos[i] for i in group]
                 inputs = self._hint_inputs([hints[i] for i in group], [references[i] for i in group], chosen)
                 lightness = torch.cat([photo.network_input for photo in chosen]).to(self.device)
+                systems = self._factorise(lightness, inputs)  # on another core while the network runs
                 output = self._forward(lightness, inputs)
-                ab = self._correct(lightness, self._decode(output, temperature), inputs)
+                ab = self._correct(lightness, self._decode(output, temperature), inputs, systems)
                 for row, index in enumerate(group):
                     kept = tuple(None if planes is None else planes[row : row + 1] for planes in inputs)
                     predictions[index] = Prediction(photos[index], output[row], ab[row], temperature, kept)
@@ -295,11 +301,27 @@ class ColorizationPipeline:
             planes.append(global_hint_vector(references))
         return tuple(planes)
 
-    def _correct(self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...]) -> Tensor:
+    def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> Future | None:
+        """The systems ``_correct`` solves (``polychrome.levin.levin_systems``), started on a worker thread: they
+        need L and where the hints are, not the prediction, and their LU (most of the correction's time) releases
+        the GIL. None when nothing will be corrected."""
+        if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
+            return None
+        card, mask = self.card, hints[1]
+
+        def factorise() -> list:
+            with flushing_subnormals():  # as the calling thread: the LU's fill-in decays into subnormals
+                return levin_systems(lightness, mask, card.hint_decay, card.hint_decay_falloff)
+
+        return _FACTORISING.submit(factorise)
+
+    def _correct(
+        self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: Future | None = None
+    ) -> Tensor:
         """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
         the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
-        (H, W), with the card's ``hint_decay``, ``hint_decay_falloff`` and ``hint_prior_weight``; as it is without local hints or any
-        propagation."""
+        (H, W), with the card's ``hint_decay``, ``hint_decay_falloff`` and ``hint_prior_weight`` (``systems``:
+        ``_factorise``'s, when started); as it is without local hints or any propagation."""
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
             return ab
         return propagate_residual(
@@ -310,6 +332,7 @@ class ColorizationPipeline:
             decay=self.card.hint_decay,
             prior_weight=self.card.hint_prior_weight,
             falloff=self.card.hint_decay_falloff,
+            systems=None if systems is None else systems.result(),
         )
 
 
