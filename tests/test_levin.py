@@ -282,3 +282,22 @@ def test_the_falloff_weakens_the_pull_as_hinted_regions_accumulate():
     torch.testing.assert_close(corrected(one, decay=1e-2, falloff=2.0), corrected(one, decay=1e-2))
     torch.testing.assert_close(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2 / 16))
     assert not torch.allclose(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2))
+
+
+def test_systems_made_beforehand_give_the_same_correction_as_made_in_place():
+    """The pipeline factorises while its network runs (levin_systems) and solves once the prediction is known:
+    the same numbers as propagate_residual making them itself, a photo without hints kept as it is."""
+    from polychrome.levin import levin_systems
+
+    lightness = torch.rand(2, 1, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(6)) * 100
+    prediction = torch.randn(2, 2, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(7)) * 20
+    ab, mask = point_hints((3, 4, RED), (20, 40, BLUE))
+    hint_ab, hint_mask = torch.stack([ab, ab]), torch.stack([mask, torch.zeros_like(mask)])[:, None].float()
+    constants = {"decay": 1e-3, "falloff": 2.0}
+    systems = levin_systems(lightness, hint_mask, **constants)
+    assert systems[1] is None
+    made = propagate_residual(lightness, prediction, hint_ab, hint_mask, systems=systems, **constants)
+    assert torch.equal(made, propagate_residual(lightness, prediction, hint_ab, hint_mask, **constants))
+    assert torch.equal(made[1], prediction[1])
+    with pytest.raises(ValueError, match="solver must be one of splu, pyamg, got 'lu'"):
+        levin_systems(lightness, hint_mask, solver="lu")  # type: ignore[arg-type]
