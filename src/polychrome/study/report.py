@@ -538,13 +538,18 @@ class _Report:
             levels,
             panels,
             self.references,
-            [levels.index(level) for level in ordered],
+            ordered,
             self.folder / f"{factor.name}.webp",
         )
         self.lines += [f"![{factor.name}]({factor.name}.webp)", ""]
         if ordered:
             self.lines += [
-                f"*The line joins the ordered levels only ({_list([f'`{level}`' for level in ordered])}); the other levels are categories.*",
+                f"*The line joins the ordered levels only ({_list([f'`{level}`' for level in ordered])}); "
+                + (
+                    "they sit at their values on a log axis.*"
+                    if figures.on_log_axis(levels, ordered)
+                    else "the other levels are categories.*"
+                ),
                 "",
             ]
         if factor.name in self.study.headline:
@@ -660,12 +665,16 @@ class _Report:
         self.lines.append("")
 
     def curves_and_colourfulness(self, factor: Factor) -> None:
+        base_level = self.numbers.base_level(factor)
         self.lines += [
-            f"Accuracy within each threshold (mean over seeds), one panel per `{factor.name}` level and baseline, "
-            "with the base level's curves in gray behind each; and colourfulness against the truth's:",
+            f"Accuracy within each threshold as a difference from the base level (`{base_level}`), one panel per "
+            f"`{factor.name}` level and baseline: the mean over seeds of the % of pixels within the threshold, minus "
+            "the base's, in percentage points (above zero: more pixels within it than the base). The band is a 95% "
+            "interval of that difference, t(0.975) with Welch-Satterthwaite degrees of freedom times Welch's "
+            "standard error from the level's seeds and the base's (a baseline, one row, counts as exact; with one "
+            "seed a side there is no band). Then colourfulness against the truth's:",
             "",
         ]
-        base_level = self.numbers.base_level(factor)
         for eval_set in self.eval_sets:
             curves = {}
             for name, factor_name in [
@@ -678,10 +687,10 @@ class _Report:
                     if (r["factor"], r["level"], r["eval_set"], r["checkpoint_images"])
                     == (factor_name, name, eval_set, "")
                 ]
-                raw, rebalanced = _curve(rows, "raw"), _curve(rows, "rebalanced")
+                raw, rebalanced = _curves(rows, "raw"), _curves(rows, "rebalanced")
                 if raw and rebalanced:
                     curves[name] = {"raw": raw, "rebalanced": rebalanced}
-            if curves:
+            if base_level and base_level in curves:
                 figure = f"{factor.name}-curves-{eval_set}.webp"
                 figures.plot_curve_grid(
                     curves, base_level, self.folder / figure, CURVE_STEP, f"{factor.name}, {eval_set}"
@@ -744,9 +753,9 @@ class _Report:
         if not shown:
             return
         reading = (
-            " The gray line is the base trained longer (seed 0), each point labelled with the training images it had seen: a "
-            "level above it beats what the base reaches with the same compute, and one to the right of the base's "
-            "star costs more per image."
+            " The gray line is the base trained longer (seed 0), its first and last points labelled with the training "
+            "images seen: a level above it beats what the base reaches with the same compute, and one to the right "
+            "of the base's star costs more per image."
             if any(self.numbers.budget_curve(e, "auc_rebalanced") for e in shown)
             else ""
         )
@@ -762,7 +771,8 @@ class _Report:
             "",
             f"Every level trained on the same {self.study.train_images:,} images; compute, MACs per image x training "
             "images, is what they cost. One panel per factor: each level's rebalanced AuC (mean ± sd over seeds) "
-            f"against its compute (log scale), the base a star.{reading}",
+            f"against its compute (log scale), the base a star; levels at about the same compute (a decode-only "
+            f"factor's share one) are drawn side by side, {10**figures.COST_DODGE - 1:.0%} apart.{reading}",
             "",
         ]
         for eval_set in shown:
@@ -1026,11 +1036,9 @@ def _ranking(levels: list[str], means: dict[str, float]) -> str:
     return " > ".join(f"{level} {means[level]:.2f}" for level in levels)
 
 
-def _curve(rows: list[dict], kind: str) -> list[float] | None:
-    import numpy as np
-
-    curves = [np.array(r[f"curve_{kind}"].split(), dtype=float) for r in rows if r.get(f"curve_{kind}")]
-    return np.mean(curves, axis=0).tolist() if curves else None
+def _curves(rows: list[dict], kind: str) -> list[list[float]]:
+    """The ``kind`` accuracy curve of each row that has one (one a seed): the figure draws their spread."""
+    return [[float(v) for v in r[f"curve_{kind}"].split()] for r in rows if r.get(f"curve_{kind}")]
 
 
 def example_columns(study: Study) -> list[tuple[str, str]]:
