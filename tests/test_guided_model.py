@@ -68,8 +68,8 @@ def test_with_ten_random_hints_the_correction_keeps_zhangs_curve():
     """Issue 32's bar for Zhang et al. 2017's random hints: the bundled correction, chosen with a simulated person
     so a click stays in its region, stays within 0.5 dB of the correction first shipped (decay 0, which spreads
     every click over the photo, as random hints reward) on all 200 test photos (docs/guided.md "Keeping a click in
-    its region": 26.37 against 26.73, the network alone 25.92). Here 16 of them with the same seeded hints, where
-    the gap is 0.58 dB: the test allows 0.75, and asks that the correction still adds to the network alone."""
+    its region": 26.70 against 26.73, the network alone 25.92; ten hints pull at 1e-3 / 10^2). Here 16 of them with
+    the same seeded hints and the same bar, and the correction must still add to the network alone."""
     photos = f"folder:{shared('bsds500', 'images', 'test')}"
     cache = TruthCache()
     guided = polychrome.load_colorizer("guided").model
@@ -79,7 +79,7 @@ def test_with_ten_random_hints_the_correction_keeps_zhangs_curve():
         return evaluate(model, photos, limit=16, workers=0, cache=cache, hints=HintProtocol(10, 0))["psnr"]
 
     bundled = psnr(guided)
-    assert bundled >= psnr(guided.with_card(hint_decay=0.0)) - 0.75
+    assert bundled >= psnr(guided.with_card(hint_decay=0.0)) - 0.5
     assert bundled > psnr(guided.with_card(hint_propagation="none")) + 0.1
 
 

@@ -279,9 +279,11 @@ def test_the_falloff_weakens_the_pull_as_hinted_regions_accumulate():
         ab, mask = hints
         return propagate_residual(lightness, prediction, ab[None], mask[None, None].float(), **constants)
 
-    torch.testing.assert_close(corrected(one, decay=1e-2, falloff=2.0), corrected(one, decay=1e-2))
-    torch.testing.assert_close(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2 / 16))
-    assert not torch.allclose(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2))
+    torch.testing.assert_close(corrected(one, decay=1e-2, falloff=2.0), corrected(one, decay=1e-2, falloff=0.0))
+    torch.testing.assert_close(
+        corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2 / 16, falloff=0.0)
+    )
+    assert not torch.allclose(corrected(three, decay=1e-2, falloff=2.0), corrected(three, decay=1e-2, falloff=0.0))
 
 
 def test_systems_made_beforehand_give_the_same_correction_as_made_in_place():
