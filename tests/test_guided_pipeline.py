@@ -79,3 +79,30 @@ def test_hint_propagation_makes_the_colour_at_a_click_the_clicked_one():
     corrected = (ab_at(propagated.colorize(image, hints=hint), 10, 30) - target).norm()
     assert missed > 20 and corrected < missed / 4  # an untrained network ignores the click; the correction does not
     assert np.array_equal(propagated.colorize(image), plain.colorize(image))  # no hints: nothing to propagate
+
+
+def test_the_correction_factorises_beside_the_network_and_leaves_no_thread_behind(monkeypatch):
+    """The LU runs on a thread of its own while the network runs and is joined by the prediction: a DataLoader
+    forking its workers afterwards finds no thread of ours (a pool's idle worker made every later fork print an
+    ignored SystemError). An error in the factorisation reaches the caller."""
+    import threading
+
+    import numpy as np
+    import pytest
+
+    from polychrome.models import load_model
+    from polychrome.pipeline import ColorizationPipeline
+
+    photo = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    pipeline = ColorizationPipeline(load_model("guided"))
+    assert pipeline.colorize(photo, hints=[(3, 4, (200, 30, 40))]).shape == (48, 64, 3)
+    assert not [t for t in threading.enumerate() if t.name == "polychrome-levin"]
+    with pytest.raises(ValueError, match="hint_decay_falloff must be >= 0"):
+        load_model("guided").with_card(hint_decay_falloff=float("nan"))
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("Factor is exactly singular")
+
+    monkeypatch.setattr("polychrome.pipeline.levin_systems", fails)
+    with pytest.raises(RuntimeError, match="singular"):
+        pipeline.colorize(photo, hints=[(3, 4, (200, 30, 40))])

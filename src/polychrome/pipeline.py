@@ -25,12 +25,13 @@ subnormal floats that keeps CPU inference fast is set for the duration of a call
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,10 +44,6 @@ from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
 from polychrome.levin import levin_systems, propagate_residual
 from polychrome.models import Colorizer, LoadedModel, ModelCard, as_loaded, decode_output, upsample_ab
-
-# Where hint corrections factorise their systems while the network runs (two: a request's LU need not queue
-# behind another's on a 2-core server).
-_FACTORISING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="polychrome-levin")
 
 __all__ = [
     "ColorizationPipeline",
@@ -301,7 +298,7 @@ class ColorizationPipeline:
             planes.append(global_hint_vector(references))
         return tuple(planes)
 
-    def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> Future | None:
+    def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> _Background | None:
         """The systems ``_correct`` solves (``polychrome.levin.levin_systems``), started on a worker thread: they
         need L and where the hints are, not the prediction, and their LU (most of the correction's time) releases
         the GIL. None when nothing will be corrected."""
@@ -313,10 +310,10 @@ class ColorizationPipeline:
             with flushing_subnormals():  # as the calling thread: the LU's fill-in decays into subnormals
                 return levin_systems(lightness, mask, card.hint_decay, card.hint_decay_falloff)
 
-        return _FACTORISING.submit(factorise)
+        return _Background(factorise)
 
     def _correct(
-        self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: Future | None = None
+        self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: _Background | None = None
     ) -> Tensor:
         """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
         the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
@@ -334,6 +331,31 @@ class ColorizationPipeline:
             falloff=self.card.hint_decay_falloff,
             systems=None if systems is None else systems.result(),
         )
+
+
+class _Background:
+    """``work()`` on a thread of its own, started now; ``result()`` waits for it (its exception raised here). The
+    thread ends with the work and is joined, so none outlives a prediction: a DataLoader that forks its workers
+    afterwards finds no thread of ours (a thread pool's idle workers made every later fork print an ignored
+    SystemError from threading's after-fork hook)."""
+
+    def __init__(self, work: Callable[[], Any]):
+        self._outcome: tuple[bool, Any] = (False, None)
+        self._thread = threading.Thread(target=self._run, args=(work,), name="polychrome-levin", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._outcome = (True, work())
+        except BaseException as error:  # raised again in result(), on the caller's thread
+            self._outcome = (False, error)
+
+    def result(self) -> Any:
+        self._thread.join()
+        done, value = self._outcome
+        if not done:
+            raise value
+        return value
 
 
 def _groups(photos: Sequence[PreparedPhoto], batched: bool) -> list[list[int]]:

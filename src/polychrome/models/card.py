@@ -64,11 +64,11 @@ class ModelCard:
             raise ValueError(
                 f"hint_propagation must be one of {', '.join(HINT_PROPAGATIONS)}, got {self.hint_propagation!r}"
             )
-        if self.hint_decay < 0:
+        if not self.hint_decay >= 0:  # NaN too
             raise ValueError(
                 f"hint_decay must be >= 0 (0: no pull back to the network's colours), got {self.hint_decay}"
             )
-        if self.hint_decay_falloff < 0:
+        if not self.hint_decay_falloff >= 0:
             raise ValueError(
                 f"hint_decay_falloff must be >= 0 (0: the same decay at any number of hints), got {self.hint_decay_falloff}"
             )
