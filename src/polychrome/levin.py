@@ -351,6 +351,14 @@ def hinted_regions(known: Tensor) -> int:
     return max(1, int(ndimage.label(known.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))[1]))
 
 
+def _check_residual_shapes(ab: Tensor, hint_ab: Tensor, hint_mask: Tensor) -> None:
+    if ab.dim() != 4 or hint_ab.shape != ab.shape or hint_mask.shape != (ab.shape[0], 1, *ab.shape[2:]):
+        raise ValueError(
+            f"ab and hint_ab must be (N, 2, H, W) and hint_mask (N, 1, H, W) alike, got {tuple(ab.shape)}, "
+            f"{tuple(hint_ab.shape)} and {tuple(hint_mask.shape)}"
+        )
+
+
 def levin_systems(
     lightness: Tensor,
     hint_mask: Tensor,
@@ -417,15 +425,15 @@ def propagate_residual(
     Returns:
         ab (N, 2, H, W) float32 on ab's device.
     """
-    if ab.dim() != 4 or hint_ab.shape != ab.shape or hint_mask.shape != (ab.shape[0], 1, *ab.shape[2:]):
-        raise ValueError(
-            f"ab and hint_ab must be (N, 2, H, W) and hint_mask (N, 1, H, W) alike, got {tuple(ab.shape)}, "
-            f"{tuple(hint_ab.shape)} and {tuple(hint_mask.shape)}"
-        )
-    if systems is None:
-        systems = levin_systems(lightness, hint_mask, decay, falloff, solver)
+    _check_residual_shapes(ab, hint_ab, hint_mask)
     corrected = []
-    for predicted, hinted, system in zip(ab.float(), hint_ab.to(ab.device, torch.float32), systems, strict=True):
+    for index, (predicted, hinted) in enumerate(zip(ab.float(), hint_ab.to(ab.device, torch.float32), strict=True)):
+        # made one photo at a time unless given: a batch's LU factors all alive at once ran out of memory
+        system = (
+            systems[index]
+            if systems is not None
+            else levin_systems(lightness[index : index + 1], hint_mask[index : index + 1], decay, falloff, solver)[0]
+        )
         if system is None:  # no hints: nothing to mix the prediction with
             corrected.append(predicted)
             continue

@@ -299,10 +299,13 @@ class ColorizationPipeline:
         return tuple(planes)
 
     def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> _Background | None:
-        """The systems ``_correct`` solves (``polychrome.levin.levin_systems``), started on a worker thread: they
-        need L and where the hints are, not the prediction, and their LU (most of the correction's time) releases
-        the GIL. None when nothing will be corrected."""
+        """The systems ``_correct`` solves (``polychrome.levin.levin_systems``), started on a worker thread for one
+        photo (a person's click): they need L and where the hints are, not the prediction, and their LU (most of
+        the correction's time) releases the GIL. None when nothing will be corrected, or for a batch, whose factors
+        would all be alive at once (``propagate_residual`` makes them one at a time)."""
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
+            return None
+        if lightness.shape[0] > 1:  # a batch (evaluate): factorised one photo at a time, as memory allows
             return None
         card, mask = self.card, hints[1]
 
