@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -231,9 +231,9 @@ class ColorizationPipeline:
                 chosen = [photos[i] for i in group]
                 inputs = self._hint_inputs([hints[i] for i in group], [references[i] for i in group], chosen)
                 lightness = torch.cat([photo.network_input for photo in chosen]).to(self.device)
-                systems = self._factorise(lightness, inputs)  # on another core while the network runs
-                output = self._forward(lightness, inputs)
-                ab = self._correct(lightness, self._decode(output, temperature), inputs, systems)
+                with self._factorise(lightness, inputs) as systems:  # on another core while the network runs
+                    output = self._forward(lightness, inputs)
+                    ab = self._correct(lightness, self._decode(output, temperature), inputs, systems)
                 for row, index in enumerate(group):
                     kept = tuple(None if planes is None else planes[row : row + 1] for planes in inputs)
                     predictions[index] = Prediction(photos[index], output[row], ab[row], temperature, kept)
@@ -298,25 +298,25 @@ class ColorizationPipeline:
             planes.append(global_hint_vector(references))
         return tuple(planes)
 
-    def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> _Background | None:
+    def _factorise(self, lightness: Tensor, hints: tuple[Tensor | None, ...]) -> _Factorising | nullcontext[None]:
         """The systems ``_correct`` solves (``polychrome.levin.levin_systems``), started on a worker thread for one
         photo (a person's click): they need L and where the hints are, not the prediction, and their LU (most of
-        the correction's time) releases the GIL. None when nothing will be corrected, or for a batch, whose factors
-        would all be alive at once (``propagate_residual`` makes them one at a time)."""
+        the correction's time) releases the GIL. Nothing (a context giving None) when nothing will be corrected, or
+        for a batch, whose factors would all be alive at once (``propagate_residual`` makes them one at a time)."""
         if self.card.hint_propagation == "none" or len(hints) < 2 or hints[0] is None or hints[1] is None:
-            return None
+            return nullcontext()
         if lightness.shape[0] > 1:  # a batch (evaluate): factorised one photo at a time, as memory allows
-            return None
+            return nullcontext()
         card, mask = self.card, hints[1]
 
         def factorise() -> list:
             with flushing_subnormals():  # as the calling thread: the LU's fill-in decays into subnormals
                 return levin_systems(lightness, mask, card.hint_decay, card.hint_decay_falloff)
 
-        return _Background(factorise)
+        return _Factorising(factorise)
 
     def _correct(
-        self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: _Background | None = None
+        self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: _Factorising | None = None
     ) -> Tensor:
         """The decoded ab (N, 2, h, w) corrected towards the local hints (planes at L's size (N, 1, H, W)) as
         the card's ``hint_propagation`` says: with ``"levin"`` the residual at the hints spread along L at
@@ -336,14 +336,18 @@ class ColorizationPipeline:
         )
 
 
-class _Background:
-    """``work()`` on a thread of its own, started now; ``result()`` waits for it (its exception raised here). The
-    thread ends with the work and is joined, so none outlives a prediction: a DataLoader that forks its workers
-    afterwards finds no thread of ours (a thread pool's idle workers made every later fork print an ignored
-    SystemError from threading's after-fork hook)."""
+class _Factorising:
+    """``work()`` (``levin_systems``) on a thread of its own, started now; ``result()`` waits for it (its exception
+    raised here). The thread keeps the result until the ``with`` block ends and drops it there: scipy's SuperLU
+    books its memory per thread and a factorisation freed on another thread is never given back (one click's LU
+    on a BSDS500 photo, about 11 MB, was kept for good: an evaluation with clicks grew by 120 MB a photo). The
+    thread is then joined, so none outlives a prediction: a DataLoader that forks its workers afterwards finds no
+    thread of ours (a thread pool's idle workers made every later fork print an ignored SystemError from
+    threading's after-fork hook). Whoever calls ``result()`` must not keep it past the block."""
 
     def __init__(self, work: Callable[[], Any]):
         self._outcome: tuple[bool, Any] = (False, None)
+        self._made, self._done = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, args=(work,), name="polychrome-levin", daemon=True)
         self._thread.start()
 
@@ -352,13 +356,23 @@ class _Background:
             self._outcome = (True, work())
         except BaseException as error:  # raised again in result(), on the caller's thread
             self._outcome = (False, error)
+        self._made.set()
+        self._done.wait()
+        self._outcome = (False, None)  # the factors' last reference dropped on the thread that made them
 
     def result(self) -> Any:
-        self._thread.join()
+        self._made.wait()
         done, value = self._outcome
         if not done:
             raise value
         return value
+
+    def __enter__(self) -> _Factorising:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _groups(photos: Sequence[PreparedPhoto], batched: bool) -> list[list[int]]:
