@@ -6,7 +6,9 @@ import csv
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.stats
 import yaml
 from scipy.stats import ttest_rel
 
@@ -179,6 +181,17 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
         "### What was not pre-registered\n\nthe other measures and sets\n\nEverything else in this report is exploratory"
         in text
     )
+    # the registered Welch test's interval: the difference of means -/+ t(0.975, Welch's df) x its standard error
+    welch, _ = family_results(load_study(path), StudyNumbers(load_study(path), _rows(SEEDS)))
+    rows = [r for r in _rows(SEEDS) if r["eval_set"] == "cifar"]
+    level = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "1 conv"]
+    base = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "ECCV16"]
+    va, vb = np.var(level, ddof=1) / len(level), np.var(base, ddof=1) / len(base)
+    df = (va + vb) ** 2 / (va**2 / (len(level) - 1) + vb**2 / (len(base) - 1))
+    half = scipy.stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    difference = np.mean(level) - np.mean(base)
+    assert welch[0].interval == pytest.approx((difference - half, difference + half))
+    assert f"| {difference:+.2f} | {difference - half:+.2f} to {difference + half:+.2f} |" in text
     # registered as paired: each level's seed against the base's same seed (scipy's ttest_rel), Holm over the two
     paired = _confirmatory(tmp_path, PREREGISTRATION.replace("alpha: 0.05", "alpha: 0.05\n  test: paired"))
     tested, short = family_results(load_study(paired), StudyNumbers(load_study(paired), _rows(SEEDS)))
@@ -186,6 +199,8 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
     level = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "1 conv"]
     base = [float(r["auc_rebalanced"]) for r in rows if r["level"] == "ECCV16"]
     assert not short and tested[0].p == pytest.approx(ttest_rel(level, base).pvalue)
+    paired_low, paired_high = ttest_rel(level, base).confidence_interval(0.95)
+    assert tested[0].interval == pytest.approx((paired_low, paired_high))
     assert "the paired t-test (by seed)" in write_report(paired).read_text()
 
 

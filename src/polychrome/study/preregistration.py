@@ -114,13 +114,15 @@ def seed_values(numbers, eval_set: str, measure: str, factor: str | None = None,
 @dataclass(frozen=True)
 class Tested:
     """One pre-registered hypothesis on the primary endpoint: the level's and the base's values at the
-    registered seeds, and once every arm has them all, the test's p, the family's corrected p and the verdict."""
+    registered seeds, and once every arm has them all, the test's p, the family's corrected p, the difference's
+    95% interval by the same test (per comparison, not widened for the family) and the verdict."""
 
     hypothesis: Hypothesis
     level: tuple[float, ...]
     base: tuple[float, ...]
     p: float | None = None
     p_adjusted: float | None = None
+    interval: tuple[float, float] | None = None
     verdict: str = ""
 
     @property
@@ -131,7 +133,7 @@ class Tested:
 def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
     """The pre-registered test of each hypothesis and the arms still short of their registered seeds: the
     family is tested only when none is (the stopping rule fixes the seeds), and is untested (no p) until then."""
-    from scipy.stats import ttest_rel
+    from scipy.stats import ttest_ind, ttest_rel
 
     registered = study.preregistration
     assert registered is not None
@@ -149,16 +151,21 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
     if short:
         return found, short
     raw: list[float] = []
+    intervals: list[tuple[float, float]] = []
     for t in found:
         if registered.test == "paired":  # the values are in seed order on both sides: paired by seed
-            raw.append(float(ttest_rel(t.level, t.base).pvalue))
+            result = ttest_rel(t.level, t.base)
+            raw.append(float(result.pvalue))
         else:
-            p = welch_p(list(t.level), list(t.base))
+            result = ttest_ind(t.level, t.base, equal_var=False)
+            p = welch_p(list(t.level), list(t.base))  # scipy's p, or the study's where both arms are constant
             assert p is not None  # every arm has the registered seeds, at least two
             raw.append(p)
+        low, high = result.confidence_interval(0.95)
+        intervals.append((float(low), float(high)))
     adjusted = holm(raw) if registered.correction == "holm" else [min(1.0, p * len(raw)) for p in raw]
     tested = []
-    for t, p, p_adjusted in zip(found, raw, adjusted, strict=True):
+    for t, p, p_adjusted, interval in zip(found, raw, adjusted, intervals, strict=True):
         expected = (t.hypothesis.expect == "higher") == (t.difference > 0)
         verdict = (
             "supported"
@@ -167,7 +174,7 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
             if p_adjusted <= registered.alpha
             else "not supported (not called)"
         )
-        tested.append(replace(t, p=p, p_adjusted=p_adjusted, verdict=verdict))
+        tested.append(replace(t, p=p, p_adjusted=p_adjusted, interval=interval, verdict=verdict))
     return tested, []
 
 
@@ -223,23 +230,27 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
 def _family_table(registered: Preregistration, results: list) -> list[str]:
     """The family's comparisons, each with its test's p, the corrected p and the verdict, and what was supported."""
     lines = [
-        f"| hypothesis | expected | level | base | difference | p | {registered.correction.capitalize()} p | verdict |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        f"| hypothesis | expected | level | base | difference | 95% interval | p | "
+        f"{registered.correction.capitalize()} p | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         h = r.hypothesis
+        low, high = r.interval or (float("nan"), float("nan"))
         lines.append(
             f"| `{h.comparison}`{': ' + h.statement if h.statement else ''} | {h.expect} | "
-            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {format_p(r.p)} | "
-            f"{format_p(r.p_adjusted)} | {r.verdict} |"
+            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {low:+.2f} to {high:+.2f} | "
+            f"{format_p(r.p)} | {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     supported = [f"`{r.hypothesis.comparison}`" for r in results if r.verdict == "supported"]
     return [
         *lines,
         "",
         (f"Supported: {', '.join(supported)}." if supported else "No hypothesis is supported.")
-        + " A hypothesis not supported is not shown false: the design finds the registered difference with the "
-        "registered power, and a smaller true difference may go unfound.",
+        + " The interval is the difference's 95% confidence interval by the registered test, one comparison at a "
+        "time (not widened for the family: the corrected p decides what is called). A hypothesis not supported is "
+        "not shown false: the design finds the registered difference with the registered power, and a smaller true "
+        "difference may go unfound.",
         "",
     ]
 
