@@ -49,6 +49,7 @@ from polychrome.metrics.functional import psnr
 from polychrome.models import LoadedModel, load_model, upsample_ab
 from polychrome.person import ClickProtocol, PersonRun, run_person, summarize_runs
 from polychrome.pipeline import ColorizationPipeline
+from polychrome.viz import plot_click_curves
 
 HARM_SHARE = 0.9  # harm over clicks 1-3 at most this share of the network alone's
 MARGIN = 0.1  # dB above the higher of the network alone and the shipped correction after each of AT_LEAST_AT clicks
@@ -116,7 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", help="write every candidate's results (JSON), every --report-every photos")
     parser.add_argument("--report-every", type=int, default=5, help="print the table so far every N photos")
+    parser.add_argument("--figure", help="draw the candidates' click curves (PSNR, ab error, harm) to this file")
+    parser.add_argument("--replot", help="measure nothing: draw --figure from a saved --out file")
     args = parser.parse_args(argv)
+    if args.replot:
+        plot(json.loads(Path(args.replot).read_text()), args.figure)
+        return
     measuring = "test" in args.data  # the chosen correction measured once; nothing is chosen on test
 
     torch.set_flush_denormal(True)
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         triples = [tuple(float(x) for x in [*item.split(":"), "0"][:3]) for item in args.candidates.split(",")]
     for weight, decay, falloff in triples:
         name = f"w {weight:g}, decay {decay:g}, falloff {falloff:g}"
-        name += " (shipped)" if (weight, decay, falloff) == SHIPPED else ""
+        name += " (first shipped)" if (weight, decay, falloff) == SHIPPED else ""
         candidates[name] = model.with_card(
             hint_propagation="levin", hint_decay=decay, hint_prior_weight=weight, hint_decay_falloff=falloff
         )
@@ -180,7 +186,7 @@ def report(candidates: dict, runs: dict, random: dict, args: argparse.Namespace,
         )
     print(f"{rows[0]['photos']} photos of {args.data}")
     network = rows[0]
-    shipped = next((row for row in rows if row["name"].endswith("(shipped)")), None)
+    shipped = next((row for row in rows if row["name"].endswith("(first shipped)")), None)
     floor = (shipped or network)["random"] - RANDOM_SLACK
     references = [row for row in (network, shipped) if row is not None]
     allowed = [
@@ -208,6 +214,13 @@ def report(candidates: dict, runs: dict, random: dict, args: argparse.Namespace,
         )
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=1))
+    if args.figure:
+        plot(rows, args.figure)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """The candidates' click curves, one line each (``polychrome compare --clicks``'s figure)."""
+    plot_click_curves([{"model": row["name"], "clicks": row["clicks"]} for row in rows], path)
 
 
 if __name__ == "__main__":
