@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figure", help="draw the candidates' click curves (PSNR, ab error, harm) to this file")
     parser.add_argument("--replot", help="measure nothing: draw --figure from a saved --out file")
     args = parser.parse_args(argv)
+    if args.replot and not args.figure:
+        parser.error("--replot draws a figure: give --figure PATH")
     if args.replot:
         plot(json.loads(Path(args.replot).read_text()), args.figure)
         return
