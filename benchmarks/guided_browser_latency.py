@@ -4,7 +4,9 @@
 and the automatic model for the palette; Debian's chromium (``/usr/bin/chromium``), driven by Playwright, opens the page, and each click
 places a hint as a person does. guided.js times each click from its pointerup to the decoded result
 (``window.guidedTimings``) and splits it: waiting to be sent, the server's answer (the render request up to its
-response headers), the transfer of the JPEG, and its decode. The first click (the palette model's forward pass
+response headers; of it, the route's own time, from its ``Server-Timing`` header), the transfer of the JPEG, and
+its decode. ``--pause`` is the time from one click's paint to the next click (default 50 ms, faster than a
+person, who needs about a second to choose a point and a colour: the grid a click needs is made in that time). The first click (the palette model's forward pass
 on the whole photo, once per upload) is a warm-up and not counted. Target: p95 under 150 ms on 2 idle cores.
 
     python benchmarks/guided_browser_latency.py      # 1732x1155 from a shared sample photo, 30 clicks
@@ -77,6 +79,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
     parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
+    parser.add_argument("--pause", type=int, default=50, help="milliseconds from one click's paint to the next click")
     args = parser.parse_args()
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     photo = args.photo or data_root() / "sample-photos" / "kodak_kodim23_half.png"
@@ -96,7 +99,7 @@ def main() -> None:
                 x, y = rng.uniform(0.05, 0.95, 2)
                 page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
                 page.wait_for_function(f"window.guidedTimings.length === {click + 1}")
-                page.wait_for_timeout(50)  # a person's pace: the palette's answer lands between clicks
+                page.wait_for_timeout(args.pause)
             timings = page.evaluate("window.guidedTimings")[1:]
             shown = page.evaluate(
                 "[document.getElementById('picture').naturalWidth, document.getElementById('picture').naturalHeight]"
@@ -113,6 +116,8 @@ def main() -> None:
     print(f"{'click -> painted':<28}{percentiles([t['total'] for t in timings])}")
     for part in ("queued", "server", "transfer", "decode"):
         print(f"  {part:<26}{percentiles([t[part] for t in timings])}")
+        if part == "server":  # the route's own Server-Timing: the rest of "server" is the way there and back
+            print(f"    {'of which the route':<24}{percentiles([t['handler'] for t in timings])}")
 
 
 if __name__ == "__main__":

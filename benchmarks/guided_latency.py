@@ -63,9 +63,10 @@ def percentiles(seconds: list[float]) -> str:
     return f"p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
 
 
-def through_the_app(client: TestClient, token: str, states: list[list[dict]]) -> list[float]:
+def through_the_app(client: TestClient, token: str, states: list[list[dict]], pause: float) -> list[float]:
     times = []
     for hints in states:
+        time.sleep(pause)
         start = time.perf_counter()
         response = client.post(f"/api/guided/{token}/render", json={"hints": hints})
         times.append(time.perf_counter() - start)
@@ -73,7 +74,7 @@ def through_the_app(client: TestClient, token: str, states: list[list[dict]]) ->
     return times
 
 
-def by_part(entry: GuidedEntry, states: list[list[dict]]) -> dict[str, list[float]]:
+def by_part(entry: GuidedEntry, states: list[list[dict]], pause: float) -> dict[str, list[float]]:
     """The pieces ``guided.render_guided`` runs, each timed (the network, and the hint propagation its card names,
     on a hint state it has not seen)."""
     card = entry.pipeline.card
@@ -81,6 +82,7 @@ def by_part(entry: GuidedEntry, states: list[list[dict]]) -> dict[str, list[floa
     parts: dict[str, list[float]] = {"parse hints": [], network: [], "merge at display size": [], "JPEG": []}
     for hints in states:
         entry.last = None
+        time.sleep(pause)
         marks = [time.perf_counter()]
         local = guided.read_hints(entry, hints)
         marks.append(time.perf_counter())
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=None, help="default: sample-photos/kodak_kodim23_half.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between changes (a person's: about 1)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
@@ -111,10 +114,10 @@ def main() -> None:
     with TestClient(create_app([args.model])) as client:
         files = {"image": ("photo.png", photo_png(photo, args.width, args.height), "image/png")}
         answer = client.post("/api/guided", files=files).json()
-        through_the_app(client, answer["token"], states[:3])  # warm-up: first calls allocate
-        app_times = through_the_app(client, answer["token"], states)
+        through_the_app(client, answer["token"], states[:3], args.pause)  # warm-up: first calls allocate
+        app_times = through_the_app(client, answer["token"], states, args.pause)
         entry = client.app.state.cache.get(answer["token"], GuidedEntry)
-        parts = by_part(entry, states)
+        parts = by_part(entry, states, args.pause)
         start = time.perf_counter()
         client.post(f"/api/guided/{answer['token']}/render?full=true", json={"hints": states[-1]})
         download = time.perf_counter() - start

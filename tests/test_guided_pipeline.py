@@ -126,9 +126,97 @@ def test_the_correction_frees_its_factors_on_the_thread_that_made_them(monkeypat
         def __del__(self) -> None:
             freed_on.append(threading.current_thread().name)
 
-    monkeypatch.setattr("polychrome.pipeline.levin_systems", lambda *args: Watched(levin.levin_systems(*args)))
+    monkeypatch.setattr(
+        "polychrome.pipeline.levin_systems", lambda *args, **kwargs: Watched(levin.levin_systems(*args, **kwargs))
+    )
     photo = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     pipeline = ColorizationPipeline(load_model("guided"))
     for _ in range(2):
         pipeline.colorize(photo, hints=[(3, 4, (200, 30, 40))])
     assert freed_on == ["polychrome-levin", "polychrome-levin"]
+
+
+def _settled(pipeline: ColorizationPipeline) -> None:
+    """Waits until the pipeline's correction thread has run every job queued so far (the grids made ahead)."""
+    import threading
+    import time
+
+    time.sleep(0.05)  # the ahead timer (AHEAD_SECONDS set to 0) queues its job
+    done = threading.Event()
+    pipeline._corrections.submit(done.set)
+    assert done.wait(30)
+
+
+def test_an_interactive_pipeline_makes_each_clicks_grid_ahead_and_gives_the_same_pixels(monkeypatch):
+    """The guided page's pipeline (``interactive``) factorises the whole grid the next click needs while the person
+    chooses it, on one long-lived thread that also frees it: the colours are those of the one-shot path, bit for
+    bit, click after click, and each click after the first finds its grid made."""
+    import threading
+
+    from polychrome import levin
+    from polychrome import pipeline as pipeline_module
+
+    made: list[tuple[str, float]] = []
+
+    def watched_grid(luminance, decay, *args):
+        made.append((threading.current_thread().name, decay))
+        return levin.levin_grid(luminance, decay, *args)
+
+    monkeypatch.setattr(pipeline_module, "levin_grid", watched_grid)
+    monkeypatch.setattr(pipeline_module._CorrectionThread, "AHEAD_SECONDS", 0.0)
+    image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    clicks = [(5, 6, (200, 40, 40)), (50, 30, (40, 200, 40)), (20, 40, (40, 40, 200)), (60, 5, (220, 220, 30))]
+    one_shot, interactive = load_colorizer("guided"), load_colorizer("guided").interactive()
+    interactive.colorize(image)  # the page's first render, without hints: the first click's grid is made ahead
+    _settled(interactive)
+    card = interactive.card
+    for count in range(1, len(clicks) + 1):
+        decay = levin.falling_decay(card.hint_decay, card.hint_decay_falloff, count)
+        assert ("polychrome-corrections", decay) in made, f"click {count}'s grid was not made ahead"
+        assert np.array_equal(
+            interactive.colorize(image, hints=clicks[:count]), one_shot.colorize(image, hints=clicks[:count])
+        )
+        assert [d for _, d in made].count(decay) == 1  # the click found it made
+        _settled(interactive)
+
+
+def test_an_interactive_pipelines_grids_die_on_its_thread_which_ends_when_idle(monkeypatch):
+    """SuperLU frees memory only on the thread that made it: the grids an interactive pipeline keeps are dropped on
+    its correction thread, whether pushed out by newer ones or when the thread ends after IDLE_SECONDS."""
+    import dataclasses
+    import threading
+    import time
+
+    from polychrome import levin
+    from polychrome import pipeline as pipeline_module
+
+    freed_on: list[str] = []
+
+    @dataclasses.dataclass(frozen=True)
+    class WatchedGrid(levin.LevinGrid):
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread().name)
+
+    def watched_grid(*args):
+        grid = levin.levin_grid(*args)
+        return WatchedGrid(grid.affinity, grid.decay, grid.solve)
+
+    monkeypatch.setattr(pipeline_module, "levin_grid", watched_grid)
+    monkeypatch.setattr(pipeline_module._CorrectionThread, "AHEAD_SECONDS", 0.0)
+    monkeypatch.setattr(pipeline_module._CorrectionThread, "IDLE_SECONDS", 0.5)
+    image = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    pipeline = load_colorizer("guided").interactive()
+    spots = [(4 + 9 * i, 5 + 6 * i, (200, 40, 40)) for i in range(6)]  # six regions: six decays, more than GRIDS
+    for count in range(1, len(spots) + 1):
+        pipeline.colorize(image, hints=spots[:count])
+        _settled(pipeline)
+    assert freed_on and set(freed_on) == {"polychrome-corrections"}  # pushed out
+    evicted = len(freed_on)
+    deadline = time.monotonic() + 10
+    while pipeline._corrections._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pipeline._corrections._thread is None
+    assert len(freed_on) == evicted + pipeline._corrections.GRIDS and set(freed_on) == {"polychrome-corrections"}
+    assert np.array_equal(
+        pipeline.colorize(image, hints=spots[:2]), load_colorizer("guided").colorize(image, hints=spots[:2])
+    )

@@ -332,3 +332,40 @@ def test_the_system_is_factorised_in_nested_dissection_order_and_solves_as_a_dir
     direct = spsolve(sp.csc_matrix(full[free][:, free]), rhs)
     assert np.abs(solved.double().numpy().reshape(2, -1)[:, free] - direct.T).max() < 1e-4
     assert torch.equal(solved.view(2, -1)[:, hinted], hint_ab.view(2, -1)[:, hinted])
+
+
+def test_a_few_hinted_pixels_are_solved_through_the_whole_grid_as_their_own_lu_solves_them(monkeypatch):
+    """Up to CAPACITANCE_PIXELS hinted pixels, the grid's factorisation (made before the hints are known: the guided
+    page makes it while the person chooses a click) and a capacitance system give the unhinted pixels' own LU's
+    solution; the columns a grid keeps (made ahead for the clicks so far) give the same bits as a fresh grid's."""
+    from polychrome import levin
+
+    height, width = 30, 40
+    luminance = np.random.default_rng(2).uniform(0, 100, (height, width)).cumsum(axis=0) % 100
+    hinted = np.zeros(height * width, dtype=bool)
+    hinted[[5, 333, 610, 1111]] = True
+    hint_ab = torch.randn(2, height, width, generator=torch.Generator().manual_seed(3)) * 30
+    toward = torch.randn(2, height, width, generator=torch.Generator().manual_seed(4)) * 20
+    assert levin.through_the_grid(hinted, 1e-4)
+    through = levin.levin_system(luminance, hinted, decay=1e-4).solve(hint_ab, toward)
+    grid = levin.levin_grid(luminance, 1e-4)
+    grid.spread(np.array([1111, 7, 333]))  # ahead, in another order and with a pixel since deleted
+    assert torch.equal(levin.levin_system(luminance, hinted, decay=1e-4, grid=grid).solve(hint_ab, toward), through)
+    monkeypatch.setattr(levin, "CAPACITANCE_PIXELS", 0)
+    assert not levin.through_the_grid(hinted, 1e-4)
+    own = levin.levin_system(luminance, hinted, decay=1e-4).solve(hint_ab, toward)
+    assert (through - own).abs().max() < 1e-4  # float32 results of float64 solves that agree to ~1e-11
+
+
+def test_which_solve_runs_depends_on_the_hints_alone():
+    from polychrome import levin
+
+    few, many = np.zeros(100, dtype=bool), np.zeros(100 * 100, dtype=bool)
+    few[:3] = True
+    many[: levin.CAPACITANCE_PIXELS + 1] = True
+    assert levin.through_the_grid(few, 1e-3)
+    assert not levin.through_the_grid(many, 1e-3)  # a long stroke: the unhinted pixels' own LU
+    assert not levin.through_the_grid(few, 0.0)  # Levin's own method: I - W is singular on the whole grid
+    assert not levin.through_the_grid(few, 1e-3, solver="pyamg")
+    with pytest.raises(ValueError, match="needs decay > 0"):
+        levin.levin_grid(np.zeros((4, 4)), 0.0)

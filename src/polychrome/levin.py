@@ -25,10 +25,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import splu
@@ -97,6 +98,16 @@ BYTES_PER_PIXEL = 2500
 # rather than shrunk in silence. 2.1 MP admits a 1920x1080 frame and every display render of the guided page (at
 # most 1024 px on a side, 1.05 MP).
 MAX_PIXELS = 2_100_000
+# The most hinted pixels whose system ``levin_system`` solves through the whole grid's factorisation (``LevinGrid``,
+# made before the hints are known) and a capacitance system of this many unknowns, instead of factorising the
+# unhinted pixels' own system. Each hinted pixel costs one solve with the grid's factors (about 1.7 ms at 128 x
+# 128, the guided model's size, against 54-84 ms for the unhinted pixels' LU on a loaded 2-core machine;
+# `python benchmarks/levin_capacitance.py`), which the guided page makes ahead for the pixels already hinted
+# (``LevinGrid.spread``), so a click costs one solve at any count up to this. A click is one pixel at the
+# network's size: 64 covers a person's clicks; a long stroke takes the LU. Alone (the command line, evaluation)
+# 64 pixels cost about 110 ms of solves against the LU's 70. Both give the same solution to float64 rounding
+# (tests/test_levin.py), but not the same bits, so which one is used depends on the hints alone, never on who asks.
+CAPACITANCE_PIXELS = 64
 
 
 class LevinTooLarge(ValueError):
@@ -173,6 +184,78 @@ def levin_colorize(
 
 
 @dataclass(frozen=True)
+class LevinGrid:
+    """The whole grid's system (1 + decay) I - W factorised, hinted pixels included: it depends on the photo's L
+    and the decay but on no hint, so the guided page makes it while the person chooses a click
+    (``ColorizationPipeline.interactive``); ``levin_system`` then fixes the hinted pixels with a capacitance
+    system. Needs decay > 0: at 0, I - W is singular (its rows sum to 0)."""
+
+    affinity: sp.csr_array
+    decay: float
+    solve: Callable[[np.ndarray], np.ndarray]  # (H * W, k) right-hand sides in the pixels' own order -> solutions
+    columns: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)  # see spread
+
+    def spread(self, pixels: np.ndarray) -> np.ndarray:
+        """(H * W, len(pixels)): column j is the system's solution for a unit source at pixels[j] (A^-1 E_pixels),
+        each solved alone and kept, so that the same pixel gives the same bits whoever asked first."""
+        for pixel in pixels.tolist():
+            if pixel not in self.columns:
+                unit = np.zeros((self.affinity.shape[0], 1))
+                unit[pixel] = 1.0
+                self.columns[pixel] = self.solve(unit)[:, 0]
+        kept = [self.columns[pixel] for pixel in pixels.tolist()]
+        return np.stack(kept, axis=1) if kept else np.zeros((self.affinity.shape[0], 0))
+
+
+def levin_grid(
+    luminance: np.ndarray,
+    decay: float,
+    window: int = 1,
+    variance_scale: float = VARIANCE_SCALE,
+    variance_floor: float = VARIANCE_FLOOR,
+) -> LevinGrid:
+    """``LevinGrid`` of ``luminance`` (H, W) float64, factorised in ``dissection_order``."""
+    if decay <= 0:
+        raise ValueError(f"a whole grid's system needs decay > 0 (I - W is singular), got {decay}")
+    height, width = luminance.shape
+    affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
+    order = dissection_order(height, width, window)
+    system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
+    solve_ordered = factorised(system[order][:, order])
+
+    def solve(rhs: np.ndarray) -> np.ndarray:
+        solution = np.empty_like(rhs)
+        solution[order] = solve_ordered(rhs[order])
+        return solution
+
+    return LevinGrid(affinity, decay, solve)
+
+
+def through_grid(grid: LevinGrid, fixed: np.ndarray, free: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Solves A_ff x = rhs on the ``free`` pixels, A the grid's system and ``fixed`` the rest, by the capacitance
+    (Woodbury) method, one grid solve a fixed pixel: with y = A^-1 [rhs; 0] and Z = A^-1 E_fixed,
+    x = y_f - Z_f (Z_fixed)^-1 y_fixed, which makes the fixed pixels 0 so that the free rows read A_ff x = rhs.
+    Z_fixed is (A^-1)'s block at the fixed pixels, the inverse of A's Schur complement there: never singular."""
+    pixels = grid.affinity.shape[0]
+    spread = grid.spread(fixed)
+    capacitance = scipy.linalg.lu_factor(spread[fixed])
+    spread_free = spread[free]
+
+    def solve_free(rhs: np.ndarray) -> np.ndarray:
+        padded = np.zeros((pixels, rhs.shape[1]))
+        padded[free] = rhs
+        whole = grid.solve(padded)
+        return whole[free] - spread_free @ scipy.linalg.lu_solve(capacitance, whole[fixed])
+
+    return solve_free
+
+
+def through_the_grid(hinted: np.ndarray, decay: float, solver: Solver = "splu") -> bool:
+    """Whether ``levin_system`` solves these hints through the whole grid's factorisation (``CAPACITANCE_PIXELS``)."""
+    return solver == "splu" and decay > 0 and 0 < int(hinted.sum()) <= CAPACITANCE_PIXELS
+
+
+@dataclass(frozen=True)
 class LevinSystem:
     """What Levin's optimisation needs besides the hints' colours: the affinity of a photo's L, which pixels are
     hinted, the decay, and the system of the unhinted pixels factorised. The factorisation is most of the work and
@@ -208,13 +291,20 @@ def levin_system(
     variance_scale: float = VARIANCE_SCALE,
     variance_floor: float = VARIANCE_FLOOR,
     solver: Solver = "splu",
+    grid: LevinGrid | None = None,
 ) -> LevinSystem:
     """The affinity of ``luminance`` (H, W) float64 and the factorised system (1 + decay) I - W of the pixels
-    ``hinted`` (H * W,) bool leaves free (``levin_colorize``'s arguments)."""
+    ``hinted`` (H * W,) bool leaves free (``levin_colorize``'s arguments): through the whole grid's factors
+    (``grid``, made here unless given) for a few hinted pixels (``through_the_grid``), else their own LU."""
     height, width = luminance.shape
-    affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
     order = dissection_order(height, width, window)
     free = order[~hinted[order]]
+    if through_the_grid(hinted, decay, solver):
+        grid = grid or levin_grid(luminance, decay, window, variance_scale, variance_floor)
+        return LevinSystem(
+            (height, width), grid.affinity, hinted, free, decay, through_grid(grid, np.flatnonzero(hinted), free)
+        )
+    affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
     solve_free: Callable[[np.ndarray], np.ndarray] = lambda rhs: rhs  # noqa: E731  (nothing is free)
     if free.size:
         system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
@@ -389,6 +479,11 @@ def hinted_regions(known: Tensor) -> int:
     return max(1, int(ndimage.label(known.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))[1]))
 
 
+def falling_decay(decay: float, falloff: float, regions: int) -> float:
+    """The decay ``propagate_residual`` uses with ``regions`` hinted regions (``RESIDUAL_DECAY_FALLOFF``)."""
+    return decay / regions**falloff if falloff else decay
+
+
 def _check_residual_shapes(ab: Tensor, hint_ab: Tensor, hint_mask: Tensor) -> None:
     if ab.dim() != 4 or hint_ab.shape != ab.shape or hint_mask.shape != (ab.shape[0], 1, *ab.shape[2:]):
         raise ValueError(
@@ -403,9 +498,11 @@ def levin_systems(
     decay: float = RESIDUAL_DECAY,
     falloff: float = RESIDUAL_DECAY_FALLOFF,
     solver: Solver = "splu",
+    grids: Callable[[np.ndarray, float], LevinGrid] | None = None,
 ) -> list[LevinSystem | None]:
     """For each photo of ``propagate_residual``'s lightness (N, 1, H, W) and hint_mask (N, 1, H, W), the factorised
-    system its correction solves (None where nothing is hinted): the work that needs no prediction."""
+    system its correction solves (None where nothing is hinted): the work that needs no prediction. ``grids``
+    (luminance (H, W) float64, decay) -> its ``LevinGrid``, where they are kept (made ahead); None: made here."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     systems: list[LevinSystem | None] = []
@@ -414,10 +511,12 @@ def levin_systems(
         if not bool(known.any()):
             systems.append(None)
             continue
-        pull = decay / hinted_regions(known) ** falloff if falloff else decay
+        pull = falling_decay(decay, falloff, hinted_regions(known))
         _check_decay(pull)
         luminance = plane[0].detach().cpu().to(torch.float64).numpy()
-        systems.append(levin_system(luminance, known.numpy().reshape(-1), pull, solver=solver))
+        hinted = known.numpy().reshape(-1)
+        grid = grids(luminance, pull) if grids is not None and through_the_grid(hinted, pull, solver) else None
+        systems.append(levin_system(luminance, hinted, pull, solver=solver, grid=grid))
     return systems
 
 

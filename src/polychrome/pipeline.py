@@ -25,10 +25,14 @@ subnormal floats that keeps CPU inference fast is set for the duration of a call
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import queue
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +46,15 @@ from torch.nn import functional as F
 from polychrome.color import lab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
-from polychrome.levin import levin_systems, propagate_residual
+from polychrome.levin import (
+    CAPACITANCE_PIXELS,
+    LevinGrid,
+    falling_decay,
+    hinted_regions,
+    levin_grid,
+    levin_systems,
+    propagate_residual,
+)
 from polychrome.models import Colorizer, LoadedModel, ModelCard, as_loaded, decode_output, upsample_ab
 
 __all__ = [
@@ -122,6 +134,16 @@ class ColorizationPipeline:
         self.device = _device_of(self.model) if device is None else torch.device(device)
         self.model.to(self.device).eval()
         self.name = name
+        self._corrections: _CorrectionThread | None = None
+
+    def interactive(self) -> ColorizationPipeline:
+        """Readies this pipeline for a person's clicks (the guided page's server): the hint correction's sparse
+        factors are made, kept and freed on one long-lived thread, which factorises the whole grid the next click
+        will need while the person chooses it (``_CorrectionThread``). The pixels are the same as without it;
+        only when the work is done changes. Returns the pipeline."""
+        if self.card.hint_propagation == "levin" and self._corrections is None:
+            self._corrections = _CorrectionThread()
+        return self
 
     @property
     def card(self) -> ModelCard:
@@ -234,6 +256,8 @@ class ColorizationPipeline:
                 with self._factorise(lightness, inputs) as systems:  # on another core while the network runs
                     output = self._forward(lightness, inputs)
                     ab = self._correct(lightness, self._decode(output, temperature), inputs, systems)
+                if self._corrections is not None and len(group) == 1:
+                    self._corrections.ahead(lightness[0, 0], inputs[1] if len(inputs) > 1 else None, self.card)
                 for row, index in enumerate(group):
                     kept = tuple(None if planes is None else planes[row : row + 1] for planes in inputs)
                     predictions[index] = Prediction(photos[index], output[row], ab[row], temperature, kept)
@@ -307,13 +331,14 @@ class ColorizationPipeline:
             return nullcontext()
         if lightness.shape[0] > 1:  # a batch (evaluate): factorised one photo at a time, as memory allows
             return nullcontext()
-        card, mask = self.card, hints[1]
+        card, mask, kept = self.card, hints[1], self._corrections
+        grids = None if kept is None else kept.grid
 
         def factorise() -> list:
             with flushing_subnormals():  # as the calling thread: the LU's fill-in decays into subnormals
-                return levin_systems(lightness, mask, card.hint_decay, card.hint_decay_falloff)
+                return levin_systems(lightness, mask, card.hint_decay, card.hint_decay_falloff, grids=grids)
 
-        return _Factorising(factorise)
+        return _Factorising(factorise, kept)
 
     def _correct(
         self, lightness: Tensor, ab: Tensor, hints: tuple[Tensor | None, ...], systems: _Factorising | None = None
@@ -337,18 +362,23 @@ class ColorizationPipeline:
 
 
 class _Factorising:
-    """``work()`` (``levin_systems``) on a thread of its own, started now; ``result()`` waits for it (its exception
-    raised here). The thread keeps the result until the ``with`` block ends and drops it there: scipy's SuperLU
-    books its memory per thread and a factorisation freed on another thread is never given back (one click's LU
-    on a BSDS500 photo, about 11 MB, was kept for good: an evaluation with clicks grew by 120 MB a photo). The
-    thread is then joined, so none outlives a prediction: a DataLoader that forks its workers afterwards finds no
-    thread of ours (a thread pool's idle workers made every later fork print an ignored SystemError from
-    threading's after-fork hook). Whoever calls ``result()`` must not keep it past the block."""
+    """``work()`` (``levin_systems``) on a thread of its own, started now, or on ``corrections``' thread;
+    ``result()`` waits for it (its exception raised here). That thread keeps the result until the ``with`` block
+    ends and drops it there: scipy's SuperLU books its memory per thread and a factorisation freed on another
+    thread is never given back (one click's LU on a BSDS500 photo, about 11 MB, was kept for good: an evaluation
+    with clicks grew by 120 MB a photo). A thread of its own is then joined, so none outlives a prediction: a
+    DataLoader that forks its workers afterwards finds no thread of ours (a thread pool's idle workers made every
+    later fork print an ignored SystemError from threading's after-fork hook). Whoever calls ``result()`` must
+    not keep it past the block."""
 
-    def __init__(self, work: Callable[[], Any]):
+    def __init__(self, work: Callable[[], Any], corrections: _CorrectionThread | None = None):
         self._outcome: tuple[bool, Any] = (False, None)
         self._made, self._done = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(work,), name="polychrome-levin", daemon=True)
+        self._corrections = corrections
+        if corrections is not None:
+            corrections.submit(lambda: self._run(work))
+            return
+        self._thread = threading.Thread(target=self._run_and_drop, args=(work,), name="polychrome-levin", daemon=True)
         self._thread.start()
 
     def _run(self, work: Callable[[], Any]) -> None:
@@ -357,7 +387,13 @@ class _Factorising:
         except BaseException as error:  # raised again in result(), on the caller's thread
             self._outcome = (False, error)
         self._made.set()
+
+    def _run_and_drop(self, work: Callable[[], Any]) -> None:
+        self._run(work)
         self._done.wait()
+        self._drop()
+
+    def _drop(self) -> None:
         self._outcome = (False, None)  # the factors' last reference dropped on the thread that made them
 
     def result(self) -> Any:
@@ -371,8 +407,104 @@ class _Factorising:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._corrections is not None:
+            self._corrections.submit(self._drop)  # after the work: the thread takes its jobs in order
+            return
         self._done.set()
         self._thread.join()
+
+
+class _CorrectionThread:
+    """The thread an interactive pipeline's hint corrections run on (``ColorizationPipeline.interactive``): it
+    makes every sparse factorisation, keeps the last ``GRIDS`` whole-grid factorisations (``LevinGrid``, keyed by
+    the photo's L at the network's size and the decay) and frees them, all on itself, as SuperLU's per-thread
+    memory requires. After each prediction it factorises the grid for one more hinted region (``ahead``: the
+    decay falls with the regions), so the next click only solves (``levin.CAPACITANCE_PIXELS``): that LU was
+    most of a click's time on the guided page. Jobs run one at a time, in order; the thread ends, dropping its
+    grids, after ``IDLE_SECONDS`` without one, and starts again with the next."""
+
+    # 14 MB of factors each at 128 x 128 (benchmarks/levin_capacitance.py): the present decay, the next, and one
+    # left behind by a deleted hint
+    GRIDS = 4
+    IDLE_SECONDS = 60.0
+    # How long after a prediction the next grid is started: once its photo has been sent and painted, so that the
+    # LU does not take a core from the merge, the JPEG and the browser's decode of the answer the person waits for
+    # (started at once, it made the page's clicks slower, not faster). A click sooner than this makes its grid itself.
+    AHEAD_SECONDS = 0.2
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._grids: OrderedDict[tuple, LevinGrid] = OrderedDict()  # touched on the thread only
+
+    def submit(self, job: Callable[[], None] | None) -> None:
+        """Runs ``job`` on the thread after those before it; None ends the thread."""
+        with self._lock:
+            if self._stopping and job is not None:  # the interpreter is exiting
+                return
+            self._jobs.put(job)
+            if self._thread is None and job is not None:
+                self._thread = threading.Thread(target=self._serve, name="polychrome-corrections", daemon=True)
+                self._thread.start()
+                atexit.register(self._stop)
+
+    def _stop(self) -> None:
+        """Ends the thread before the interpreter does (a daemon thread still factorising at exit broke the
+        interpreter's last flush of stdout)."""
+        thread, self._stopping = self._thread, True
+        if thread is not None:
+            self.submit(None)
+            thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                job = None
+            if job is None:
+                with self._lock:
+                    if self._stopping or self._jobs.empty():
+                        self._grids.clear()
+                        self._thread = None
+                        atexit.unregister(self._stop)
+                        return
+                continue
+            job()
+
+    def grid(self, luminance: np.ndarray, decay: float) -> LevinGrid:
+        """The whole grid's factorisation for ``luminance`` (H, W) float64 and ``decay``, made unless kept;
+        called on the thread only."""
+        key = (luminance.shape, hashlib.blake2b(luminance.tobytes(), digest_size=16).digest(), decay)
+        if key in self._grids:
+            self._grids.move_to_end(key)
+            return self._grids[key]
+        grid = levin_grid(luminance, decay)
+        self._grids[key] = grid
+        while len(self._grids) > self.GRIDS:
+            self._grids.popitem(last=False)
+        return grid
+
+    def ahead(self, lightness: Tensor, mask: Tensor | None, card: ModelCard) -> None:
+        """Queues the grid the next click on this photo (L (H, W) at the network's size, ``mask`` the hint mask
+        (1, 1, H, W) or None) will need, if it will need one."""
+        hinted = 0 if mask is None else int((mask > 0).sum())
+        regions = hinted_regions(mask[0, 0] > 0) if mask is not None and hinted else 0
+        decay = falling_decay(card.hint_decay, card.hint_decay_falloff, regions + 1)
+        if decay <= 0 or hinted >= CAPACITANCE_PIXELS:  # no grid then: the unhinted pixels' own LU
+            return
+        luminance = lightness.detach().cpu().to(torch.float64).numpy()
+        fixed = np.empty(0, dtype=np.int64) if mask is None else np.flatnonzero(mask.cpu().numpy() > 0)
+
+        def factorise() -> None:
+            with flushing_subnormals(), suppress(Exception):  # the click itself will raise, if it must
+                self.grid(luminance, decay).spread(fixed)  # the clicks made so far: the next adds one
+
+        timer = threading.Timer(self.AHEAD_SECONDS, self.submit, args=(factorise,))
+        timer.daemon = True
+        timer.start()
 
 
 def _groups(photos: Sequence[PreparedPhoto], batched: bool) -> list[list[int]]:

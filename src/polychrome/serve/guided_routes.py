@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -89,16 +90,21 @@ async def open_photo(request: Request, image: Photo, model: Annotated[str | None
 async def render(request: Request, token: str, full: bool = False) -> Response:
     """The colourisation for ``{"hints": [...]}`` (hint-file entries in the photo's pixels, at most
     ``MAX_HINTS``) and the kept reference: JPEG at display size, or with ``?full=true`` PNG at the photo's own
-    size."""
+    size. Its ``Server-Timing`` header (W3C Server Timing: the browser's developer tools show it) says how long
+    reading the hints and the render itself took, so that a slow click can be split between the server's work and
+    the way there and back (benchmarks/guided_browser_latency.py)."""
     state = request.app.state
     entry = find_guided(request, token)
+    started = time.perf_counter()
     body = await read_body(request, MAX_RENDER_BYTES)
     local = await run_in_threadpool(refused, read_render_request, entry, body)
+    read = time.perf_counter()
     # Levin solves at the size rendered (slow at any size); a network's download works at the photo's own.
     lane = state.lanes.choose(math.prod(entry.size) if full else None, entry.pipeline.card.full_resolution)
     image, media_type = await lane.run(guided.render_guided, entry, local, full)
     state.cache.update(token)  # the entry keeps this hint state's prediction
-    return Response(image, media_type=media_type)
+    timing = f"hints;dur={(read - started) * 1e3:.1f}, render;dur={(time.perf_counter() - read) * 1e3:.1f}"
+    return Response(image, media_type=media_type, headers={"Server-Timing": timing})
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -63,7 +63,7 @@ class Models:
         """The loaded model; slow the first time, so call it from a worker thread, never the event loop."""
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = polychrome.load_colorizer(name)
+                self._loaded[name] = polychrome.load_colorizer(name).interactive()  # a person clicks
             return self._loaded[name]
 
     def describe(self) -> list[dict]:

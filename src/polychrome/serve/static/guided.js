@@ -121,7 +121,9 @@
       if (click !== null && clicked === click && entry === current) {
         const painted = performance.now();
         clicked = null;
+        const work = (response.headers.get("Server-Timing") || "").matchAll(/dur=([\d.]+)/g);
         window.guidedTimings.push({ total: painted - click, queued: started - click, server: answered - started,
+          handler: [...work].reduce((sum, [, ms]) => sum + Number(ms), 0),
           transfer: received - answered, decode: painted - received, bytes: blob.size });
       }
       sent = version;
