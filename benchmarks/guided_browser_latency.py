@@ -5,8 +5,9 @@ and the automatic model for the palette; Debian's chromium (``/usr/bin/chromium`
 places a hint as a person does. guided.js times each click from its pointerup to the decoded result
 (``window.guidedTimings``) and splits it: waiting to be sent, the server's answer (the render request up to its
 response headers; of it, the route's own time, from its ``Server-Timing`` header), the transfer of the JPEG, and
-its decode. ``--pause`` is the time from one click's paint to the next click (default 50 ms, faster than a
-person, who needs about a second to choose a point and a colour: the grid a click needs is made in that time). The first click (the palette model's forward pass
+its decode. ``--pause`` is the time from one click's paint to the next click: by default 300 ms, about the fastest
+a person clicks again after seeing the result (a visual reaction takes 200-250 ms before any choice of point or
+colour); the correction's grid for the next click is made in that time (``ColorizationPipeline.interactive``). The first click (the palette model's forward pass
 on the whole photo, once per upload) is a warm-up and not counted. Target: p95 under 150 ms on 2 idle cores.
 
     python benchmarks/guided_browser_latency.py      # 1732x1155 from a shared sample photo, 30 clicks
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
     parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
-    parser.add_argument("--pause", type=int, default=50, help="milliseconds from one click's paint to the next click")
+    parser.add_argument("--pause", type=int, default=300, help="milliseconds from one click's paint to the next click")
     args = parser.parse_args()
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     photo = args.photo or data_root() / "sample-photos" / "kodak_kodim23_half.png"
