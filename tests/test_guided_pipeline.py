@@ -220,3 +220,21 @@ def test_an_interactive_pipelines_grids_die_on_its_thread_which_ends_when_idle(m
     assert np.array_equal(
         pipeline.colorize(image, hints=spots[:2]), load_colorizer("guided").colorize(image, hints=spots[:2])
     )
+
+
+def test_a_failing_correction_job_leaves_the_thread_serving_the_next(caplog):
+    """A job that raised would otherwise end the thread with its queue unread, and every later click would wait on
+    it for ever."""
+    import threading
+
+    from polychrome.pipeline import _CorrectionThread
+
+    corrections, served = _CorrectionThread(), threading.Event()
+
+    def broken() -> None:
+        raise RuntimeError("a broken job")
+
+    corrections.submit(broken)
+    corrections.submit(served.set)
+    assert served.wait(10)
+    assert "a hint-correction job failed" in caplog.text

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import queue
 import threading
 import warnings
@@ -419,9 +420,9 @@ class _CorrectionThread:
     makes every sparse factorisation, keeps the last ``GRIDS`` whole-grid factorisations (``LevinGrid``, keyed by
     the photo's L at the network's size and the decay) and frees them, all on itself, as SuperLU's per-thread
     memory requires. After each prediction it factorises the grid for one more hinted region (``ahead``: the
-    decay falls with the regions), so the next click only solves (``levin.CAPACITANCE_PIXELS``): that LU was
-    most of a click's time on the guided page. Jobs run one at a time, in order; the thread ends, dropping its
-    grids, after ``IDLE_SECONDS`` without one, and starts again with the next."""
+    decay falls with the regions) and solves it for the pixels already hinted, so the next click costs one solve
+    for its own pixel (``levin.CAPACITANCE_PIXELS``) instead of an LU. Jobs run one at a time, in order; the thread
+    ends, dropping its grids, after ``IDLE_SECONDS`` without one, and starts again with the next."""
 
     # 14 MB of factors each at 128 x 128 (benchmarks/levin_capacitance.py): the present decay, the next, and one
     # left behind by a deleted hint
@@ -472,7 +473,10 @@ class _CorrectionThread:
                         atexit.unregister(self._stop)
                         return
                 continue
-            job()
+            try:
+                job()
+            except Exception:  # a job's errors reach whoever waits on it; the thread must go on serving the others
+                logging.getLogger(__name__).exception("a hint-correction job failed")
 
     def grid(self, luminance: np.ndarray, decay: float) -> LevinGrid:
         """The whole grid's factorisation for ``luminance`` (H, W) float64 and ``decay``, made unless kept;
