@@ -4,7 +4,7 @@
 and the automatic model for the palette; Debian's chromium (``/usr/bin/chromium``), driven by Playwright, opens the page, and each click
 places a hint as a person does. guided.js times each click from its pointerup to the decoded result
 (``window.guidedTimings``) and splits it: waiting to be sent, the server's answer (the render request up to its
-response headers; of it, the route's own time, from its ``Server-Timing`` header), the transfer of the JPEG, and
+response headers; of it, the route's own time and its steps, from its ``Server-Timing`` header), the transfer of the JPEG, and
 its decode. ``--pause`` is the time from one click's paint to the next click: by default 300 ms, about the fastest
 a person clicks again after seeing the result (a visual reaction takes 200-250 ms before any choice of point or
 colour); the correction's grid for the next click is made in that time (``ColorizationPipeline.interactive``). The first click (the palette model's forward pass
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="guided", help="a model that takes hints, as load_colorizer names it")
     parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
+    parser.add_argument("--each", action="store_true", help="also print every click's timings, in order")
     parser.add_argument("--pause", type=int, default=300, help="milliseconds from one click's paint to the next click")
     args = parser.parse_args()
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
@@ -114,11 +115,17 @@ def main() -> None:
         f"JPEG {np.median([t['bytes'] for t in timings]) / 1024:.0f} KiB (median); "
         f"load average before {load:.1f}, after {os.getloadavg()[0]:.1f}"
     )
+    if args.each:
+        for number, t in enumerate(timings, start=2):
+            steps = " ".join(f"{step} {ms:.0f}" for step, ms in t["steps"].items())
+            print(f"click {number:2d}: {t['total']:.0f} ms painted, {t['server']:.0f} ms server ({steps})")
     print(f"{'click -> painted':<28}{percentiles([t['total'] for t in timings])}")
     for part in ("queued", "server", "transfer", "decode"):
         print(f"  {part:<26}{percentiles([t[part] for t in timings])}")
         if part == "server":  # the route's own Server-Timing: the rest of "server" is the way there and back
-            print(f"    {'of which the route':<24}{percentiles([t['handler'] for t in timings])}")
+            print(f"    {'of which the route':<24}{percentiles([sum(t['steps'].values()) for t in timings])}")
+            for step in timings[0]["steps"]:
+                print(f"      {step:<22}{percentiles([t['steps'].get(step, 0.0) for t in timings])}")
 
 
 if __name__ == "__main__":

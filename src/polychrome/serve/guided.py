@@ -15,7 +15,9 @@ there, drawn at the photo's own lightness.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import BinaryIO
 
 import numpy as np
@@ -116,13 +118,27 @@ def guided_prediction(entry: GuidedEntry, hints: list[LocalHint], full: bool) ->
     return prediction
 
 
-def render_guided(entry: GuidedEntry, hints: list[LocalHint], full: bool) -> tuple[bytes, str]:
+def render_guided(
+    entry: GuidedEntry, hints: list[LocalHint], full: bool, spent: dict[str, float] | None = None
+) -> tuple[bytes, str]:
     """The colourisation for ``hints`` as (image bytes, media type): a JPEG at display size (PNG when the
     photo has alpha) for the page, or with ``full`` a PNG at the photo's own size, the pixels
-    ``polychrome colorize PHOTO --hints FILE.json`` writes (a job for ``Gate.run``)."""
+    ``polychrome colorize PHOTO --hints FILE.json`` writes (a job for ``Gate.run``). ``spent`` gets the
+    milliseconds of each step (predict, merge, encode), for the answer's Server-Timing."""
     target = entry.photo if full else entry.shown
-    rgb = entry.pipeline.render(guided_prediction(entry, hints, full), onto=target)
-    return encode(to_hwc(rgb), target.alpha, png=full)
+    marks = [time.perf_counter()]
+    prediction = guided_prediction(entry, hints, full)
+    marks.append(time.perf_counter())
+    rgb = to_hwc(entry.pipeline.render(prediction, onto=target))
+    marks.append(time.perf_counter())
+    image = encode(rgb, target.alpha, png=full)
+    marks.append(time.perf_counter())
+    if spent is not None:
+        spent.update((step, (end - start) * 1e3) for step, (start, end) in zip(STEPS, pairwise(marks), strict=True))
+    return image
+
+
+STEPS = ("predict", "merge", "encode")  # render_guided's, as its ``spent`` names them
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, png: bool) -> tuple[bytes, str]:

@@ -91,8 +91,8 @@ async def render(request: Request, token: str, full: bool = False) -> Response:
     """The colourisation for ``{"hints": [...]}`` (hint-file entries in the photo's pixels, at most
     ``MAX_HINTS``) and the kept reference: JPEG at display size, or with ``?full=true`` PNG at the photo's own
     size. Its ``Server-Timing`` header (W3C Server Timing: the browser's developer tools show it) says how long
-    reading the hints and the render itself took, so that a slow click can be split between the server's work and
-    the way there and back (benchmarks/guided_browser_latency.py)."""
+    each step took (reading the hints, waiting for the lane, the prediction, the merge, the image's encoding), so
+    that a slow click can be split between them and the way there and back (benchmarks/guided_browser_latency.py)."""
     state = request.app.state
     entry = find_guided(request, token)
     started = time.perf_counter()
@@ -101,9 +101,11 @@ async def render(request: Request, token: str, full: bool = False) -> Response:
     read = time.perf_counter()
     # Levin solves at the size rendered (slow at any size); a network's download works at the photo's own.
     lane = state.lanes.choose(math.prod(entry.size) if full else None, entry.pipeline.card.full_resolution)
-    image, media_type = await lane.run(guided.render_guided, entry, local, full)
+    spent: dict[str, float] = {}
+    image, media_type = await lane.run(guided.render_guided, entry, local, full, spent)
     state.cache.update(token)  # the entry keeps this hint state's prediction
-    timing = f"hints;dur={(read - started) * 1e3:.1f}, render;dur={(time.perf_counter() - read) * 1e3:.1f}"
+    steps = {"hints": (read - started) * 1e3, "wait": (time.perf_counter() - read) * 1e3 - sum(spent.values())}
+    timing = ", ".join(f"{step};dur={milliseconds:.1f}" for step, milliseconds in (steps | spent).items())
     return Response(image, media_type=media_type, headers={"Server-Timing": timing})
 
 

@@ -121,10 +121,10 @@
       if (click !== null && clicked === click && entry === current) {
         const painted = performance.now();
         clicked = null;
-        const work = (response.headers.get("Server-Timing") || "").matchAll(/dur=([\d.]+)/g);
+        const steps = Object.fromEntries([...(response.headers.get("Server-Timing") || "")
+          .matchAll(/(\w+);dur=([\d.]+)/g)].map(([, step, ms]) => [step, Number(ms)]));
         window.guidedTimings.push({ total: painted - click, queued: started - click, server: answered - started,
-          handler: [...work].reduce((sum, [, ms]) => sum + Number(ms), 0),
-          transfer: received - answered, decode: painted - received, bytes: blob.size });
+          steps, transfer: received - answered, decode: painted - received, bytes: blob.size });
       }
       sent = version;
     } catch (error) {
