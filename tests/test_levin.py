@@ -351,6 +351,7 @@ def test_a_few_hinted_pixels_are_solved_through_the_whole_grid_as_their_own_lu_s
     grid = levin.levin_grid(luminance, 1e-4)
     grid.spread(np.array([1111, 7, 333]))  # ahead, in another order and with a pixel since deleted
     assert torch.equal(levin.levin_system(luminance, hinted, decay=1e-4, grid=grid).solve(hint_ab, toward), through)
+    assert set(grid.columns) == {5, 333, 610, 1111}  # the deleted pixel's column is not kept
     monkeypatch.setattr(levin, "CAPACITANCE_PIXELS", 0)
     assert not levin.through_the_grid(hinted, 1e-4)
     own = levin.levin_system(luminance, hinted, decay=1e-4).solve(hint_ab, toward)

@@ -197,13 +197,19 @@ class LevinGrid:
 
     def spread(self, pixels: np.ndarray) -> np.ndarray:
         """(H * W, len(pixels)): column j is the system's solution for a unit source at pixels[j] (A^-1 E_pixels),
-        each solved alone and kept, so that the same pixel gives the same bits whoever asked first."""
-        for pixel in pixels.tolist():
+        each solved alone, so that the same pixel gives the same bits whoever asked first. The columns of these
+        pixels are kept for the next call, the others dropped: a person's next click asks for the same pixels and
+        one more, and a deleted or moved hint's column would otherwise stay for as long as the grid (a page
+        clicked 450 times grew by 300 MB)."""
+        wanted = pixels.tolist()
+        for pixel in wanted:
             if pixel not in self.columns:
                 unit = np.zeros((self.affinity.shape[0], 1))
                 unit[pixel] = 1.0
                 self.columns[pixel] = self.solve(unit)[:, 0]
-        kept = [self.columns[pixel] for pixel in pixels.tolist()]
+        for pixel in set(self.columns) - set(wanted):
+            del self.columns[pixel]
+        kept = [self.columns[pixel] for pixel in wanted]
         return np.stack(kept, axis=1) if kept else np.zeros((self.affinity.shape[0], 0))
 
 

@@ -424,8 +424,9 @@ class _CorrectionThread:
     for its own pixel (``levin.CAPACITANCE_PIXELS``) instead of an LU. Jobs run one at a time, in order; the thread
     ends, dropping its grids, after ``IDLE_SECONDS`` without one, and starts again with the next."""
 
-    # 14 MB of factors each at 128 x 128 (benchmarks/levin_capacitance.py): the present decay, the next, and one
-    # left behind by a deleted hint
+    # The present decay, the next, and one left behind by a deleted hint. Each holds 14 MB of factors at 128 x 128
+    # (benchmarks/levin_capacitance.py); the server as a whole held about 250 MB more while clicks came
+    # (benchmarks/guided_memory.py), given back when the thread ends.
     GRIDS = 4
     IDLE_SECONDS = 60.0
     # How long after a prediction the next grid is started: once its photo has been sent and painted, so that the
