@@ -43,7 +43,7 @@ def best(work: Callable[[], T], repeats: int) -> tuple[float, T]:
 
 
 def system_of(luminance: np.ndarray, decay: float) -> sp.csr_array:
-    return (1.0 + decay) * sp.eye_array(luminance.size, format="csr") - levin.levin_affinity(luminance)
+    return levin.screened_system(levin.levin_affinity(luminance), decay)
 
 
 def factor_bytes(luminance: np.ndarray, decay: float) -> int:

@@ -213,6 +213,11 @@ class LevinGrid:
         return np.stack(kept, axis=1) if kept else np.zeros((self.affinity.shape[0], 0))
 
 
+def screened_system(affinity: sp.csr_array, decay: float) -> sp.csr_array:
+    """(1 + decay) I - W over the whole grid: Levin's system (decay 0) with the pull towards ``toward``."""
+    return (1.0 + decay) * sp.eye_array(affinity.shape[0], format="csr") - affinity
+
+
 def levin_grid(
     luminance: np.ndarray,
     decay: float,
@@ -226,7 +231,7 @@ def levin_grid(
     height, width = luminance.shape
     affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
     order = dissection_order(height, width, window)
-    system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
+    system = screened_system(affinity, decay)
     solve_ordered = factorised(system[order][:, order])
 
     def solve(rhs: np.ndarray) -> np.ndarray:
@@ -313,8 +318,7 @@ def levin_system(
     affinity = levin_affinity(luminance, window, variance_scale, variance_floor)
     solve_free: Callable[[np.ndarray], np.ndarray] = lambda rhs: rhs  # noqa: E731  (nothing is free)
     if free.size:
-        system = (1.0 + decay) * sp.eye_array(height * width, format="csr") - affinity
-        solve_free = factorised(system[free][:, free], solver)
+        solve_free = factorised(screened_system(affinity, decay)[free][:, free], solver)
     return LevinSystem((height, width), affinity, hinted, free, decay, solve_free)
 
 

@@ -118,6 +118,9 @@ def guided_prediction(entry: GuidedEntry, hints: list[LocalHint], full: bool) ->
     return prediction
 
 
+STEPS = ("predict", "merge", "encode")  # render_guided's, as its ``spent`` names them
+
+
 def render_guided(
     entry: GuidedEntry, hints: list[LocalHint], full: bool, spent: dict[str, float] | None = None
 ) -> tuple[bytes, str]:
@@ -136,9 +139,6 @@ def render_guided(
     if spent is not None:
         spent.update((step, (end - start) * 1e3) for step, (start, end) in zip(STEPS, pairwise(marks), strict=True))
     return image
-
-
-STEPS = ("predict", "merge", "encode")  # render_guided's, as its ``spent`` names them
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, png: bool) -> tuple[bytes, str]:
