@@ -23,10 +23,13 @@ def _torch_state_restored():
     speed (threads, subnormals: ``polychrome.cli.inference_threads``); each test gets torch as it was, so
     trainings that compare weights bit for bit run with the same threads whatever ran before them."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
+    blas = threadpool_limits(limits=None, user_api="blas")  # changes nothing; remembers the BLAS threads
     yield
     torch.set_num_threads(threads)
+    blas.restore_original_limits()
     torch.set_flush_denormal(False)  # a new process's setting, which every test starts from
 
 

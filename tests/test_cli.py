@@ -182,3 +182,25 @@ def test_serve_help_gives_the_upload_limit_in_mib(capsys):
         main(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "largest upload in MiB" in text and " MB" not in text
+
+
+def test_inference_threads_limits_torch_and_both_openblas_libraries():
+    """``colorize`` and ``serve`` give the BLAS of NumPy and SciPy (the hint correction's solves) the network's
+    thread count: their default of one spinning thread per core took a core from the page's merge and JPEG. In a
+    process of its own, since the limit holds for the process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, torch, threadpoolctl\n"
+        "from polychrome.cli import inference_threads\n"
+        "inference_threads(1)\n"
+        "blas = [pool for pool in threadpoolctl.threadpool_info() if pool['user_api'] == 'blas']\n"
+        "print(json.dumps([torch.get_num_threads(), [pool['filepath'] for pool in blas],"
+        " [pool['num_threads'] for pool in blas]]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    torch_threads, paths, threads = json.loads(done.stdout.splitlines()[-1])
+    assert torch_threads == 1
+    assert any("numpy" in path for path in paths) and any("scipy" in path for path in paths), paths
+    assert threads == [1] * len(threads)

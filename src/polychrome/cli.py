@@ -315,11 +315,18 @@ def inference_threads(requested: int | None) -> int:
     torch's default of a thread per core collapses when the machine is shared: a guided colourisation took
     0.47 s with one thread against 1.22 s with two beside two training-like torch jobs on 2 cores (0.16 and
     0.14 s idle; benchmarks/threads.py). For a batch the difference is small either way
-    (benchmarks/colorize.py, docs/colourise.md)."""
+    (benchmarks/colorize.py, docs/colourise.md).
+
+    NumPy's and SciPy's OpenBLAS (the hint correction's solves) get as many threads, for the same reason: by
+    default each keeps a thread per core, whose spinning took a core from the merge, the JPEG and the browser
+    beside it (on the guided page, click -> painted p95 141 against 208-225 ms; docs/web.md)."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS now, so that the limit reaches it too)
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = requested or max(1, (os.cpu_count() or 1) // 2)
     torch.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
     torch.set_flush_denormal(True)  # subnormals slow CPU inference many times over (an entry point may set it)
     return threads
 

@@ -105,8 +105,10 @@ def test_two_hints_move_the_colours_then_undo_and_downloads(page, photo, tmp_pat
     points = [(10, 20), (80, 40)]
     before = [page.evaluate(SHOWN, list(point)) for point in points]
 
-    for (x, y), colour in zip(points, (RED, BLUE), strict=True):
+    for index, ((x, y), colour) in enumerate(zip(points, (RED, BLUE), strict=True)):
         click_pixel(page, x, y)
+        if index == 0:  # a hint starts as the colour on show there (nothing rendered since ``before``)
+            assert page.input_value("#picker") == "#{:02x}{:02x}{:02x}".format(*before[0])
         page.fill("#picker", "#{:02x}{:02x}{:02x}".format(*colour))
     page.wait_for_function(RENDERED, arg=[RED, BLUE])
     for point, colour, was in zip(points, (RED, BLUE), before, strict=True):

@@ -34,7 +34,8 @@
   let changed = 0, sent = 0, inFlight = false, timer = null, url = null, dragging = null, pressing = null;
   let brush = null, cursor = [0, 0], clicked = null; // the colour last chosen; the keyboard's cursor; a click's time
   window.guidedTimings = []; // click -> painted, for benchmarks/guided_browser_latency.py
-  const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true }); // one pixel
+  pixels.canvas.width = pixels.canvas.height = 1;
 
   const { check, dropZone } = polychrome, statusLine = polychrome.statusLine(status); // static/common.js
   // A render's routine status must not hide an error said while it was in flight (a refused reference, say):
@@ -150,9 +151,6 @@
     picture.src = url;
     await picture.decode();
     if (previous) URL.revokeObjectURL(previous);
-    pixels.canvas.width = picture.naturalWidth;
-    pixels.canvas.height = picture.naturalHeight;
-    pixels.drawImage(picture, 0, 0);
     board.style.setProperty("--ratio", entry.height / entry.width);
     board.hidden = false;
     download.disabled = downloadHints.disabled = false;
@@ -162,11 +160,14 @@
     picture.dataset.hints = body; // what the image on show was made from (the tests wait for it)
   }
 
-  // The colour on show at a photo pixel (from the display-size render).
+  // The colour on show at a photo pixel: that one pixel of the display-size render, copied out of it. (Copying the
+  // whole render into a canvas after each paint took a few milliseconds of every click.)
   function shownColour(x, y) {
-    const u = Math.floor((x + 0.5) / current.width * pixels.canvas.width);
-    const v = Math.floor((y + 0.5) / current.height * pixels.canvas.height);
-    return Array.from(pixels.getImageData(u, v, 1, 1).data.slice(0, 3));
+    const u = Math.floor((x + 0.5) / current.width * picture.naturalWidth);
+    const v = Math.floor((y + 0.5) / current.height * picture.naturalHeight);
+    pixels.clearRect(0, 0, 1, 1);
+    pixels.drawImage(picture, u, v, 1, 1, 0, 0, 1, 1);
+    return Array.from(pixels.getImageData(0, 0, 1, 1).data.slice(0, 3));
   }
 
   // ------------------------------------------------------------------ hints: place, move, recolour, delete, undo
@@ -234,9 +235,9 @@
   }
 
   function place([x, y]) {
+    clicked = performance.now();
     remember(`hint:${hints.length}`);
     hints.push({ x, y, rgb: shownColour(x, y), patch: 1 });
-    clicked = performance.now();
     change();
     select(hints.length - 1);
   }
