@@ -117,7 +117,8 @@ def test_two_hints_move_the_colours_then_undo_and_downloads(page, photo, tmp_pat
         distance_now = np.linalg.norm(ab_of(now) - ab_of(colour))
         assert distance_now < distance_before / 4, (point, was, now, colour)
     assert page.inner_text("#count") == "2 hints."
-    assert page.locator(".swatch").count() == 8  # the palette at the last hint
+    page.wait_for_selector(".swatch >> nth=7")  # the palette at the last hint, asked for once its render is shown
+    assert page.locator(".swatch").count() == 8
     assert "colours the automatic model finds likely here" in page.get_attribute(".swatch >> nth=0", "title")
 
     with page.expect_download() as download:
@@ -161,7 +162,7 @@ def test_move_recolour_from_the_palette_and_delete_a_hint(page, photo):
     assert json.loads(page.get_attribute("#picture", "data-hints"))["hints"] == [
         {"x": 30, "y": 50, "rgb": RED, "patch": 1}
     ]
-    page.wait_for_selector(".swatch")
+    page.wait_for_selector("#palette-caption:has-text('Suggested at (30, 50)')")  # the moved hint's palette
     swatch = [int(v) for v in page.get_attribute(".swatch >> nth=2", "data-rgb").split(",")]
     page.click(".swatch >> nth=2")
     page.wait_for_function(RENDERED, arg=[swatch])

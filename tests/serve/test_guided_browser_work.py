@@ -234,3 +234,23 @@ def test_a_refused_reference_keeps_the_label_of_the_one_in_use(page, photo, tmp_
     assert "reference broken.png" in page.inner_text("#status")
     assert "error" in page.get_attribute("#status", "class")
     assert page.inner_text("#reference-status") == "Reference: sunset.png"
+
+
+def test_a_clicks_palette_is_asked_for_once_its_render_is_shown(page, photo):  # noqa: F811
+    """The palette's request waits for the click's render: sent beside it, it took the server's time from the
+    render the person waits for (docs/web.md)."""
+    open_photo(page, photo)
+    held, asked = [], []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/render", hold)
+    page.on("request", lambda request: asked.append(request.url))
+    click_pixel(page, 10, 20)
+    page.wait_for_selector("#busy:has-text('colouring')")  # the render is in flight and held
+    page.wait_for_timeout(300)
+    assert held and not [url for url in asked if "/palette" in url]
+    held[0].continue_()
+    page.wait_for_selector(".swatch >> nth=7")  # then the palette comes
+    assert [url for url in asked if "/palette" in url]

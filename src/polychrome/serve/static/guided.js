@@ -32,10 +32,11 @@
   let hints = [], history = [], selected = -1, lastAction = null;
   let reference = null; // {file, name} of the reference photo sent for the current token
   let changed = 0, sent = 0, inFlight = false, timer = null, url = null, dragging = null, pressing = null;
+  let afterRender = null; // what whenRendered holds back until the render in flight is shown
   let brush = null, cursor = [0, 0], clicked = null; // the colour last chosen; the keyboard's cursor; a click's time
   window.guidedTimings = []; // click -> painted, for benchmarks/guided_browser_latency.py
-  const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true }); // one pixel
-  pixels.canvas.width = pixels.canvas.height = 1;
+  const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  let drawn = false; // whether pixels holds the render on show (drawShown)
 
   const { check, dropZone } = polychrome, statusLine = polychrome.statusLine(status); // static/common.js
   // A render's routine status must not hide an error said while it was in flight (a refused reference, say):
@@ -137,6 +138,17 @@
       inFlight = false;
     }
     if (changed !== sent) flush();
+    else if (afterRender) {
+      const run = afterRender;
+      afterRender = null;
+      run();
+    }
+  }
+
+  // Runs fn once no change waits for its render (at once when none does); a later call replaces an earlier one.
+  function whenRendered(fn) {
+    if (inFlight || changed !== sent) afterRender = fn;
+    else setTimeout(fn, 0);
   }
 
   function describe() {
@@ -151,6 +163,8 @@
     picture.src = url;
     await picture.decode();
     if (previous) URL.revokeObjectURL(previous);
+    drawn = false;
+    requestIdleCallback(drawShown);
     board.style.setProperty("--ratio", entry.height / entry.width);
     board.hidden = false;
     download.disabled = downloadHints.disabled = false;
@@ -160,14 +174,22 @@
     picture.dataset.hints = body; // what the image on show was made from (the tests wait for it)
   }
 
-  // The colour on show at a photo pixel: that one pixel of the display-size render, copied out of it. (Copying the
-  // whole render into a canvas after each paint took a few milliseconds of every click.)
+  // The render on show, copied into a canvas whose pixels can be read: when the browser is idle after a paint
+  // (copied at once, it took a few milliseconds of every click), or when a colour is asked for first.
+  function drawShown() {
+    if (drawn || !picture.complete) return; // a render still loading: the canvas keeps the one on show
+    pixels.canvas.width = picture.naturalWidth;
+    pixels.canvas.height = picture.naturalHeight;
+    pixels.drawImage(picture, 0, 0);
+    drawn = true;
+  }
+
+  // The colour on show at a photo pixel (from the display-size render).
   function shownColour(x, y) {
-    const u = Math.floor((x + 0.5) / current.width * picture.naturalWidth);
-    const v = Math.floor((y + 0.5) / current.height * picture.naturalHeight);
-    pixels.clearRect(0, 0, 1, 1);
-    pixels.drawImage(picture, u, v, 1, 1, 0, 0, 1, 1);
-    return Array.from(pixels.getImageData(0, 0, 1, 1).data.slice(0, 3));
+    drawShown();
+    const u = Math.floor((x + 0.5) / current.width * pixels.canvas.width);
+    const v = Math.floor((y + 0.5) / current.height * pixels.canvas.height);
+    return Array.from(pixels.getImageData(u, v, 1, 1).data.slice(0, 3));
   }
 
   // ------------------------------------------------------------------ hints: place, move, recolour, delete, undo
@@ -229,9 +251,9 @@
     selected = index;
     if (index >= 0) cursor = [...anchor(hints[index])];
     drawMarkers();
-    // After the render this change may have asked for (a timer set earlier runs first): the server takes the
-    // render first, and the palette's answer, which nothing waits on, second.
-    if (index >= 0) setTimeout(() => selected === index && suggest(hints[index]), 0);
+    // Once the render this change asked for is shown: the palette's request, which nothing waits on, then never
+    // takes the server's time from the render a click waits for.
+    if (index >= 0) whenRendered(() => selected === index && suggest(hints[index]));
   }
 
   function place([x, y]) {
@@ -321,7 +343,10 @@
         change();
       }
     }
-    if (dragging && dragging.moved) suggest(hints[dragging.index]);
+    if (dragging && dragging.moved) {
+      const index = dragging.index;
+      whenRendered(() => hints[index] && suggest(hints[index]));
+    }
     dragging = null;
   };
   board.addEventListener("pointerup", endDrag);
