@@ -78,3 +78,37 @@ def test_the_templates_write_out_no_result(template):
 def test_a_placeholder_naming_nothing_fails_clearly(findings, placeholder, message):
     with pytest.raises(FindingsError, match=re.escape(message)):
         findings.value(placeholder)
+
+
+def test_a_confirmatory_studys_registered_test_is_quoted_from_its_hypothesis_cell_once_tested(tmp_path):
+    """The findings quote a confirmatory study's pre-registered test (difference, 95% interval, p, corrected p,
+    verdict) from the hypothesis's own cell, as its report's table gives them, and refuse it until every arm has
+    its registered seeds, or on a cell that is no hypothesis's."""
+    from polychrome.study import write_report
+
+    from .test_preregistration import SEEDS, _confirmatory, _rows, _write_rows
+
+    path = _confirmatory(tmp_path)
+    cell = "confirm | thickness | 1 conv | cifar | auc_rebalanced"
+    _write_rows(path, _rows(SEEDS[:3]))
+    with pytest.raises(FindingsError, match="not tested yet"):
+        Findings(tmp_path).value(f"{cell} | verdict")
+    _write_rows(path, _rows(SEEDS))
+    findings = Findings(tmp_path)
+    quoted = {q: findings.value(f"{cell} | {q}") for q in ("registered difference", "registered interval")}
+    quoted |= {q: findings.value(f"{cell} | {q}") for q in ("registered p", "registered corrected p", "verdict")}
+    assert quoted["verdict"] == "supported"
+    assert (
+        findings.value("confirm | upsampling | none | cifar | auc_rebalanced | verdict") == "not supported (not called)"
+    )
+    row = next(line for line in write_report(path).read_text().splitlines() if line.startswith("| `thickness"))
+    assert (
+        f"| {quoted['registered difference']} | {quoted['registered interval']} | {quoted['registered p']} | "
+        f"{quoted['registered corrected p']} | supported |"
+    ) in row
+    for other in (
+        "confirm | thickness | 1 conv | photos | auc_rebalanced",
+        "confirm | thickness | 1 conv | cifar | psnr",
+    ):
+        with pytest.raises(FindingsError, match="not a pre-registered hypothesis's cell"):
+            findings.value(f"{other} | verdict")

@@ -16,7 +16,9 @@ A placeholder is one of:
 - ``{{study | factor | level | set | measure | quantity}}``, ``measure`` a column the report summarises
   (``SUMMARISED``), ``quantity`` one of ``QUANTITIES``; the factor ``baseline`` reads a baseline's rows
   (gray, random, mean), and the factor ``budget`` the base trained longer, its level the training images
-  seen at a point of the budget curve (quantity ``value``).
+  seen at a point of the budget curve (quantity ``value``); in a confirmatory study, a hypothesis's own cell (its
+  level on the primary endpoint) also gives its pre-registered test: ``registered difference``, ``registered
+  interval`` (95%), ``registered p``, ``registered corrected p`` and ``verdict``, once the family is tested.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from polychrome.study.preregistration import Tested, family_results
 from polychrome.study.report import Change, _cell, _difference, _format, load_report
 from polychrome.study.significance import ALPHA, Comparison, format_p
 from polychrome.study.summary import SUMMARISED, mean_sd
@@ -60,6 +63,7 @@ class Cell:
     change: Change | None = None
     base: list[float] | None = None
     truth: list[float] | None = None
+    registered: Tested | None = None  # a confirmatory study's pre-registered test, on a hypothesis's own cell
 
 
 def _comparison(cell: Cell) -> Comparison:
@@ -79,6 +83,20 @@ def _changed_by(cell: Cell) -> str:
     change = _change(cell)
     assert change.then is not None and change.now is not None
     return f"{change.now.difference - change.then.difference:+.2f}"
+
+
+def _registered(cell: Cell) -> Tested:
+    if cell.registered is None:
+        raise FindingsError("it is not a pre-registered hypothesis's cell (its level on the primary endpoint)")
+    if cell.registered.p is None:
+        raise FindingsError("its family is not tested yet: an arm is short of its registered seeds")
+    return cell.registered
+
+
+def _interval(tested: Tested) -> str:
+    assert tested.interval is not None
+    low, high = tested.interval
+    return f"{low:+.2f} to {high:+.2f}"
 
 
 def _ratio(values: list[float], to: list[float] | None, what: str) -> float:
@@ -102,6 +120,11 @@ QUANTITIES: dict[str, Callable[[Cell], str]] = {
     "change": _changed_by,
     "change p": lambda c: format_p(_change(c).p),
     "change Holm p": lambda c: format_p(_change(c).p_holm),
+    "registered difference": lambda c: f"{_registered(c).difference:+.2f}",
+    "registered interval": lambda c: _interval(_registered(c)),
+    "registered p": lambda c: format_p(_registered(c).p),
+    "registered corrected p": lambda c: format_p(_registered(c).p_adjusted),
+    "verdict": lambda c: _registered(c).verdict,
 }
 
 
@@ -111,6 +134,7 @@ class Findings:
     def __init__(self, studies: Path = STUDIES):
         self.studies = studies
         self.reports: dict = {}
+        self.tests: dict[str, dict[tuple, Tested]] = {}
 
     def report(self, name: str):
         if name not in self.reports:
@@ -184,7 +208,23 @@ class Findings:
         changes = report.budget_changes() if report.reference else {}
         comparison = numbers.comparison(factor, level, eval_set, column)
         change = changes.get((factor_name, level, eval_set)) if column == "auc_rebalanced" else None
-        return Cell(list(values), column, comparison, change, base, truth)
+        registered = self.registered(name).get((factor_name, level, eval_set, column))
+        return Cell(list(values), column, comparison, change, base, truth, registered)
+
+    def registered(self, name: str) -> dict[tuple, Tested]:
+        """(factor, level, set, measure) -> a confirmatory study's pre-registered test of that hypothesis, as its
+        report gives it (untested while an arm is short of its seeds); empty for a screening."""
+        if name not in self.tests:
+            report = self.report(name)
+            registered = report.study.preregistration
+            tested = family_results(report.study, report.numbers)[0] if registered is not None else []
+            endpoint = registered.primary_endpoint if registered is not None else None
+            self.tests[name] = {
+                (t.hypothesis.factor, t.hypothesis.level, endpoint.eval_set, endpoint.measure): t
+                for t in tested
+                if endpoint is not None
+            }
+        return self.tests[name]
 
     def render(self, template: str) -> str:
         """The template with every placeholder replaced, each paragraph of prose wrapped again to ``WIDTH``."""
