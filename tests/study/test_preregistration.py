@@ -192,6 +192,12 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
     difference = np.mean(level) - np.mean(base)
     assert welch[0].interval == pytest.approx((difference - half, difference + half))
     assert f"| {difference:+.2f} | {difference - half:+.2f} to {difference + half:+.2f} |" in text
+    # beside it, exploratory: the arms' per-seed correlation and the test paired by seed
+    paired_row = next(
+        line for line in text.split("### Paired by seed (exploratory)")[1].splitlines() if "1 conv" in line
+    )
+    correlation = scipy.stats.pearsonr(level, base)[0]
+    assert paired_row.startswith(f"| `thickness: 1 conv` | {correlation:+.2f} | {difference:+.2f} |")
     # registered as paired: each level's seed against the base's same seed (scipy's ttest_rel), Holm over the two
     paired = _confirmatory(tmp_path, PREREGISTRATION.replace("alpha: 0.05", "alpha: 0.05\n  test: paired"))
     tested, short = family_results(load_study(paired), StudyNumbers(load_study(paired), _rows(SEEDS)))
@@ -202,6 +208,7 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
     paired_low, paired_high = ttest_rel(level, base).confidence_interval(0.95)
     assert tested[0].interval == pytest.approx((paired_low, paired_high))
     assert "the paired t-test (by seed)" in write_report(paired).read_text()
+    assert "### Paired by seed" not in write_report(paired).read_text()  # registered paired: no second copy
 
 
 def test_the_screening_reports_say_they_are_exploratory(tmp_path):

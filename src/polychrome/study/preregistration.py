@@ -213,7 +213,7 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
             "",
         ]
     else:
-        lines += _family_table(registered, results)
+        lines += _family_table(registered, results) + _paired_by_seed(registered, results)
     lines += [
         "### What was not pre-registered",
         "",
@@ -253,6 +253,34 @@ def _family_table(registered: Preregistration, results: list) -> list[str]:
         "difference may go unfound.",
         "",
     ]
+
+
+def _paired_by_seed(registered: Preregistration, results: list[Tested]) -> list[str]:
+    """Exploratory: whether a level and the base at one seed went together (their per-seed correlation on the
+    primary endpoint) and the test paired by seed, beside the registered one; a registered paired test has it."""
+    from scipy.stats import pearsonr, ttest_rel
+
+    if registered.test == "paired":
+        return []
+    lines = [
+        "### Paired by seed (exploratory)",
+        "",
+        "Not registered: whether an arm and the base trained at one seed (sharing their data order, and their "
+        "initial weights where their layers match) went together after training, measured by their correlation "
+        "over the registered seeds on the primary endpoint, and the test paired by seed that would use it. The "
+        "verdicts above do not change with it.",
+        "",
+        "| hypothesis | per-seed correlation | difference | paired p | registered p (Welch) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        correlation = float(pearsonr(r.level, r.base)[0])
+        paired = float(ttest_rel(r.level, r.base).pvalue)
+        lines.append(
+            f"| `{r.hypothesis.comparison}` | {correlation:+.2f} | {r.difference:+.2f} | {format_p(paired)} | "
+            f"{format_p(r.p)} |"
+        )
+    return [*lines, ""]
 
 
 def _registration_sentence(study: Study, registered: Preregistration) -> list[str]:
