@@ -4,7 +4,7 @@ One server and one browser serve the whole module; each test opens its own page 
 context, so no state leaks between tests). The server's limits are small (UPLOAD_LIMIT, MAX_PIXELS)
 so the tests can cross them with small files.
 
-With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/colorize.png (to regenerate the
+With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/colorize.webp (to regenerate the
 README's picture); otherwise into the test's temporary folder.
 """
 
@@ -18,7 +18,7 @@ from PIL import Image
 import polychrome
 from polychrome.serve import create_app
 from tests.conftest import shared
-from tests.serve.conftest import running
+from tests.serve.conftest import running, save_screenshot
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 UPLOAD_LIMIT = 2 * 2**20
@@ -122,7 +122,7 @@ def test_colourise_a_photo_change_the_temperature_and_inspect_a_pixel(server, op
     page.click("#compare", position={"x": 420, "y": 150})
     page.wait_for_selector("#dist-top:has-text('most likely ab')")
     assert page.evaluate(DRAWN) > 1000
-    page.screenshot(path=str(screenshots / "colorize.png"), full_page=True)
+    save_screenshot(page, screenshots / "colorize.webp")
 
     page.select_option("#model", "gray")
     page.wait_for_selector("#note:has-text('regression')")

@@ -2,7 +2,7 @@
 
 Colours must move to the hints, so the hints go to Levin's model (it keeps them exactly); a tiny untrained
 U-Net taking local and global hints stands in for the bundled guided model where only the controls matter
-(the reference photo). With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/guided.png.
+(the reference photo). With POLYCHROME_SCREENSHOTS=1 the screenshot goes to docs/screenshots/guided.webp.
 """
 
 import json
@@ -20,7 +20,7 @@ from polychrome.hints import load_hint_file
 from polychrome.models import build_model, save_weights
 from polychrome.serve import create_app
 from tests.conftest import shared
-from tests.serve.conftest import running
+from tests.serve.conftest import running, save_screenshot
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 96, 64
@@ -219,4 +219,4 @@ def test_true_colours_as_hints_bring_a_real_photo_closer_to_its_colours(page, tm
     page.wait_for_function(RENDERED, arg=colours)
     error_after = np.abs(shown_ab(page) - true_ab).mean()
     assert error_after < 0.9 * error_before, (error_before, error_after)
-    page.screenshot(path=str(screenshots / "guided.png"), full_page=True)
+    save_screenshot(page, screenshots / "guided.webp")

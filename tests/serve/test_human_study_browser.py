@@ -2,7 +2,7 @@
 conftest.py): a participant clicks through a short study, the database holds their answers, and the
 admin's results page shows the fool rates.
 
-``POLYCHROME_SCREENSHOTS=1`` uses real sample photos and saves the page to docs/screenshots/study.png.
+``POLYCHROME_SCREENSHOTS=1`` uses real sample photos and saves the page to docs/screenshots/study.webp.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from polychrome import human_study as hs
 from polychrome.serve.app import create_app
 from tests.conftest import shared
 from tests.serve import conftest
-from tests.serve.conftest import running
+from tests.serve.conftest import running, save_screenshot
 from tests.serve.test_human_study import PAIRS, PRACTICE, build_study, trials_of
 
 SCREENSHOTS = os.environ.get("POLYCHROME_SCREENSHOTS") == "1"
@@ -63,7 +63,7 @@ def test_a_participant_completes_the_study_by_clicking(server, browser):
         expect(page.locator("#study-left")).to_be_visible()
         expect(page.locator("#study-right")).to_be_visible()
         if i == 0:
-            page.screenshot(path=DOCS / "study.png" if SCREENSHOTS else tmp_path / "study.png")
+            save_screenshot(page, DOCS / "study.webp" if SCREENSHOTS else tmp_path / "study.webp")
         page.keyboard.press("ArrowRight") if i % 2 else page.click("#study-pick-right")
     expect(page.locator("#study-done")).to_be_visible()
     expect(page.locator("#study-feedback")).not_to_contain_text("real one")  # test pairs get no feedback
