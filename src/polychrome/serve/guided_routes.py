@@ -7,9 +7,9 @@ hints (a stroke's points counted one by one); 413 for a render request above ``M
 A render request's JSON is read off the event loop: the body is collected as it arrives (its size checked as it
 grows), then decoded and its hints parsed in a worker thread, so a large request (0.35 ms a hint of a new
 colour) never stalls ``/healthz`` or anyone else's request. Each job goes to its lane
-(``polychrome.serve.prediction_cache.Lanes``): Levin's renders and downloads and the full-resolution work on a large photo to the slow lane, the rest to the fast
-one. After a job that may grow a kept entry (a render keeps its prediction, the palette its logits) the cache
-measures the entry again."""
+(``polychrome.serve.prediction_cache.Lanes``): Levin's renders and downloads and the full-resolution work on a
+large photo to the slow lane, the rest to the fast one. After a job that may grow a kept entry (a render keeps its
+prediction, the palette its logits) the cache measures the entry again."""
 
 from __future__ import annotations
 

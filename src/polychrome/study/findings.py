@@ -216,14 +216,12 @@ class Findings:
         report gives it (untested while an arm is short of its seeds); empty for a screening."""
         if name not in self.tests:
             report = self.report(name)
-            registered = report.study.preregistration
-            tested = family_results(report.study, report.numbers)[0] if registered is not None else []
-            endpoint = registered.primary_endpoint if registered is not None else None
-            self.tests[name] = {
-                (t.hypothesis.factor, t.hypothesis.level, endpoint.eval_set, endpoint.measure): t
-                for t in tested
-                if endpoint is not None
-            }
+            registered, self.tests[name] = report.study.preregistration, {}
+            if registered is not None:
+                endpoint, (tested, _) = registered.primary_endpoint, family_results(report.study, report.numbers)
+                self.tests[name] = {
+                    (t.hypothesis.factor, t.hypothesis.level, endpoint.eval_set, endpoint.measure): t for t in tested
+                }
         return self.tests[name]
 
     def render(self, template: str) -> str:
