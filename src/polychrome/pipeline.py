@@ -44,7 +44,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from polychrome.color import lab_to_uint8, uint8_to_lightness
+from polychrome.color import lightness_ab_to_uint8, uint8_to_lightness
 from polychrome.data import to_rgba
 from polychrome.hints import GlobalHint, LocalHint, global_hint_vector, hint_planes, parse_hints
 from polychrome.levin import (
@@ -577,7 +577,7 @@ def _bilinear_rows(ab: Tensor, height: int, top: int, bottom: int) -> Tensor:
     above = source.floor().long().clamp(max=h - 1)
     below = (above + 1).clamp(max=h - 1)
     weight = (source - above)[None, :, None]
-    return ab[:, above] * (1 - weight) + ab[:, below] * weight
+    return ab.index_select(1, above) * (1 - weight) + ab.index_select(1, below) * weight
 
 
 def merge(lightness: Tensor, ab: Tensor) -> Tensor:
@@ -588,8 +588,8 @@ def merge(lightness: Tensor, ab: Tensor) -> Tensor:
     ]  # (2, h, W)
     out = torch.empty((3, height, width), dtype=torch.uint8, device=lightness.device)
     for top, bottom in _stripes(height, width):
-        lab = torch.cat([lightness[:, top:bottom], _bilinear_rows(ab, height, top, bottom)])
-        out[:, top:bottom] = lab_to_uint8(lab[None])[0]
+        rows = _bilinear_rows(ab, height, top, bottom)
+        out[:, top:bottom] = lightness_ab_to_uint8(lightness[None, :, top:bottom], rows[None])[0]
     return out
 
 

@@ -85,3 +85,18 @@ def test_lab_to_uint8_rounds_like_the_float_conversion_within_one_level():
     difference = (ours.int() - reference.int()).abs()
     assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
     assert ours[0, :, 0, 0].tolist() == [0, 0, 0] and ours[0, :, 0, 1].tolist() == [255, 255, 255]
+
+
+def test_lab_to_uint8_follows_cie_on_both_sides_of_the_cubes_knee():
+    """Every L, a and b on a grid that crosses f = 6/29 in each channel (L below 8, a and b far out of gamut):
+    within one level of the float64 conversion everywhere, the same level almost everywhere."""
+    lightness, a, b = torch.meshgrid(
+        torch.linspace(0, 100, 101), torch.linspace(-128, 127, 86), torch.linspace(-128, 127, 86), indexing="ij"
+    )
+    lab = torch.stack([lightness, a, b])[None].flatten(2)[..., None]  # (1, 3, N, 1)
+    expected = (lab_to_rgb(lab.double()) * 255).round()
+    ours = lab_to_uint8(lab).double()
+    assert (ours - expected).abs().max() <= 1
+    assert (ours != expected).double().mean() < 0.005
+    dark = lab[0, 0, :, 0] < 8  # fy below the knee: the line, not the cube
+    assert (ours[0, :, dark] != expected[0, :, dark]).double().mean() < 0.005

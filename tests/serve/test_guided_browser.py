@@ -26,20 +26,14 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 96, 64
 RED, BLUE = [200, 30, 40], [30, 60, 200]
 
-# The colour on show at photo pixel (x, y): the result drawn on a canvas at its natural (display) size.
+# The colour on show at pixel (x, y) of the result (the picture canvas holds it at display size).
 SHOWN = """([x, y]) => {
-  const image = document.getElementById("picture"), canvas = document.createElement("canvas");
-  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
-  const context = canvas.getContext("2d");
-  context.drawImage(image, 0, 0);
+  const context = document.getElementById("picture").getContext("2d");
   return Array.from(context.getImageData(x, y, 1, 1).data.slice(0, 3));
 }"""
 # The whole image on show as [height, width, rgb] rows.
 EVERY_PIXEL = """() => {
-  const image = document.getElementById("picture"), canvas = document.createElement("canvas");
-  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
-  const context = canvas.getContext("2d");
-  context.drawImage(image, 0, 0);
+  const canvas = document.getElementById("picture"), context = canvas.getContext("2d");
   return [canvas.height, canvas.width, Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data)];
 }"""
 # True once the image on show was rendered from hints of these colours (in order).

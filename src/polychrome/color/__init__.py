@@ -11,7 +11,15 @@ from polychrome.color.bins import (
     encode_hard,
     encode_soft,
 )
-from polychrome.color.lab import is_grayscale, lab_to_rgb, lab_to_uint8, rgb_to_lab, uint8_to_lab, uint8_to_lightness
+from polychrome.color.lab import (
+    is_grayscale,
+    lab_to_rgb,
+    lab_to_uint8,
+    lightness_ab_to_uint8,
+    rgb_to_lab,
+    uint8_to_lab,
+    uint8_to_lightness,
+)
 from polychrome.color.prior import accumulate_bin_counts, rebalancing_weights, smooth_prior
 
 __all__ = [
@@ -28,6 +36,7 @@ __all__ = [
     "is_grayscale",
     "lab_to_rgb",
     "lab_to_uint8",
+    "lightness_ab_to_uint8",
     "rebalancing_weights",
     "rgb_to_lab",
     "smooth_prior",

@@ -31,12 +31,13 @@
   // A hint is a click {x, y, rgb, patch} or a stroke {stroke: [[x, y], ...], width, rgb}.
   let hints = [], history = [], selected = -1, lastAction = null;
   let reference = null; // {file, name} of the reference photo sent for the current token
-  let changed = 0, sent = 0, inFlight = false, timer = null, url = null, dragging = null, pressing = null;
+  let changed = 0, sent = 0, inFlight = false, timer = null, dragging = null, pressing = null;
   let afterRender = null; // what whenRendered holds back until the render in flight is shown
   let brush = null, cursor = [0, 0], clicked = null; // the colour last chosen; the keyboard's cursor; a click's time
   window.guidedTimings = []; // click -> painted, for benchmarks/guided_browser_latency.py
-  const pixels = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
-  let drawn = false; // whether pixels holds the render on show (drawShown)
+  // The render on show is drawn on the picture canvas, whose pixels are read for a new hint's colour: drawn there
+  // from an ImageBitmap (decoded off the page's thread), it is painted sooner than an <img> of the same JPEG.
+  const pixels = picture.getContext("2d", { willReadFrequently: true });
 
   const { check, dropZone } = polychrome, statusLine = polychrome.statusLine(status); // static/common.js
   // A render's routine status must not hide an error said while it was in flight (a refused reference, say):
@@ -158,13 +159,13 @@
   }
 
   async function show(blob, entry, body, quiet) {
-    const previous = url;
-    url = URL.createObjectURL(blob);
-    picture.src = url;
-    await picture.decode();
-    if (previous) URL.revokeObjectURL(previous);
-    drawn = false;
-    requestIdleCallback(drawShown);
+    const bitmap = await createImageBitmap(blob);
+    if (picture.width !== bitmap.width || picture.height !== bitmap.height) {
+      picture.width = bitmap.width;
+      picture.height = bitmap.height;
+    }
+    pixels.drawImage(bitmap, 0, 0);
+    bitmap.close();
     board.style.setProperty("--ratio", entry.height / entry.width);
     board.hidden = false;
     download.disabled = downloadHints.disabled = false;
@@ -174,19 +175,8 @@
     picture.dataset.hints = body; // what the image on show was made from (the tests wait for it)
   }
 
-  // The render on show, copied into a canvas whose pixels can be read: when the browser is idle after a paint
-  // (copied at once, it took a few milliseconds of every click), or when a colour is asked for first.
-  function drawShown() {
-    if (drawn || !picture.complete) return; // a render still loading: the canvas keeps the one on show
-    pixels.canvas.width = picture.naturalWidth;
-    pixels.canvas.height = picture.naturalHeight;
-    pixels.drawImage(picture, 0, 0);
-    drawn = true;
-  }
-
   // The colour on show at a photo pixel (from the display-size render).
   function shownColour(x, y) {
-    drawShown();
     const u = Math.floor((x + 0.5) / current.width * pixels.canvas.width);
     const v = Math.floor((y + 0.5) / current.height * pixels.canvas.height);
     return Array.from(pixels.getImageData(u, v, 1, 1).data.slice(0, 3));
