@@ -121,7 +121,7 @@ def main() -> None:
                 page.wait_for_timeout(args.pause)
             timings = page.evaluate("window.guidedTimings")[1:]
             shown = page.evaluate(
-                "[document.getElementById('picture').naturalWidth, document.getElementById('picture').naturalHeight]"
+                "[document.getElementById('picture').width, document.getElementById('picture').height]"
             )
             browser.close()
     print("$ python benchmarks/guided_browser_latency.py " + shlex.join(sys.argv[1:]))
