@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from polychrome.study.significance import format_p, holm, welch_p
+from polychrome.study.significance import format_p, holm, paired_p, welch_p
 from polychrome.study.spec import Hypothesis, Preregistration, Study
 
 
@@ -258,7 +258,7 @@ def _family_table(registered: Preregistration, results: list) -> list[str]:
 def _paired_by_seed(registered: Preregistration, results: list[Tested]) -> list[str]:
     """Exploratory: whether a level and the base at one seed went together (their per-seed correlation on the
     primary endpoint) and the test paired by seed, beside the registered one; a registered paired test has it."""
-    from scipy.stats import pearsonr, ttest_rel
+    from scipy.stats import pearsonr
 
     if registered.test == "paired":
         return []
@@ -275,7 +275,7 @@ def _paired_by_seed(registered: Preregistration, results: list[Tested]) -> list[
     ]
     for r in results:
         correlation = float(pearsonr(r.level, r.base)[0])
-        paired = float(ttest_rel(r.level, r.base).pvalue)
+        paired = paired_p(list(r.level), list(r.base))
         lines.append(
             f"| `{r.hypothesis.comparison}` | {correlation:+.2f} | {r.difference:+.2f} | {format_p(paired)} | "
             f"{format_p(r.p)} |"
