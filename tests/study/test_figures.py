@@ -96,6 +96,18 @@ def test_the_evaluation_sets_at_a_level_and_levels_at_one_compute_are_drawn_side
     assert np.allclose(np.diff(sorted(np.log10(at))), figures.COST_DODGE)
 
 
+def test_a_cost_axis_under_a_decade_wide_still_labels_its_compute(tmp_path):
+    """Two levels at 2.2e12 and 5.4e12 (one conv per block against the base) hold no power of ten to label."""
+    levels = {"1 conv": ((2.2e12, 0, 8), (66.3, 0.45, 8), False), "base": ((5.4e12, 0, 8), (65.7, 0.2, 8), True)}
+    ax = figures.plot_cost({"thickness": levels}, [], {}, "cost", tmp_path / "cost.webp").axes[0]
+    figure = ax.get_figure()
+    assert figure is not None
+    figure.canvas.draw()
+    low, high = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+    assert len(shown) >= 2 and all("e12" in label for label in shown), shown
+
+
 def test_accuracy_curves_are_drawn_as_differences_from_the_base_with_a_band_for_the_levels(tmp_path):
     baseline, base, level = _curves(tmp_path).axes[:3]
     assert [ax.get_title() for ax in (baseline, base, level)] == ["gray", "base", "level"]

@@ -95,7 +95,10 @@ def test_a_confirmatory_studys_registered_test_is_quoted_from_its_hypothesis_cel
         Findings(tmp_path).value(f"{cell} | verdict")
     _write_rows(path, _rows(SEEDS))
     findings = Findings(tmp_path)
-    quoted = {q: findings.value(f"{cell} | {q}") for q in ("registered difference", "registered interval")}
+    quoted = {
+        q: findings.value(f"{cell} | {q}")
+        for q in ("registered difference", "registered interval", "registered family interval")
+    }
     quoted |= {q: findings.value(f"{cell} | {q}") for q in ("registered p", "registered corrected p", "verdict")}
     assert quoted["verdict"] == "supported"
     assert (
@@ -103,7 +106,8 @@ def test_a_confirmatory_studys_registered_test_is_quoted_from_its_hypothesis_cel
     )
     row = next(line for line in write_report(path).read_text().splitlines() if line.startswith("| `thickness"))
     assert (
-        f"| {quoted['registered difference']} | {quoted['registered interval']} | {quoted['registered p']} | "
+        f"| {quoted['registered difference']} | {quoted['registered interval']} | "
+        f"{quoted['registered family interval']} | {quoted['registered p']} | "
         f"{quoted['registered corrected p']} | supported |"
     ) in row
     for other in (

@@ -191,7 +191,17 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
     half = scipy.stats.t.ppf(0.975, df) * np.sqrt(va + vb)
     difference = np.mean(level) - np.mean(base)
     assert welch[0].interval == pytest.approx((difference - half, difference + half))
-    assert f"| {difference:+.2f} | {difference - half:+.2f} to {difference + half:+.2f} |" in text
+    # and widened for the family: the same test at alpha / m, Bonferroni's simultaneous interval (two at 0.05)
+    family_half = scipy.stats.t.ppf(1 - 0.05 / 2 / 2, df) * np.sqrt(va + vb)
+    assert welch[0].family_interval == pytest.approx((difference - family_half, difference + family_half))
+    assert (
+        f"| {difference:+.2f} | {difference - half:+.2f} to {difference + half:+.2f} | "
+        f"{difference - family_half:+.2f} to {difference + family_half:+.2f} |" in text
+    )
+    assert "| 95% interval | 97.5% interval | p | Holm p | verdict |" in text
+    for t in welch:  # it misses zero exactly when the test's p is below alpha / m
+        assert t.family_interval is not None and t.p is not None
+        assert (t.family_interval[0] > 0 or t.family_interval[1] < 0) == (t.p < 0.05 / 2)
     # beside it, exploratory: the arms' per-seed correlation and the test paired by seed
     paired_row = next(
         line for line in text.split("### Paired by seed (exploratory)")[1].splitlines() if "1 conv" in line

@@ -321,7 +321,7 @@ def plot_cost(
     The base trained longer (``budget``: images, compute, AuC) is the gray line in every panel, its points
     labelled with the images seen, so a level is read against what the base reaches with as much compute.
     ``earlier`` holds the same levels from a study at another budget: each drawn hollow, joined to its level."""
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
     columns = min(2, len(factors))
     rows = math.ceil(len(factors) / columns)
@@ -333,8 +333,12 @@ def plot_cost(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=TEXT, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     axes[0, 0].set_xscale("log")  # once, after every point: shared axes set one by one can collapse to a point
+    low, high = axes[0, 0].get_xlim()
     for ax in axes.flat:
         ax.xaxis.set_minor_formatter(NullFormatter())  # under a decade wide, minor labels run into each other
+        if high < 10 * low:  # no power of ten in view to label: three plain ticks, so the axis still reads
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.1e}".replace("e+", "e")))
     _x_axis_under_columns(axes, len(factors), "compute (MACs x images)")
     for ax in axes[:, 0]:
         ax.set_ylabel("rebalanced AuC", fontsize=TEXT)

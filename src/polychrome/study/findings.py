@@ -18,7 +18,7 @@ A placeholder is one of:
   (gray, random, mean), and the factor ``budget`` the base trained longer, its level the training images
   seen at a point of the budget curve (quantity ``value``); in a confirmatory study, a hypothesis's own cell (its
   level on the primary endpoint) also gives its pre-registered test: ``registered difference``, ``registered
-  interval`` (95%), ``registered p``, ``registered corrected p`` and ``verdict``, once the family is tested.
+  interval`` (95%), ``registered family interval`` (at 1 - alpha / m, the report's), ``registered p``, ``registered corrected p`` and ``verdict``, once the family is tested.
 """
 
 from __future__ import annotations
@@ -93,9 +93,9 @@ def _registered(cell: Cell) -> Tested:
     return cell.registered
 
 
-def _interval(tested: Tested) -> str:
-    assert tested.interval is not None
-    low, high = tested.interval
+def _interval(interval: tuple[float, float] | None) -> str:
+    assert interval is not None
+    low, high = interval
     return f"{low:+.2f} to {high:+.2f}"
 
 
@@ -121,7 +121,8 @@ QUANTITIES: dict[str, Callable[[Cell], str]] = {
     "change p": lambda c: format_p(_change(c).p),
     "change Holm p": lambda c: format_p(_change(c).p_holm),
     "registered difference": lambda c: f"{_registered(c).difference:+.2f}",
-    "registered interval": lambda c: _interval(_registered(c)),
+    "registered interval": lambda c: _interval(_registered(c).interval),
+    "registered family interval": lambda c: _interval(_registered(c).family_interval),
     "registered p": lambda c: format_p(_registered(c).p),
     "registered corrected p": lambda c: format_p(_registered(c).p_adjusted),
     "verdict": lambda c: _registered(c).verdict,

@@ -115,7 +115,10 @@ def seed_values(numbers, eval_set: str, measure: str, factor: str | None = None,
 class Tested:
     """One pre-registered hypothesis on the primary endpoint: the level's and the base's values at the
     registered seeds, and once every arm has them all, the test's p, the family's corrected p, the difference's
-    95% interval by the same test (per comparison, not widened for the family) and the verdict."""
+    95% interval by the same test (per comparison, not widened for the family), its interval at the family's
+    level (1 - alpha / m, Bonferroni's simultaneous interval: it holds zero exactly when Holm's first step would
+    not call the comparison, so beside a 95% interval that misses zero it shows why a p a little above alpha is
+    not called) and the verdict."""
 
     hypothesis: Hypothesis
     level: tuple[float, ...]
@@ -123,6 +126,7 @@ class Tested:
     p: float | None = None
     p_adjusted: float | None = None
     interval: tuple[float, float] | None = None
+    family_interval: tuple[float, float] | None = None
     verdict: str = ""
 
     @property
@@ -151,7 +155,8 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
     if short:
         return found, short
     raw: list[float] = []
-    intervals: list[tuple[float, float]] = []
+    intervals: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    family_level = 1 - registered.alpha / len(found)
     for t in found:
         if registered.test == "paired":  # the values are in seed order on both sides: paired by seed
             result = ttest_rel(t.level, t.base)
@@ -161,11 +166,10 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
             p = welch_p(list(t.level), list(t.base))  # scipy's p, or the study's where both arms are constant
             assert p is not None  # every arm has the registered seeds, at least two
             raw.append(p)
-        low, high = result.confidence_interval(0.95)
-        intervals.append((float(low), float(high)))
+        intervals.append((_bounds(result, 0.95), _bounds(result, family_level)))
     adjusted = holm(raw) if registered.correction == "holm" else [min(1.0, p * len(raw)) for p in raw]
     tested = []
-    for t, p, p_adjusted, interval in zip(found, raw, adjusted, intervals, strict=True):
+    for t, p, p_adjusted, (interval, family_interval) in zip(found, raw, adjusted, intervals, strict=True):
         expected = (t.hypothesis.expect == "higher") == (t.difference > 0)
         verdict = (
             "supported"
@@ -174,8 +178,16 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
             if p_adjusted <= registered.alpha
             else "not supported (not called)"
         )
-        tested.append(replace(t, p=p, p_adjusted=p_adjusted, interval=interval, verdict=verdict))
+        tested.append(
+            replace(t, p=p, p_adjusted=p_adjusted, interval=interval, family_interval=family_interval, verdict=verdict)
+        )
     return tested, []
+
+
+def _bounds(result, level: float) -> tuple[float, float]:
+    """A scipy t-test result's confidence interval for the difference at ``level``, as two floats."""
+    low, high = result.confidence_interval(level)
+    return float(low), float(high)
 
 
 def confirmatory_lines(study: Study, numbers) -> list[str]:
@@ -228,31 +240,40 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
 
 
 def _family_table(registered: Preregistration, results: list) -> list[str]:
-    """The family's comparisons, each with its test's p, the corrected p and the verdict, and what was supported."""
+    """The family's comparisons, each with its test's p, the corrected p, its intervals and the verdict, and what
+    was supported."""
+    family_level = f"{100 * (1 - registered.alpha / len(results)):.4g}%"
     lines = [
-        f"| hypothesis | expected | level | base | difference | 95% interval | p | "
+        f"| hypothesis | expected | level | base | difference | 95% interval | {family_level} interval | p | "
         f"{registered.correction.capitalize()} p | verdict |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         h = r.hypothesis
-        low, high = r.interval or (float("nan"), float("nan"))
         lines.append(
             f"| `{h.comparison}`{': ' + h.statement if h.statement else ''} | {h.expect} | "
-            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {low:+.2f} to {high:+.2f} | "
-            f"{format_p(r.p)} | {format_p(r.p_adjusted)} | {r.verdict} |"
+            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {_span(r.interval)} | "
+            f"{_span(r.family_interval)} | {format_p(r.p)} | {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     supported = [f"`{r.hypothesis.comparison}`" for r in results if r.verdict == "supported"]
     return [
         *lines,
         "",
         (f"Supported: {', '.join(supported)}." if supported else "No hypothesis is supported.")
-        + " The interval is the difference's 95% confidence interval by the registered test, one comparison at a "
-        "time (not widened for the family: the corrected p decides what is called). A hypothesis not supported is "
-        "not shown false: the design finds the registered difference with the registered power, and a smaller true "
-        "difference may go unfound.",
+        + " The 95% interval is the difference's confidence interval by the registered test, one comparison at a "
+        f"time, not widened for the family. The {family_level} interval is widened for it: the same test at "
+        f"alpha / m ({registered.alpha:g} / {len(results)}, Bonferroni's simultaneous interval), so it holds zero "
+        "exactly when the comparison's p is above alpha / m, as the first step of Holm's correction would not "
+        "call it (Holm's later steps may call past it); the corrected p decides what is called. A hypothesis not "
+        "supported is not shown false: the design finds the registered difference with the registered power, and a "
+        "smaller true difference may go unfound.",
         "",
     ]
+
+
+def _span(interval: tuple[float, float] | None) -> str:
+    low, high = interval or (float("nan"), float("nan"))
+    return f"{low:+.2f} to {high:+.2f}"
 
 
 def _paired_by_seed(registered: Preregistration, results: list[Tested]) -> list[str]:
