@@ -221,6 +221,19 @@ def test_the_report_prints_the_registration_tests_the_family_once_and_says_what_
     assert "### Paired by seed" not in write_report(paired).read_text()  # registered paired: no second copy
 
 
+def test_a_registered_paired_test_of_arms_equal_at_every_seed_gives_p_one_where_scipy_gives_none(tmp_path):
+    """One conv per block scores exactly the base's value at every seed: scipy's paired t-test divides zero by
+    zero (NaN, which no correction or verdict can use) and the family takes the study's own paired p, 1."""
+    rows = _rows(SEEDS)
+    for r in rows:
+        if r["level"] in ("ECCV16", "transposed", "1 conv"):
+            r["auc_rebalanced"] = 63.0 + r["seed"] % 4
+    paired = _confirmatory(tmp_path, PREREGISTRATION.replace("alpha: 0.05", "alpha: 0.05\n  test: paired"))
+    tested, short = family_results(load_study(paired), StudyNumbers(load_study(paired), rows))
+    assert not short and tested[0].p == 1.0 and tested[0].p_adjusted == 1.0
+    assert tested[0].verdict == "not supported (not called)"
+
+
 def test_the_screening_reports_say_they_are_exploratory(tmp_path):
     from .test_report import _study
 

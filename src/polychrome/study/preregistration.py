@@ -160,12 +160,12 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
     for t in found:
         if registered.test == "paired":  # the values are in seed order on both sides: paired by seed
             result = ttest_rel(t.level, t.base)
-            raw.append(float(result.pvalue))
+            p = paired_p(list(t.level), list(t.base))  # scipy's p, or the study's where the differences are constant
         else:
             result = ttest_ind(t.level, t.base, equal_var=False)
             p = welch_p(list(t.level), list(t.base))  # scipy's p, or the study's where both arms are constant
-            assert p is not None  # every arm has the registered seeds, at least two
-            raw.append(p)
+        assert p is not None  # every arm has the registered seeds, at least two
+        raw.append(p)
         intervals.append((_bounds(result, 0.95), _bounds(result, family_level)))
     adjusted = holm(raw) if registered.correction == "holm" else [min(1.0, p * len(raw)) for p in raw]
     tested = []
