@@ -18,7 +18,8 @@ A placeholder is one of:
   (gray, random, mean), and the factor ``budget`` the base trained longer, its level the training images
   seen at a point of the budget curve (quantity ``value``); in a confirmatory study, a hypothesis's own cell (its
   level on the primary endpoint) also gives its pre-registered test: ``registered difference``, ``registered
-  interval`` (95%), ``registered family interval`` (at 1 - alpha / m, the report's), ``registered p``, ``registered corrected p`` and ``verdict``, once the family is tested.
+  interval`` (95%), ``registered family interval`` (at 1 - alpha / m, as the report gives it), ``registered p``,
+  ``registered corrected p`` and ``verdict``, once the family is tested.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from polychrome.study.preregistration import Tested, family_results
+from polychrome.study.preregistration import Tested, family_results, format_interval
 from polychrome.study.report import Change, _cell, _difference, _format, load_report
 from polychrome.study.significance import ALPHA, Comparison, format_p
 from polychrome.study.summary import SUMMARISED, mean_sd
@@ -93,12 +94,6 @@ def _registered(cell: Cell) -> Tested:
     return cell.registered
 
 
-def _interval(interval: tuple[float, float] | None) -> str:
-    assert interval is not None
-    low, high = interval
-    return f"{low:+.2f} to {high:+.2f}"
-
-
 def _ratio(values: list[float], to: list[float] | None, what: str) -> float:
     if not to:
         raise FindingsError(f"there is no {what} to divide by")
@@ -121,8 +116,8 @@ QUANTITIES: dict[str, Callable[[Cell], str]] = {
     "change p": lambda c: format_p(_change(c).p),
     "change Holm p": lambda c: format_p(_change(c).p_holm),
     "registered difference": lambda c: f"{_registered(c).difference:+.2f}",
-    "registered interval": lambda c: _interval(_registered(c).interval),
-    "registered family interval": lambda c: _interval(_registered(c).family_interval),
+    "registered interval": lambda c: format_interval(_registered(c).interval),
+    "registered family interval": lambda c: format_interval(_registered(c).family_interval),
     "registered p": lambda c: format_p(_registered(c).p),
     "registered corrected p": lambda c: format_p(_registered(c).p_adjusted),
     "verdict": lambda c: _registered(c).verdict,

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from polychrome.study.power import family_alpha
 from polychrome.study.significance import format_p, holm, paired_p, welch_p
 from polychrome.study.spec import Hypothesis, Preregistration, Study
 
@@ -156,7 +157,7 @@ def family_results(study: Study, numbers) -> tuple[list[Tested], list[str]]:
         return found, short
     raw: list[float] = []
     intervals: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    family_level = 1 - registered.alpha / len(found)
+    family_level = 1 - family_alpha(registered.alpha, len(registered.hypotheses), registered.correction)
     for t in found:
         if registered.test == "paired":  # the values are in seed order on both sides: paired by seed
             result = ttest_rel(t.level, t.base)
@@ -242,7 +243,8 @@ def confirmatory_lines(study: Study, numbers) -> list[str]:
 def _family_table(registered: Preregistration, results: list) -> list[str]:
     """The family's comparisons, each with its test's p, the corrected p, its intervals and the verdict, and what
     was supported."""
-    family_level = f"{100 * (1 - registered.alpha / len(results)):.4g}%"
+    per_comparison = family_alpha(registered.alpha, len(registered.hypotheses), registered.correction)
+    family_level = f"{100 * (1 - per_comparison):.4g}%"
     lines = [
         f"| hypothesis | expected | level | base | difference | 95% interval | {family_level} interval | p | "
         f"{registered.correction.capitalize()} p | verdict |",
@@ -252,8 +254,8 @@ def _family_table(registered: Preregistration, results: list) -> list[str]:
         h = r.hypothesis
         lines.append(
             f"| `{h.comparison}`{': ' + h.statement if h.statement else ''} | {h.expect} | "
-            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {_span(r.interval)} | "
-            f"{_span(r.family_interval)} | {format_p(r.p)} | {format_p(r.p_adjusted)} | {r.verdict} |"
+            f"{_mean_sd(r.level)} | {_mean_sd(r.base)} | {r.difference:+.2f} | {format_interval(r.interval)} | "
+            f"{format_interval(r.family_interval)} | {format_p(r.p)} | {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     supported = [f"`{r.hypothesis.comparison}`" for r in results if r.verdict == "supported"]
     return [
@@ -262,7 +264,7 @@ def _family_table(registered: Preregistration, results: list) -> list[str]:
         (f"Supported: {', '.join(supported)}." if supported else "No hypothesis is supported.")
         + " The 95% interval is the difference's confidence interval by the registered test, one comparison at a "
         f"time, not widened for the family. The {family_level} interval is widened for it: the same test at "
-        f"alpha / m ({registered.alpha:g} / {len(results)}, Bonferroni's simultaneous interval), so it holds zero "
+        f"alpha / m ({registered.alpha:g} / {len(registered.hypotheses)}, Bonferroni's simultaneous interval), so it holds zero "
         "exactly when the comparison's p is above alpha / m, as the first step of Holm's correction would not "
         "call it (Holm's later steps may call past it); the corrected p decides what is called. A hypothesis not "
         "supported is not shown false: the design finds the registered difference with the registered power, and a "
@@ -271,7 +273,8 @@ def _family_table(registered: Preregistration, results: list) -> list[str]:
     ]
 
 
-def _span(interval: tuple[float, float] | None) -> str:
+def format_interval(interval: tuple[float, float] | None) -> str:
+    """A difference's interval as the report and the findings write it ("nan to nan" before the family is tested)."""
     low, high = interval or (float("nan"), float("nan"))
     return f"{low:+.2f} to {high:+.2f}"
 
